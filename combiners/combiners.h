@@ -1,0 +1,4 @@
+#pragma once
+namespace kiln {
+void register_concat_combiner();
+}  // namespace kiln

@@ -1,0 +1,5 @@
+#pragma once
+namespace kiln {
+void register_regressor_decoder();
+void register_classifier_decoder();
+}  // namespace kiln

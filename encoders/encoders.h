@@ -1,0 +1,7 @@
+#pragma once
+// Registration calls of the built-in encoders (listed in components/builtins.cpp).
+namespace kiln {
+void register_passthrough_encoder();
+void register_dense_encoder();
+void register_category_encoders();
+}  // namespace kiln

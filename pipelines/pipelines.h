@@ -1,0 +1,39 @@
+#pragma once
+// The commands' pipelines: train / experiment (read → split → fit → encode → train → evaluate →
+// store) and evaluate / predict (load → encode → forward → postprocess → write).
+#include <optional>
+#include <string>
+
+namespace kiln {
+
+struct TrainOptions {
+  std::string config_path;
+  std::string dataset;
+  std::string output_directory = "results";
+  bool resume = false;
+  std::optional<int> random_seed;
+  int threads = 0;  // 0: config's trainer.threads, else all cores
+  bool quiet = false;
+  bool use_cache = true;
+  std::string command_line;
+};
+
+struct ScoreOptions {
+  std::string model_path;  // <output_directory>/model
+  std::string dataset;
+  std::string output_directory;  // default: the model directory's parent
+  std::string split = "full";    // evaluate: full | training | validation | test
+  int threads = 0;
+  int batch_size = 0;  // 0: the config's eval batch size
+  bool quiet = false;
+};
+
+// Returns the process exit code.
+int run_train(const TrainOptions& o, bool then_evaluate_test);
+int run_evaluate(const ScoreOptions& o);
+int run_predict(const ScoreOptions& o);
+
+// Thread count actually used: explicit > config > cores.
+int resolve_threads(int requested, int config_threads);
+
+}  // namespace kiln

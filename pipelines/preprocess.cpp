@@ -1,0 +1,253 @@
+#include "pipelines/preprocess.h"
+
+#include <torch/serialize.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+#include <random>
+
+#include "data/split.h"
+#include "features/feature.h"
+#include "util/error.h"
+#include "util/fs.h"
+#include "util/strings.h"
+
+namespace kiln {
+namespace {
+
+constexpr const char* kCacheVersion = "kiln-preprocessing-1";
+
+std::vector<std::string> columns_needed(const Config& c, bool outputs) {
+  std::vector<std::string> cols;
+  auto add = [&](const std::string& s) {
+    for (const auto& x : cols)
+      if (x == s) return;
+    cols.push_back(s);
+  };
+  for (const auto& f : c.input_features) add(f.column);
+  if (outputs)
+    for (const auto& f : c.output_features) add(f.column);
+  return cols;
+}
+
+// Everything that changes the preprocessed tensors.
+std::string preprocessing_signature(const Config& c) {
+  YAML::Emitter e;
+  YamlWriter w(e);
+  e << YAML::BeginMap;
+  w("version", std::string(kCacheVersion));
+  w("seed", c.seed());
+  w("preprocessing", c.preprocessing);
+  for (const auto* list : {&c.input_features, &c.output_features})
+    for (const auto& f : *list) {
+      e << YAML::Key << f.name << YAML::Value << YAML::BeginMap;
+      w("type", f.type);
+      w("column", f.column);
+      w("output", f.is_output);
+      e << YAML::Key << "preprocessing" << YAML::Value << YAML::BeginMap;
+      f.preprocessing->write(w);
+      e << YAML::EndMap << YAML::EndMap;
+    }
+  e << YAML::EndMap;
+  return e.c_str();
+}
+
+torch::Tensor to_index_tensor(const std::vector<int64_t>& v) {
+  return torch::tensor(v, torch::kLong);
+}
+
+torch::Tensor bytes_tensor(const std::string& s) {
+  auto t = torch::empty({static_cast<int64_t>(s.size())}, torch::kUInt8);
+  if (!s.empty()) std::memcpy(t.data_ptr(), s.data(), s.size());
+  return t;
+}
+
+std::string tensor_bytes(const torch::Tensor& t) {
+  auto c = t.contiguous();
+  return std::string(static_cast<const char*>(c.data_ptr()), c.numel());
+}
+
+void save_cache(const std::string& path, const Config& c, const Prepared& p) {
+  write_atomic_with(path, [&](const std::string& tmp) {
+    torch::serialize::OutputArchive ar;
+    std::vector<std::string> names;
+    int i = 0;
+    for (const auto& [name, t] : p.data.columns) {
+      ar.write("col" + std::to_string(i++), t);
+      names.push_back(name);
+    }
+    ar.write("names", bytes_tensor(join(names, "\n")));
+    ar.write("train", p.data.train);
+    ar.write("validation", p.data.validation);
+    ar.write("test", p.data.test);
+    ar.write("metadata", bytes_tensor(metadata_to_json(p.metadata)));
+    ar.write("counts", torch::tensor({p.rows, p.dropped_rows}, torch::kLong));
+    (void)c;
+    ar.save_to(tmp);
+  });
+}
+
+bool load_cache(const std::string& path, Prepared& p) {
+  try {
+    torch::serialize::InputArchive ar;
+    ar.load_from(path);
+    torch::Tensor names_t, meta_t, counts;
+    ar.read("names", names_t);
+    std::string names = tensor_bytes(names_t);
+    size_t start = 0;
+    int i = 0;
+    while (start <= names.size()) {
+      size_t nl = names.find('\n', start);
+      if (nl == std::string::npos) nl = names.size();
+      torch::Tensor t;
+      ar.read("col" + std::to_string(i++), t);
+      p.data.columns[names.substr(start, nl - start)] = t;
+      start = nl + 1;
+    }
+    ar.read("train", p.data.train);
+    ar.read("validation", p.data.validation);
+    ar.read("test", p.data.test);
+    ar.read("metadata", meta_t);
+    ar.read("counts", counts);
+    p.metadata = metadata_from_json(tensor_bytes(meta_t), path);
+    p.rows = counts[0].item<int64_t>();
+    p.dropped_rows = counts[1].item<int64_t>();
+    return true;
+  } catch (const std::exception&) {
+    p.data = Dataset{};
+    p.metadata.clear();
+    return false;
+  }
+}
+
+void check_target_present(const Config& c, const Table& t) {
+  for (const auto& f : c.output_features) {
+    const Column& col = t.get(f.column);
+    bool any = false;
+    for (size_t r = 0; r < t.num_rows() && !any; ++r) any = !Table::missing(col, r);
+    if (!any)
+      throw DataError(t.source + ": output feature '" + f.name + "' (column '" + f.column +
+                      "') is missing in every row");
+  }
+}
+
+}  // namespace
+
+std::string default_cache_dir() {
+  if (const char* d = std::getenv("KILN_CACHE_DIR")) return d;
+  if (const char* x = std::getenv("XDG_CACHE_HOME")) return path_join(x, "kiln");
+  if (const char* h = std::getenv("HOME")) return path_join(path_join(h, ".cache"), "kiln");
+  return "";
+}
+
+Prepared prepare_training_data(const Config& c, const std::string& dataset,
+                               const PrepareOptions& o) {
+  auto t0 = std::chrono::steady_clock::now();
+  Prepared p;
+  std::string text = read_file(dataset);
+  p.dataset_hash = hash_bytes(text.data(), text.size());
+  std::string sig = preprocessing_signature(c);
+  uint64_t key = hash_bytes(sig.data(), sig.size(), p.dataset_hash);
+  if (!o.cache_dir.empty()) {
+    p.cache_path = path_join(o.cache_dir, hex64(key) + ".pt");
+    if (file_exists(p.cache_path) && load_cache(p.cache_path, p)) {
+      p.from_cache = true;
+      if (!o.quiet)
+        std::cerr << "kiln: using cached preprocessed data " << p.cache_path << "\n";
+      p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      return p;
+    }
+  }
+
+  ReadOptions ro;
+  ro.columns = columns_needed(c, true);
+  for (const auto& s : split_columns(c.preprocessing)) ro.columns.push_back(s);
+  ro.threads = o.threads;
+  Table t = parse_table(std::move(text), dataset, ro);
+  check_target_present(c, t);
+  const size_t n = t.num_rows();
+  std::vector<uint8_t> keep(n, 1);
+  const auto& pc = c.preprocessing;
+  if (pc.sample_ratio < 1.0 || pc.sample_size) {
+    std::mt19937_64 rng(static_cast<uint64_t>(c.seed()) ^ 0x5a5a5a5aull);
+    std::vector<size_t> idx(n);
+    for (size_t i = 0; i < n; ++i) idx[i] = i;
+    std::shuffle(idx.begin(), idx.end(), rng);
+    size_t want = pc.sample_size ? std::min<size_t>(n, *pc.sample_size)
+                                 : static_cast<size_t>(std::llround(pc.sample_ratio * n));
+    for (size_t i = want; i < n; ++i) keep[idx[i]] = 0;
+  }
+  for (const auto* list : {&c.input_features, &c.output_features})
+    for (const auto& f : *list) feature_kind(f.type).mark_dropped(f, t, t.get(f.column), keep);
+  size_t kept = 0;
+  for (auto k : keep) kept += k;
+  p.rows = static_cast<int64_t>(n);
+  p.dropped_rows = static_cast<int64_t>(n - kept);
+  Splits s = split_rows(t, pc, c.seed(), keep);
+  if (s.train.empty())
+    throw DataError(dataset + ": the training split is empty (" +
+                    std::to_string(s.validation.size()) + " validation, " +
+                    std::to_string(s.test.size()) + " test rows)");
+  for (const auto* list : {&c.input_features, &c.output_features})
+    for (const auto& f : *list) {
+      const Column& col = t.get(f.column);
+      const auto& kind = feature_kind(f.type);
+      FeatureMetadata m = kind.fit(f, t, col, s.train);
+      p.data.columns[f.name] = kind.encode(f, m, t, col);
+      p.metadata.emplace(f.name, std::move(m));
+    }
+  p.data.train = to_index_tensor(s.train);
+  p.data.validation = to_index_tensor(s.validation);
+  p.data.test = to_index_tensor(s.test);
+  if (!p.cache_path.empty()) {
+    try {
+      make_dirs(o.cache_dir);
+      save_cache(p.cache_path, c, p);
+    } catch (const std::exception& e) {  // a cache we cannot write only costs time
+      if (!o.quiet) std::cerr << "kiln: warning: cache not written: " << e.what() << "\n";
+    }
+  }
+  p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return p;
+}
+
+ScoringData prepare_scoring_data(const Config& c, const MetadataMap& m, const std::string& dataset,
+                                 bool with_targets, const std::string& split, int threads) {
+  ScoringData d;
+  ReadOptions ro;
+  ro.columns = columns_needed(c, with_targets);
+  if (split != "full")
+    for (const auto& s : split_columns(c.preprocessing)) ro.columns.push_back(s);
+  ro.threads = threads;
+  d.table = std::make_shared<Table>(read_table(dataset, ro));
+  const Table& t = *d.table;
+  const size_t n = t.num_rows();
+  std::vector<uint8_t> keep(n, 1);
+  if (with_targets) {
+    check_target_present(c, t);
+    for (const auto& f : c.output_features)
+      feature_kind(f.type).mark_dropped(f, t, t.get(f.column), keep);
+  }
+  for (const auto* list : {&c.input_features, &c.output_features}) {
+    if (list == &c.output_features && !with_targets) continue;
+    for (const auto& f : *list) {
+      auto it = m.find(f.name);
+      if (it == m.end()) throw ModelError("feature metadata has no entry for '" + f.name + "'");
+      d.columns[f.name] = feature_kind(f.type).encode(f, it->second, t, t.get(f.column));
+    }
+  }
+  std::vector<int64_t> rows;
+  if (split == "full") {
+    for (size_t r = 0; r < n; ++r)
+      if (keep[r]) rows.push_back(static_cast<int64_t>(r));
+  } else {
+    Splits s = split_rows(t, c.preprocessing, c.seed(), keep);
+    rows = split == "training" ? s.train : split == "validation" ? s.validation : s.test;
+  }
+  d.rows = to_index_tensor(rows);
+  return d;
+}
+
+}  // namespace kiln

@@ -1,0 +1,45 @@
+#pragma once
+// read → drop rows → split → fit (training split only) → encode, with a cache of the result keyed
+// by the dataset's CONTENT and the preprocessing config.
+#include <string>
+
+#include "config/config.h"
+#include "data/table.h"
+#include "features/metadata.h"
+#include "train/evaluate.h"
+
+namespace kiln {
+
+struct Prepared {
+  MetadataMap metadata;
+  Dataset data;
+  int64_t rows = 0, dropped_rows = 0;
+  uint64_t dataset_hash = 0;
+  bool from_cache = false;
+  std::string cache_path;
+  double seconds = 0;
+};
+
+struct PrepareOptions {
+  int threads = 1;
+  std::string cache_dir;  // empty: no cache
+  bool quiet = false;
+};
+
+Prepared prepare_training_data(const Config& c, const std::string& dataset,
+                               const PrepareOptions& o);
+
+// Scoring: encodes a table with saved metadata. With targets, rows missing an output value are
+// dropped (their indices are left out of `rows`).
+struct ScoringData {
+  Batch columns;
+  torch::Tensor rows;  // rows to score
+  std::shared_ptr<Table> table;
+};
+ScoringData prepare_scoring_data(const Config& c, const MetadataMap& m, const std::string& dataset,
+                                 bool with_targets, const std::string& split, int threads);
+
+// $KILN_CACHE_DIR, else $XDG_CACHE_HOME/kiln, else ~/.cache/kiln.
+std::string default_cache_dir();
+
+}  // namespace kiln

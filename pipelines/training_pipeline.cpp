@@ -1,0 +1,123 @@
+// kiln train / experiment: read → split → fit → encode → train → evaluate → store.
+#include <rapidjson/stringbuffer.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include "config/config.h"
+#include "pipelines/model_store.h"
+#include "pipelines/pipelines.h"
+#include "pipelines/preprocess.h"
+#include "pipelines/report_text.h"
+#include "train/trainer.h"
+#include "util/fs.h"
+#include "util/json.h"
+#include "version.h"
+
+namespace kiln {
+
+int resolve_threads(int requested, int config_threads) {
+  if (requested > 0) return requested;
+  if (config_threads > 0) return config_threads;
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+namespace {
+
+std::string description_json(const TrainOptions& o, const Config& c, const Prepared& p,
+                             const TrainOutcome& t, int threads, int64_t params,
+                             double total_s) {
+  rapidjson::StringBuffer sb;
+  JsonWriter w(sb);
+  w.SetIndent(' ', 1);
+  w.StartObject();
+  w.Key("command"), json_string(w, o.command_line);
+  w.Key("kiln_version"), json_string(w, KILN_VERSION);
+  w.Key("git_hash"), json_string(w, KILN_GIT_HASH);
+  w.Key("torch_version"), json_string(w, TORCH_VERSION);
+  w.Key("random_seed"), w.Int(c.seed());
+  w.Key("threads"), w.Int(threads);
+  w.Key("dataset"), json_string(w, o.dataset);
+  w.Key("dataset_checksum"), json_string(w, hex64(p.dataset_hash));
+  w.Key("preprocessing_cache"), json_string(w, p.from_cache ? "hit" : (p.cache_path.empty() ? "off" : "miss"));
+  w.Key("rows"), w.Int64(p.rows);
+  w.Key("dropped_rows"), w.Int64(p.dropped_rows);
+  w.Key("split_rows");
+  w.StartObject();
+  w.Key("training"), w.Int64(p.data.train.size(0));
+  w.Key("validation"), w.Int64(p.data.validation.size(0));
+  w.Key("test"), w.Int64(p.data.test.size(0));
+  w.EndObject();
+  w.Key("num_parameters"), w.Int64(params);
+  w.Key("epochs"), w.Int(t.epochs);
+  w.Key("resumed_from_epoch"), w.Int(t.resumed_from);
+  w.Key("best_epoch"), w.Int(t.best_epoch);
+  w.Key("best_validation_value"), json_double(w, t.best_value);
+  w.Key("validation_field"), json_string(w, c.validation_field());
+  w.Key("validation_metric"), json_string(w, c.validation_metric());
+  w.Key("early_stopped"), w.Bool(t.early_stopped);
+  w.Key("timings");
+  w.StartObject();
+  w.Key("preprocess_s"), json_double(w, p.seconds);
+  w.Key("train_s"), json_double(w, t.seconds);
+  w.Key("total_s"), json_double(w, total_s);
+  w.EndObject();
+  w.EndObject();
+  return std::string(sb.GetString(), sb.GetSize()) + "\n";
+}
+
+}  // namespace
+
+int run_train(const TrainOptions& o, bool then_evaluate_test) {
+  auto t0 = std::chrono::steady_clock::now();
+  Config c = load_config(o.config_path);
+  if (o.random_seed) c.random_seed = *o.random_seed;
+  const int threads = resolve_threads(o.threads, c.trainer.threads);
+  torch::set_num_threads(threads);
+  check_writable(o.output_directory);
+
+  PrepareOptions po;
+  po.threads = threads;
+  po.quiet = o.quiet;
+  if (o.use_cache) po.cache_dir = default_cache_dir();
+  Prepared p = prepare_training_data(c, o.dataset, po);
+  if (!o.quiet)
+    std::fprintf(stderr, "kiln: %lld rows (%lld dropped): %lld training, %lld validation, "
+                         "%lld test; preprocessing %.2fs%s\n",
+                 (long long)p.rows, (long long)p.dropped_rows, (long long)p.data.train.size(0),
+                 (long long)p.data.validation.size(0), (long long)p.data.test.size(0), p.seconds,
+                 p.from_cache ? " (cache)" : "");
+
+  const std::string model_dir = path_join(o.output_directory, "model");
+  make_dirs(model_dir);
+  torch::manual_seed(static_cast<uint64_t>(c.seed()));
+  EcdModel model(c, p.metadata);
+  write_model_files(model_dir, c, p.metadata);
+
+  TrainRun run;
+  run.model_dir = model_dir;
+  run.resume = o.resume;
+  run.quiet = o.quiet;
+  TrainOutcome t = train_model(model, c, p.metadata, p.data, run);
+  write_file_atomic(path_join(o.output_directory, "training_statistics.json"), t.stats.to_json());
+
+  if (then_evaluate_test && p.data.test.size(0) > 0) {
+    const int eval_batch = c.trainer.eval_batch_size.value_or(std::max(c.trainer.batch_size, 512));
+    Evaluation e = evaluate(model, c, p.metadata, p.data.columns, p.data.test, eval_batch, false);
+    write_file_atomic(path_join(o.output_directory, "test_statistics.json"),
+                      evaluation_to_json(e));
+    std::cout << format_metrics("test", e);
+  }
+  double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  write_file_atomic(path_join(o.output_directory, "description.json"),
+                    description_json(o, c, p, t, threads, model.num_parameters(), total));
+  if (!o.quiet)
+    std::fprintf(stderr, "kiln: trained %d epochs in %.2fs (best epoch %d); model in %s\n",
+                 t.epochs, t.seconds, t.best_epoch, model_dir.c_str());
+  return 0;
+}
+
+}  // namespace kiln

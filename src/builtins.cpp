@@ -1,0 +1,30 @@
+// The one visible table of built-in components: every feature type, encoder, combiner, decoder
+// and optimizer is registered here, by explicit calls.
+#include <mutex>
+
+#include "combiners/combiners.h"
+#include "config/schema.h"
+#include "decoders/decoders.h"
+#include "encoders/encoders.h"
+#include "features/feature.h"
+#include "train/optimizers.h"
+
+namespace kiln {
+
+void register_builtins() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    register_number_feature();
+    register_binary_feature();
+    register_category_feature();
+    register_passthrough_encoder();
+    register_dense_encoder();
+    register_category_encoders();
+    register_concat_combiner();
+    register_regressor_decoder();
+    register_classifier_decoder();
+    register_optimizers();
+  });
+}
+
+}  // namespace kiln

@@ -1,0 +1,186 @@
+// One function per subcommand: flags (Ludwig's names) → a pipeline call.
+#include "cli/commands.h"
+
+#include <boost/program_options.hpp>
+#include <iostream>
+
+#include "config/config.h"
+#include "config/schema.h"
+#include "pipelines/pipelines.h"
+#include "report/report.h"
+#include "util/error.h"
+#include "util/fs.h"
+#include "util/strings.h"
+
+namespace po = boost::program_options;
+
+namespace kiln {
+namespace {
+
+// Parses args; returns false (after printing help) when --help was given.
+bool parse(const std::string& name, const std::string& usage, po::options_description& desc,
+           const std::vector<std::string>& args, po::variables_map& vm,
+           const std::vector<std::string>& required) {
+  desc.add_options()("help,h", "show this help");
+  po::store(po::command_line_parser(args).options(desc).run(), vm);
+  if (vm.count("help")) {
+    std::cout << "usage: kiln " << name << " " << usage << "\n\n" << desc << "\n";
+    return false;
+  }
+  po::notify(vm);
+  for (const auto& r : required)
+    if (!vm.count(r)) throw UsageError("missing --" + r + " (usage: kiln " + name + " " + usage + ")");
+  return true;
+}
+
+int train_like(const std::vector<std::string>& args, const std::string& line, bool experiment) {
+  const std::string name = experiment ? "experiment" : "train";
+  TrainOptions o;
+  o.command_line = line;
+  po::options_description d("options");
+  int seed = -1;
+  d.add_options()("config,c", po::value(&o.config_path), "model config (YAML)")(
+      "dataset", po::value(&o.dataset), "data: CSV, TSV or JSON Lines")(
+      "output_directory", po::value(&o.output_directory)->default_value("results"),
+      "where the model directory and statistics go")(
+      "resume", po::bool_switch(&o.resume), "continue from the last checkpoint in output_directory")(
+      "random_seed", po::value(&seed), "seed (overrides the config's; default 42)")(
+      "threads", po::value(&o.threads)->default_value(0), "CPU threads (0: config, else all cores)")(
+      "skip_cache", "do not read or write the preprocessing cache")(
+      "quiet,q", po::bool_switch(&o.quiet), "no progress output");
+  po::variables_map vm;
+  if (!parse(name, "--config model.yaml --dataset data.csv [options]", d, args, vm,
+             {"config", "dataset"}))
+    return 0;
+  if (seed >= 0) o.random_seed = seed;
+  if (vm.count("skip_cache")) o.use_cache = false;
+  return run_train(o, experiment);
+}
+
+bool score_flags(const std::string& name, const std::vector<std::string>& args, ScoreOptions& o,
+                 bool with_split) {
+  po::options_description d("options");
+  d.add_options()("model_path,m", po::value(&o.model_path), "model directory (results/model)")(
+      "dataset", po::value(&o.dataset), "data: CSV, TSV or JSON Lines")(
+      "output_directory", po::value(&o.output_directory),
+      "where outputs go (default: the model directory's parent)")(
+      "threads", po::value(&o.threads)->default_value(0), "CPU threads (0: all cores)")(
+      "batch_size,bs", po::value(&o.batch_size)->default_value(0), "rows per forward pass")(
+      "quiet,q", po::bool_switch(&o.quiet), "less output");
+  if (with_split)
+    d.add_options()("split", po::value(&o.split)->default_value("full"),
+                    "full | training | validation | test");
+  po::variables_map vm;
+  return parse(name, "--model_path results/model --dataset data.csv [options]", d, args, vm,
+               {"model_path", "dataset"});
+}
+
+}  // namespace
+
+int cmd_train(const std::vector<std::string>& a, const std::string& l) {
+  return train_like(a, l, false);
+}
+int cmd_experiment(const std::vector<std::string>& a, const std::string& l) {
+  return train_like(a, l, true);
+}
+
+int cmd_evaluate(const std::vector<std::string>& args, const std::string&) {
+  ScoreOptions o;
+  if (!score_flags("evaluate", args, o, true)) return 0;
+  return run_evaluate(o);
+}
+
+int cmd_predict(const std::vector<std::string>& args, const std::string&) {
+  ScoreOptions o;
+  if (!score_flags("predict", args, o, false)) return 0;
+  return run_predict(o);
+}
+
+int cmd_config(const std::vector<std::string>& args, const std::string&) {
+  std::string path;
+  bool validate = false;
+  po::options_description d("options");
+  d.add_options()("config,c", po::value(&path), "model config (YAML)")(
+      "validate", po::bool_switch(&validate), "only check the config");
+  po::variables_map vm;
+  if (!parse("config", "--config model.yaml [--validate]", d, args, vm, {"config"})) return 0;
+  Config c = load_config(path);
+  if (validate)
+    std::cout << path << ": valid (" << c.input_features.size() << " inputs, "
+              << c.output_features.size() << " outputs)\n";
+  else
+    std::cout << config_to_yaml(c);
+  return 0;
+}
+
+int cmd_describe(const std::vector<std::string>& args, const std::string&) {
+  std::string what = "all";
+  po::options_description d("options");
+  d.add_options()("what", po::value(&what), "features | encoders | combiners | decoders | optimizers | all");
+  po::positional_options_description pos;
+  pos.add("what", 1);
+  d.add_options()("help,h", "show this help");
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(d).positional(pos).run(), vm);
+  po::notify(vm);
+  if (vm.count("help")) {
+    std::cout << "usage: kiln describe [features|encoders|combiners|decoders|optimizers]\n";
+    return 0;
+  }
+  static const std::vector<std::string> kinds = {"all",      "features", "encoders",
+                                                 "combiners", "decoders", "optimizers"};
+  bool ok = false;
+  for (const auto& k : kinds) ok = ok || k == what;
+  if (!ok) throw UsageError("unknown kind '" + what + "'" + suggest(what, kinds));
+  auto options = [](const OptionsBase& o) {
+    DocVisitor dv;
+    o.describe(dv);
+    for (const auto& it : dv.items)
+      std::cout << "      " << it.key << " = " << it.default_value << "    " << it.doc << "\n";
+  };
+  if (what == "all" || what == "features") {
+    std::cout << "feature types:\n";
+    for (const auto& [name, s] : feature_schemas().entries()) {
+      std::cout << "  " << name << ": " << s.doc << " (encoder " << s.default_encoder
+                << ", decoder " << s.default_decoder << ", loss " << s.default_loss
+                << ", metrics " << join(s.metrics, " ") << ")\n    preprocessing:\n";
+      options(*s.make_preprocessing(false));
+    }
+  }
+  auto list = [&](const char* title, const Registry<ComponentSchema>& r) {
+    std::cout << title << ":\n";
+    for (const auto& [name, s] : r.entries()) {
+      std::cout << "  " << name << ": " << s.doc << "\n";
+      options(*s.make_options());
+    }
+  };
+  if (what == "all" || what == "encoders") list("encoders", encoder_schemas());
+  if (what == "all" || what == "combiners") list("combiners", combiner_schemas());
+  if (what == "all" || what == "decoders") list("decoders", decoder_schemas());
+  if (what == "all" || what == "optimizers") list("optimizers", optimizer_schemas());
+  return 0;
+}
+
+int cmd_report(const std::vector<std::string>& args, const std::string&) {
+  std::string dir = "results", format = "text", output;
+  po::options_description d("options");
+  d.add_options()("output_directory", po::value(&dir)->default_value("results"),
+                  "the training run's output directory")(
+      "format", po::value(&format)->default_value("text"), "text | json")(
+      "output,o", po::value(&output), "write the report to this file instead of stdout");
+  po::variables_map vm;
+  if (!parse("report", "[--output_directory results] [--format text|json] [--output file]", d,
+             args, vm, {}))
+    return 0;
+  std::string report = render_report(dir, format);
+  if (output.empty()) {
+    std::cout << report;
+  } else {
+    make_dirs(parent_dir(output));
+    write_file_atomic(output, report);
+    std::cerr << "kiln: wrote " << output << "\n";
+  }
+  return 0;
+}
+
+}  // namespace kiln

@@ -1,0 +1,22 @@
+#pragma once
+#include <string>
+#include <vector>
+
+namespace kiln {
+
+using CommandFn = int (*)(const std::vector<std::string>& args, const std::string& command_line);
+
+struct Command {
+  std::string name, help;
+  CommandFn run;
+};
+
+int cmd_train(const std::vector<std::string>&, const std::string&);
+int cmd_experiment(const std::vector<std::string>&, const std::string&);
+int cmd_evaluate(const std::vector<std::string>&, const std::string&);
+int cmd_predict(const std::vector<std::string>&, const std::string&);
+int cmd_config(const std::vector<std::string>&, const std::string&);
+int cmd_describe(const std::vector<std::string>&, const std::string&);
+int cmd_report(const std::vector<std::string>&, const std::string&);
+
+}  // namespace kiln

@@ -1,0 +1,92 @@
+// kiln: one thin entry point. Parses the subcommand's flags (Ludwig's names), calls a pipeline,
+// and maps typed errors to one line on stderr and an exit code.
+#include <c10/util/Exception.h>
+#include <yaml-cpp/exceptions.h>
+
+#include <boost/program_options.hpp>
+#include <iostream>
+#include <map>
+
+#include "cli/commands.h"
+#include "config/schema.h"
+#include "util/error.h"
+#include "util/strings.h"
+#include "version.h"
+
+namespace kiln {
+namespace {
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> list = {
+      {"train", "train a model from a config and a dataset", cmd_train},
+      {"experiment", "train, then evaluate on the test split", cmd_experiment},
+      {"evaluate", "compute metrics of a trained model on a dataset", cmd_evaluate},
+      {"predict", "write predictions of a trained model for a dataset", cmd_predict},
+      {"config", "print the fully resolved config, or only check it (--validate)", cmd_config},
+      {"describe", "list registered feature types, encoders, combiners, decoders", cmd_describe},
+      {"report", "print a report of a training run (text or json)", cmd_report},
+  };
+  return list;
+}
+
+void print_usage(std::ostream& out) {
+  out << "kiln " << KILN_VERSION << ": declarative deep learning (Ludwig-compatible configs)\n\n"
+      << "usage: kiln <command> [options]    (kiln <command> --help for its options)\n\n"
+      << "commands:\n";
+  for (const auto& c : commands()) {
+    std::string name = c.name;
+    name.resize(12, ' ');
+    out << "  " << name << c.help << "\n";
+  }
+}
+
+}  // namespace
+}  // namespace kiln
+
+int main(int argc, char** argv) {
+  using namespace kiln;
+  if (argc < 2) {
+    print_usage(std::cerr);
+    return 64;
+  }
+  std::string cmd = argv[1];
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    print_usage(std::cout);
+    return 0;
+  }
+  if (cmd == "--version" || cmd == "version") {
+    std::cout << "kiln " << KILN_VERSION << " (" << KILN_GIT_HASH << ", libtorch "
+              << TORCH_VERSION << ")\n";
+    return 0;
+  }
+  try {
+    register_builtins();
+    for (const auto& c : commands()) {
+      if (c.name != cmd) continue;
+      std::vector<std::string> args(argv + 2, argv + argc);
+      std::string line = "kiln";
+      for (int i = 1; i < argc; ++i) line += std::string(" ") + argv[i];
+      return c.run(args, line);
+    }
+    std::vector<std::string> names;
+    for (const auto& c : commands()) names.push_back(c.name);
+    throw UsageError("unknown command '" + cmd + "'" + suggest(cmd, names) +
+                     " (kiln --help lists them)");
+  } catch (const UsageError& e) {
+    std::cerr << "kiln " << cmd << ": " << e.what() << "\n";
+    return e.exit_code();
+  } catch (const KilnError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return e.exit_code();
+  } catch (const boost::program_options::error& e) {
+    std::cerr << "kiln " << cmd << ": " << e.what() << " (kiln " << cmd << " --help)\n";
+    return 64;
+  } catch (const c10::Error& e) {
+    std::string m = e.what_without_backtrace();
+    std::cerr << "error: internal tensor error: " << m.substr(0, m.find('\n')) << "\n";
+    return 70;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 70;
+  }
+}

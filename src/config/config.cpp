@@ -1,0 +1,402 @@
+#include "config/config.h"
+
+#include <cmath>
+#include <set>
+
+#include "util/error.h"
+#include "util/fs.h"
+#include "util/strings.h"
+
+namespace kiln {
+namespace {
+
+TypedOptions make_typed(const Registry<ComponentSchema>& reg, const std::string& prefix,
+                        const std::string& type, const std::string& what,
+                        const std::string& context = "") {
+  TypedOptions t;
+  t.type = type;
+  t.what = what;
+  t.context = context;
+  t.factory = [&reg, prefix](const std::string& name, std::vector<std::string>& candidates)
+      -> std::shared_ptr<OptionsBase> {
+    if (const auto* e = reg.find(prefix + name)) return e->make_options();
+    if (prefix.empty()) {
+      candidates = reg.names();
+    } else {
+      candidates = component_names_for(reg, prefix.substr(0, prefix.size() - 1));
+    }
+    return nullptr;
+  };
+  if (const auto* e = reg.find(prefix + type)) t.options = e->make_options();
+  return t;
+}
+
+// Feature values win over `defaults:` values; maps merge key by key. The original nodes are kept,
+// so messages still point at the line the user wrote.
+YAML::Node merge(const YAML::Node& base, const YAML::Node& over) {
+  if (!base || base.IsNull()) return over;
+  if (!over || over.IsNull()) return base;
+  if (!base.IsMap() || !over.IsMap()) return over;
+  YAML::Node out(YAML::NodeType::Map);
+  for (auto it = base.begin(); it != base.end(); ++it) {
+    const std::string k = it->first.Scalar();
+    const YAML::Node& co = over;
+    YAML::Node ov = co[k];
+    out[k] = ov ? merge(it->second, ov) : it->second;
+  }
+  for (auto it = over.begin(); it != over.end(); ++it) {
+    const std::string k = it->first.Scalar();
+    const YAML::Node& cb = base;
+    if (!cb[k]) out[k] = it->second;
+  }
+  return out;
+}
+
+struct Parser {
+  std::string file;
+  std::vector<std::string> errors;
+
+  void err(const YAML::Node& at, const std::string& path, const std::string& msg) {
+    errors.push_back(yaml_where(file, at) + ": " + path + ": " + msg);
+  }
+
+  void parse_feature(const YAML::Node& node, const std::string& path, bool output,
+                     const YAML::Node& defaults, FeatureConfig& f) {
+    f.is_output = output;
+    if (!node.IsMap()) {
+      err(node, path, "expected a mapping with 'name' and 'type', got " + scalar_text(node));
+      return;
+    }
+    const YAML::Node& cn = node;
+    if (!cn["name"] || !cn["name"].IsScalar() || cn["name"].Scalar().empty()) {
+      err(node, path, "missing 'name'");
+      return;
+    }
+    f.name = cn["name"].Scalar();
+    if (!cn["type"] || !cn["type"].IsScalar()) {
+      err(node, path, "feature '" + f.name + "' is missing 'type'");
+      return;
+    }
+    f.type = cn["type"].Scalar();
+    const FeatureSchema* schema = feature_schemas().find(f.type);
+    if (!schema) {
+      err(cn["type"], path + ".type",
+          "unknown feature type '" + f.type + "'" + suggest(f.type, feature_schemas().names()));
+      return;
+    }
+    if (output && !schema->can_output) {
+      err(cn["type"], path + ".type", "feature type '" + f.type + "' cannot be an output");
+      return;
+    }
+    if (!output && !schema->can_input) {
+      err(cn["type"], path + ".type", "feature type '" + f.type + "' cannot be an input");
+      return;
+    }
+    YAML::Node merged = node;
+    if (defaults && defaults.IsMap()) {
+      const YAML::Node& cd = defaults;
+      if (YAML::Node d = cd[f.type]) merged = merge(d, node);
+    }
+    f.column = f.name;
+    f.preprocessing = schema->make_preprocessing(output);
+    f.loss.type = schema->default_loss;
+    const std::string prefix = f.type + "/";
+    if (output)
+      f.decoder = make_typed(decoder_schemas(), prefix, schema->default_decoder,
+                             "decoder", " for " + f.type + " output");
+    else
+      f.encoder = make_typed(encoder_schemas(), prefix, schema->default_encoder,
+                             "encoder", " for " + f.type + " feature");
+
+    YamlReader r(file, merged, path, &errors);
+    r("name", f.name);
+    r("type", f.type);
+    r("column", f.column);
+    r.mark_known("preprocessing");
+    const YAML::Node& cm = merged;
+    if (YAML::Node p = cm["preprocessing"]) {
+      if (!p.IsMap()) {
+        err(p, path + ".preprocessing", "expected a mapping, got " + scalar_text(p));
+      } else {
+        YamlReader pr(file, p, path + ".preprocessing", &errors);
+        size_t before = errors.size();
+        f.preprocessing->read(pr);
+        pr.finish(f.type + " preprocessing");
+        if (errors.size() == before)
+          for (const auto& q : f.preprocessing->problems())
+            err(p, path + ".preprocessing." + q.substr(0, q.find(':')), q.substr(q.find(':') + 2));
+      }
+    }
+    if (output) {
+      r("decoder", f.decoder);
+      r("loss", f.loss);
+      if (f.type == "binary") r("threshold", f.threshold);
+      if (f.type == "category") r("top_k", f.top_k);
+      r("reduce_input", f.reduce_input);
+      r("dependencies", f.dependencies);
+      if (!f.dependencies.empty())
+        err(cm["dependencies"], path + ".dependencies",
+            "output dependencies are not supported yet; remove the key");
+      bool known_loss = false;
+      for (const auto& l : schema->losses) known_loss = known_loss || l == f.loss.type;
+      if (!known_loss) {
+        YAML::Node at = cm["loss"] ? cm["loss"] : node;
+        err(at, path + ".loss.type",
+            "loss '" + f.loss.type + "' does not fit output type '" + f.type + "'" +
+                suggest(f.loss.type, schema->losses));
+      }
+    } else {
+      r("encoder", f.encoder);
+    }
+    r.finish(std::string(output ? "an output" : "an input") + " feature");
+  }
+
+  void parse_features(const YAML::Node& root, const char* key, bool output,
+                      const YAML::Node& defaults, std::vector<FeatureConfig>& out) {
+    const YAML::Node& cr = root;
+    YAML::Node list = cr[key];
+    if (!list || list.IsNull()) {
+      err(root, "config", std::string("missing '") + key + "' (a list of features)");
+      return;
+    }
+    if (!list.IsSequence() || list.size() == 0) {
+      err(list, key, "expected a non-empty list of features, got " + scalar_text(list));
+      return;
+    }
+    for (size_t i = 0; i < list.size(); ++i) {
+      FeatureConfig f;
+      size_t before = errors.size();
+      parse_feature(list[i], std::string(key) + "[" + std::to_string(i) + "]", output, defaults,
+                    f);
+      if (errors.size() == before) out.push_back(std::move(f));
+    }
+  }
+
+  void check_defaults(const YAML::Node& d) {
+    if (!d || d.IsNull()) return;
+    if (!d.IsMap()) return err(d, "defaults", "expected a mapping of feature types");
+    for (auto it = d.begin(); it != d.end(); ++it) {
+      const std::string t = it->first.Scalar();
+      if (!feature_schemas().find(t)) {
+        err(it->first, "defaults", "unknown feature type '" + t + "'" +
+                                       suggest(t, feature_schemas().names()));
+        continue;
+      }
+      if (!it->second.IsMap()) {
+        err(it->second, "defaults." + t, "expected a mapping, got " + scalar_text(it->second));
+        continue;
+      }
+      static const std::vector<std::string> allowed = {"preprocessing", "encoder", "decoder",
+                                                       "loss"};
+      for (auto jt = it->second.begin(); jt != it->second.end(); ++jt) {
+        const std::string k = jt->first.Scalar();
+        bool ok = false;
+        for (const auto& a : allowed) ok = ok || a == k;
+        if (!ok)
+          err(jt->first, "defaults." + t, "unknown key '" + k + "'" + suggest(k, allowed));
+      }
+    }
+  }
+
+  void cross_checks(const YAML::Node& root, Config& c) {
+    std::set<std::string> names;
+    for (const auto* list : {&c.input_features, &c.output_features})
+      for (const auto& f : *list)
+        if (!names.insert(f.name).second)
+          err(root, "config", "feature name '" + f.name + "' is used twice");
+    const auto& sp = c.preprocessing.split;
+    static const std::vector<std::string> split_types = {"random", "fixed", "stratify", "hash"};
+    bool ok = false;
+    for (const auto& t : split_types) ok = ok || t == sp.type;
+    if (!ok)
+      err(root, "preprocessing.split.type",
+          "unknown split type '" + sp.type + "'" + suggest(sp.type, split_types));
+    if (sp.type != "fixed") {
+      double sum = 0;
+      bool neg = false;
+      for (double p : sp.probabilities) sum += p, neg = neg || p < 0;
+      if (sp.probabilities.size() != 3 || neg || std::fabs(sum - 1.0) > 1e-6)
+        err(root, "preprocessing.split.probabilities",
+            "expected three non-negative fractions summing to 1 (train, validation, test)");
+    }
+    if ((sp.type == "stratify" || sp.type == "hash") && !sp.column)
+      err(root, "preprocessing.split.column", "split type '" + sp.type + "' needs a column");
+    if (c.preprocessing.sample_ratio <= 0 || c.preprocessing.sample_ratio > 1)
+      err(root, "preprocessing.sample_ratio", "expected a fraction in (0, 1]");
+    const auto& t = c.trainer;
+    if (t.epochs < 1) err(root, "trainer.epochs", "expected at least 1, got " + std::to_string(t.epochs));
+    if (t.batch_size < 1)
+      err(root, "trainer.batch_size", "expected at least 1, got " + std::to_string(t.batch_size));
+    if (t.learning_rate <= 0) err(root, "trainer.learning_rate", "expected a positive number");
+    static const std::vector<std::string> decays = {"none", "linear", "exponential", "cosine"};
+    ok = false;
+    for (const auto& d : decays) ok = ok || d == t.learning_rate_scheduler.decay;
+    if (!ok)
+      err(root, "trainer.learning_rate_scheduler.decay",
+          "unknown decay '" + t.learning_rate_scheduler.decay + "'" +
+              suggest(t.learning_rate_scheduler.decay, decays));
+    static const std::vector<std::string> regs = {"l1", "l2", "l1_l2"};
+    ok = false;
+    for (const auto& d : regs) ok = ok || d == t.regularization_type;
+    if (!ok)
+      err(root, "trainer.regularization_type",
+          "unknown regularization '" + t.regularization_type + "'" +
+              suggest(t.regularization_type, regs));
+    if (t.type != "trainer")
+      err(root, "trainer.type", "unknown trainer type '" + t.type + "'; expected 'trainer'");
+    if (c.model_type != "ecd")
+      err(root, "model_type", "unknown model type '" + c.model_type + "'; expected 'ecd'");
+    if (!c.output_features.empty() && errors.empty()) {
+      std::string field = c.validation_field();
+      const FeatureConfig* out = c.find_output(field);
+      if (!out && field != "combined") {
+        std::vector<std::string> outs = {"combined"};
+        for (const auto& f : c.output_features) outs.push_back(f.name);
+        err(root, "trainer.validation_field",
+            "'" + field + "' is not an output feature" + suggest(field, outs));
+      } else if (c.trainer.validation_metric) {
+        std::string m = *c.trainer.validation_metric;
+        std::vector<std::string> metrics = {"loss"};
+        if (out) metrics = feature_schemas().find(out->type)->metrics;
+        bool found = false;
+        for (const auto& x : metrics) found = found || x == m;
+        if (!found)
+          err(root, "trainer.validation_metric",
+              "metric '" + m + "' is not reported for '" + field + "'" + suggest(m, metrics));
+      }
+    }
+  }
+};
+
+}  // namespace
+
+const FeatureConfig* Config::find_output(const std::string& name) const {
+  for (const auto& f : output_features)
+    if (f.name == name) return &f;
+  return nullptr;
+}
+
+int Config::seed() const {
+  if (random_seed) return *random_seed;
+  if (trainer.random_seed) return *trainer.random_seed;
+  return 42;
+}
+
+std::string Config::validation_field() const {
+  if (trainer.validation_field) return *trainer.validation_field;
+  if (output_features.size() == 1) return output_features[0].name;
+  return "combined";
+}
+
+std::string Config::validation_metric() const {
+  if (trainer.validation_metric) return *trainer.validation_metric;
+  const FeatureConfig* out = find_output(validation_field());
+  if (!out) return "loss";
+  return feature_schemas().find(out->type)->default_metric;
+}
+
+Config parse_config(const std::string& text, const std::string& file) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    std::string where = file;
+    if (e.mark.line >= 0)
+      where += ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1);
+    throw ConfigError(where + ": malformed YAML: " + e.msg);
+  }
+  if (!root || root.IsNull()) throw ConfigError(file + ": the config is empty");
+  if (!root.IsMap())
+    throw ConfigError(yaml_where(file, root) + ": config: expected a mapping with " +
+                      "input_features and output_features, got " + scalar_text(root));
+  Config c;
+  c.file = file;
+  c.combiner = make_typed(combiner_schemas(), "", "concat", "combiner");
+  c.trainer.optimizer = make_typed(optimizer_schemas(), "", "adam", "optimizer");
+  Parser p{file, {}};
+  YamlReader r(file, root, "", &p.errors);
+  r("model_type", c.model_type);
+  r("ludwig_version", c.ludwig_version);
+  r("random_seed", c.random_seed);
+  r("defaults", c.defaults);
+  p.check_defaults(c.defaults);
+  r.mark_known("input_features");
+  r.mark_known("output_features");
+  p.parse_features(root, "input_features", false, c.defaults, c.input_features);
+  p.parse_features(root, "output_features", true, c.defaults, c.output_features);
+  r("combiner", c.combiner);
+  {
+    const YAML::Node& cr = root;
+    YAML::Node tn = cr["trainer"];
+    if (tn && !tn.IsMap()) {
+      p.err(tn, "trainer", "expected a mapping, got " + scalar_text(tn));
+    } else if (tn) {
+      YamlReader tr(file, tn, "trainer", &p.errors);
+      c.trainer.visit(tr);
+      tr.finish();
+    }
+    r.mark_known("trainer");
+  }
+  r("preprocessing", c.preprocessing);
+  r("hyperopt", c.hyperopt);
+  r("slices", c.slices);
+  r.mark_known("backend");
+  r.finish();
+  if (p.errors.empty()) p.cross_checks(root, c);
+  if (!p.errors.empty()) throw ConfigError(join(p.errors, "\n"));
+  return c;
+}
+
+Config load_config(const std::string& path) {
+  std::string text;
+  try {
+    text = read_file(path);
+  } catch (const DataError& e) {
+    throw ConfigError(e.what());
+  }
+  return parse_config(text, path);
+}
+
+std::string config_to_yaml(const Config& c) {
+  YAML::Emitter e;
+  YamlWriter w(e);
+  e << YAML::BeginMap;
+  w("model_type", c.model_type);
+  w("random_seed", c.seed());
+  auto features = [&](const char* key, const std::vector<FeatureConfig>& list) {
+    e << YAML::Key << key << YAML::Value << YAML::BeginSeq;
+    for (const auto& f : list) {
+      e << YAML::BeginMap;
+      w("name", f.name);
+      w("type", f.type);
+      w("column", f.column);
+      e << YAML::Key << "preprocessing" << YAML::Value << YAML::BeginMap;
+      f.preprocessing->write(w);
+      e << YAML::EndMap;
+      if (f.is_output) {
+        w("decoder", f.decoder);
+        w("loss", f.loss);
+        if (f.type == "binary") w("threshold", f.threshold);
+        if (f.type == "category") w("top_k", f.top_k);
+        w("reduce_input", f.reduce_input);
+      } else {
+        w("encoder", f.encoder);
+      }
+      e << YAML::EndMap;
+    }
+    e << YAML::EndSeq;
+  };
+  features("input_features", c.input_features);
+  features("output_features", c.output_features);
+  w("combiner", c.combiner);
+  e << YAML::Key << "trainer" << YAML::Value;
+  w.write_value(c.trainer);
+  w("preprocessing", c.preprocessing);
+  w("defaults", c.defaults);
+  w("hyperopt", c.hyperopt);
+  w("slices", c.slices);
+  e << YAML::EndMap;
+  return std::string(e.c_str()) + "\n";
+}
+
+}  // namespace kiln

@@ -1,0 +1,193 @@
+#pragma once
+// The typed config: Ludwig's YAML schema (the subset Kiln implements), every key with Ludwig's
+// default. Parsing fills defaults, checks types and unknown keys (file:line:col, nearest valid
+// name), reports every error together, then runs named cross-field checks.
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/schema.h"
+#include "config/yaml_io.h"
+
+namespace kiln {
+
+struct LossConfig {
+  std::string type;
+  double weight = 1.0;
+  std::optional<double> positive_class_weight;  // binary
+  YAML::Node class_weights;                     // category: list or {label: weight}
+  double label_smoothing = 0.0;                 // category
+  double robust_lambda = 0.0;
+  double confidence_penalty = 0.0;
+  double delta = 1.0;  // huber
+  template <class V>
+  void visit(V& v) {
+    v("type", type, "loss function");
+    v("weight", weight, "weight of this output's loss in the combined loss");
+    v("positive_class_weight", positive_class_weight, "binary: weight of the positive class");
+    v("class_weights", class_weights, "category: list or {label: weight}");
+    v("label_smoothing", label_smoothing, "category: label smoothing in [0, 1)");
+    v("robust_lambda", robust_lambda, "binary/category: mix with a uniform prediction");
+    v("confidence_penalty", confidence_penalty, "penalty on low-entropy predictions");
+    v("delta", delta, "huber: threshold between quadratic and linear");
+  }
+};
+
+struct FeatureConfig {
+  std::string name, type, column;
+  bool is_output = false;
+  std::shared_ptr<OptionsBase> preprocessing;
+  TypedOptions encoder;  // inputs
+  TypedOptions decoder;  // outputs
+  LossConfig loss;
+  double threshold = 0.5;  // binary outputs
+  int top_k = 3;           // category outputs: hits_at_k
+  std::string reduce_input = "sum";
+  std::vector<std::string> dependencies;
+
+  template <class T>
+  const T& prep() const {
+    return dynamic_cast<const T&>(*preprocessing);
+  }
+  template <class T>
+  const T& enc() const {
+    return encoder.as<T>();
+  }
+  template <class T>
+  const T& dec() const {
+    return decoder.as<T>();
+  }
+};
+
+struct LrSchedulerConfig {
+  std::string decay = "none";
+  double decay_rate = 0.96;
+  int decay_steps = 10000;
+  bool staircase = false;
+  double warmup_fraction = 0.0;
+  int warmup_evaluations = 0;
+  int reduce_on_plateau = 0;
+  int reduce_on_plateau_patience = 10;
+  double reduce_on_plateau_rate = 0.1;
+  double min_lr = 0.0;
+  template <class V>
+  void visit(V& v) {
+    v("decay", decay, "none | linear | exponential | cosine");
+    v("decay_rate", decay_rate, "exponential: multiplier per decay_steps");
+    v("decay_steps", decay_steps, "exponential: steps per decay_rate");
+    v("staircase", staircase, "exponential: decay in steps, not continuously");
+    v("warmup_fraction", warmup_fraction, "fraction of all steps spent warming up linearly");
+    v("warmup_evaluations", warmup_evaluations, "epochs of linear warm-up");
+    v("reduce_on_plateau", reduce_on_plateau, "max number of reductions on plateau (0: off)");
+    v("reduce_on_plateau_patience", reduce_on_plateau_patience, "evaluations without improvement");
+    v("reduce_on_plateau_rate", reduce_on_plateau_rate, "multiplier per reduction");
+    v("min_lr", min_lr, "lower bound of the learning rate");
+  }
+};
+
+struct GradientClippingConfig {
+  std::optional<double> clipglobalnorm = 0.5;
+  std::optional<double> clipnorm;
+  std::optional<double> clipvalue;
+  template <class V>
+  void visit(V& v) {
+    v("clipglobalnorm", clipglobalnorm, "max global L2 norm of all gradients");
+    v("clipnorm", clipnorm, "max L2 norm of each parameter's gradient");
+    v("clipvalue", clipvalue, "max absolute value of each gradient element");
+  }
+};
+
+struct TrainerConfig {
+  std::string type = "trainer";
+  int epochs = 100;
+  std::optional<int> train_steps;
+  int batch_size = 128;
+  std::optional<int> eval_batch_size;
+  double learning_rate = 0.001;
+  TypedOptions optimizer;
+  LrSchedulerConfig learning_rate_scheduler;
+  int early_stop = 5;
+  GradientClippingConfig gradient_clipping;
+  std::string regularization_type = "l2";
+  double regularization_lambda = 0.0;
+  std::optional<std::string> validation_field;
+  std::optional<std::string> validation_metric;
+  bool should_shuffle = true;
+  bool evaluate_training_set = false;
+  std::optional<int> random_seed;
+  int threads = 0;  // Kiln: intra-op threads; 0 = all cores
+  template <class V>
+  void visit(V& v) {
+    v("type", type, "trainer type (only 'trainer', the ECD trainer)");
+    v("epochs", epochs, "number of passes over the training split");
+    v("train_steps", train_steps, "stop after this many steps instead of epochs");
+    v("batch_size", batch_size, "rows per training step");
+    v("eval_batch_size", eval_batch_size, "rows per evaluation step (default: batch_size)");
+    v("learning_rate", learning_rate, "initial learning rate");
+    v("optimizer", optimizer, "adam | adamw | sgd | rmsprop with their parameters");
+    v("learning_rate_scheduler", learning_rate_scheduler, "warm-up, decay, reduce on plateau");
+    v("early_stop", early_stop, "evaluations without improvement before stopping (<= 0: off)");
+    v("gradient_clipping", gradient_clipping, "gradient clipping");
+    v("regularization_type", regularization_type, "l1 | l2 | l1_l2");
+    v("regularization_lambda", regularization_lambda, "regularization strength (0: off)");
+    v("validation_field", validation_field, "output (or 'combined') watched for early stopping");
+    v("validation_metric", validation_metric, "metric watched for early stopping");
+    v("should_shuffle", should_shuffle, "shuffle training rows every epoch");
+    v("evaluate_training_set", evaluate_training_set, "also evaluate the training split");
+    v("random_seed", random_seed, "seed (also accepted at the top level)");
+    v("threads", threads, "Kiln: intra-op CPU threads (0: all cores)");
+  }
+};
+
+struct SplitConfig {
+  std::string type = "random";
+  std::vector<double> probabilities = {0.7, 0.1, 0.2};
+  std::optional<std::string> column;
+  template <class V>
+  void visit(V& v) {
+    v("type", type, "random | fixed | stratify | hash");
+    v("probabilities", probabilities, "train / validation / test fractions");
+    v("column", column, "fixed: split column (default 'split'); stratify/hash: column to use");
+  }
+};
+
+struct PreprocessingConfig {
+  SplitConfig split;
+  double sample_ratio = 1.0;
+  std::optional<int> sample_size;
+  template <class V>
+  void visit(V& v) {
+    v("split", split, "how rows are split into training / validation / test");
+    v("sample_ratio", sample_ratio, "fraction of rows to use");
+    v("sample_size", sample_size, "number of rows to use");
+  }
+};
+
+struct Config {
+  std::string file;  // where it was read from, for messages
+  std::string model_type = "ecd";
+  std::vector<FeatureConfig> input_features;
+  std::vector<FeatureConfig> output_features;
+  TypedOptions combiner;
+  TrainerConfig trainer;
+  PreprocessingConfig preprocessing;
+  YAML::Node defaults;  // kept as written; already merged into the features
+  YAML::Node hyperopt;  // parsed and kept for `kiln hyperopt`
+  YAML::Node slices;    // parsed and kept for the slice monitor
+  std::optional<int> random_seed;
+  std::string ludwig_version;
+
+  const FeatureConfig* find_output(const std::string& name) const;
+  int seed() const;  // random_seed (top level, then trainer), default 42
+  std::string validation_field() const;
+  std::string validation_metric() const;
+};
+
+// Parses YAML text; `file` names it in messages. Throws ConfigError with every problem found.
+Config parse_config(const std::string& yaml_text, const std::string& file);
+Config load_config(const std::string& path);
+// The fully resolved config as YAML (every default filled in).
+std::string config_to_yaml(const Config& c);
+
+}  // namespace kiln

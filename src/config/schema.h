@@ -1,0 +1,44 @@
+#pragma once
+// Schemas of everything a config can name: feature types, encoders, decoders, combiners and
+// optimizers. Each component's file registers its schema here AND its builder in the model layer,
+// in the same register_*() call, so no component exists without its schema.
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/yaml_io.h"
+#include "util/registry.h"
+
+namespace kiln {
+
+struct FeatureSchema {
+  std::string doc;
+  bool can_input = true, can_output = true;
+  std::function<std::shared_ptr<OptionsBase>(bool output)> make_preprocessing;
+  std::string default_encoder, default_decoder, default_loss;
+  std::vector<std::string> losses;
+  std::vector<std::string> metrics;  // validation metrics this output type reports
+  std::string default_metric;        // Ludwig's default validation metric
+};
+
+struct ComponentSchema {
+  std::string doc;
+  std::vector<std::string> feature_types;  // encoders / decoders: the types they fit
+  std::function<std::shared_ptr<OptionsBase>()> make_options;
+};
+
+Registry<FeatureSchema>& feature_schemas();
+Registry<ComponentSchema>& encoder_schemas();  // key "<feature type>/<encoder name>"
+Registry<ComponentSchema>& decoder_schemas();  // key "<feature type>/<decoder name>"
+Registry<ComponentSchema>& combiner_schemas();
+Registry<ComponentSchema>& optimizer_schemas();
+
+// Names of encoders (or decoders) registered for a feature type.
+std::vector<std::string> component_names_for(const Registry<ComponentSchema>& r,
+                                             const std::string& feature_type);
+
+// Registers every built-in component (components/builtins.cpp); idempotent.
+void register_builtins();
+
+}  // namespace kiln

@@ -1,0 +1,79 @@
+#include "data/split.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <random>
+
+#include "util/error.h"
+#include "util/fs.h"
+#include "util/strings.h"
+
+namespace kiln {
+
+std::vector<std::string> split_columns(const PreprocessingConfig& p) {
+  const auto& s = p.split;
+  if (s.type == "fixed") return {s.column.value_or("split")};
+  if (s.column) return {*s.column};
+  return {};
+}
+
+Splits split_rows(const Table& table, const PreprocessingConfig& p, int seed,
+                  const std::vector<uint8_t>& keep) {
+  Splits out;
+  const auto& s = p.split;
+  const size_t n = table.num_rows();
+  auto put = [&](int64_t row, int which) {
+    (which == 0 ? out.train : which == 1 ? out.validation : out.test).push_back(row);
+  };
+  const double p0 = s.probabilities.size() == 3 ? s.probabilities[0] : 0.7;
+  const double p1 = s.probabilities.size() == 3 ? s.probabilities[1] : 0.1;
+  auto bucket = [&](double u) { return u < p0 ? 0 : u < p0 + p1 ? 1 : 2; };
+
+  if (s.type == "fixed") {
+    const Column& c = table.get(s.column.value_or("split"));
+    for (size_t r = 0; r < n; ++r) {
+      if (!keep[r]) continue;
+      double v;
+      std::string_view text = table.cell(c, r);
+      if (!parse_double(text, v) || !(v == 0 || v == 1 || v == 2))
+        throw DataError(table.where(r) + ": column '" + c.name + "': expected 0, 1 or 2 " +
+                        "(training, validation, test), got '" + std::string(text) + "'");
+      put(static_cast<int64_t>(r), static_cast<int>(v));
+    }
+  } else if (s.type == "random") {
+    std::mt19937_64 rng(static_cast<uint64_t>(seed));
+    std::uniform_real_distribution<double> uni(0.0, 1.0);
+    for (size_t r = 0; r < n; ++r) {
+      double u = uni(rng);  // drawn for every row, so a row's split never depends on `keep`
+      if (keep[r]) put(static_cast<int64_t>(r), bucket(u));
+    }
+  } else if (s.type == "hash") {
+    const Column& c = table.get(*s.column);
+    for (size_t r = 0; r < n; ++r) {
+      if (!keep[r]) continue;
+      std::string_view v = table.cell(c, r);
+      uint64_t h = hash_bytes(v.data(), v.size());
+      h ^= h >> 33;
+      h *= 0xff51afd7ed558ccdull;
+      h ^= h >> 33;
+      put(static_cast<int64_t>(r), bucket(static_cast<double>(h >> 11) / 9007199254740992.0));
+    }
+  } else {  // stratify: each value of the column is split in the given proportions
+    const Column& c = table.get(*s.column);
+    std::map<std::string_view, std::vector<int64_t>> groups;
+    for (size_t r = 0; r < n; ++r)
+      if (keep[r]) groups[table.cell(c, r)].push_back(static_cast<int64_t>(r));
+    std::mt19937_64 rng(static_cast<uint64_t>(seed));
+    for (auto& [value, rows] : groups) {
+      std::shuffle(rows.begin(), rows.end(), rng);
+      size_t a = static_cast<size_t>(std::llround(p0 * rows.size()));
+      size_t b = static_cast<size_t>(std::llround((p0 + p1) * rows.size()));
+      for (size_t i = 0; i < rows.size(); ++i) put(rows[i], i < a ? 0 : i < b ? 1 : 2);
+    }
+    for (auto* v : {&out.train, &out.validation, &out.test}) std::sort(v->begin(), v->end());
+  }
+  return out;
+}
+
+}  // namespace kiln

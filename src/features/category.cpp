@@ -1,0 +1,215 @@
+// category: an index per row into a vocabulary built from the TRAINING split (most frequent
+// first, ties by value). Inputs reserve index 0 for <UNK> (unseen and missing values); outputs
+// predict the training labels only, and a label unseen in training counts as wrong.
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <unordered_map>
+
+#include "config/schema.h"
+#include "features/feature.h"
+#include "util/choice.h"
+#include "util/error.h"
+#include "util/strings.h"
+
+namespace kiln {
+namespace {
+
+constexpr const char* kUnk = "<UNK>";
+
+struct CategoryPreprocessing : Options<CategoryPreprocessing> {
+  std::string missing_value_strategy = "fill_with_const";
+  std::string fill_value = kUnk;
+  int most_common = 10000;
+  bool lowercase = false;
+  template <class V>
+  void visit(V& v) {
+    v("missing_value_strategy", missing_value_strategy,
+      "fill_with_const | fill_with_mode | bfill | ffill | drop_row");
+    v("fill_value", fill_value, "fill_with_const: the value (default <UNK>)");
+    v("most_common", most_common, "maximum vocabulary size (most frequent values)");
+    v("lowercase", lowercase, "lower-case values before building the vocabulary");
+  }
+  std::vector<std::string> problems() const override {
+    std::vector<std::string> p;
+    check_choice(p, "missing_value_strategy", missing_value_strategy,
+                 {"fill_with_const", "fill_with_mode", "bfill", "ffill", "drop_row"});
+    if (most_common < 1) p.push_back("most_common: expected at least 1");
+    return p;
+  }
+};
+
+std::string normalize(std::string_view v, bool lowercase) {
+  return lowercase ? to_lower(v) : std::string(v);
+}
+
+class CategoryKind : public FeatureKind {
+ public:
+  FeatureMetadata fit(const FeatureConfig& f, const Table& t, const Column& c,
+                      const std::vector<int64_t>& rows) const override {
+    const auto& p = f.prep<CategoryPreprocessing>();
+    FeatureMetadata m;
+    m.name = f.name, m.type = "category";
+    std::unordered_map<std::string, int64_t> counts;
+    for (int64_t r : rows) {
+      if (Table::missing(c, r)) {
+        ++m.training_missing;
+        continue;
+      }
+      counts[normalize(t.cell(c, r), p.lowercase)]++;
+    }
+    m.training_rows = static_cast<int64_t>(rows.size());
+    std::vector<std::pair<std::string, int64_t>> sorted(counts.begin(), counts.end());
+    std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
+      return a.second != b.second ? a.second > b.second : a.first < b.first;
+    });
+    if (static_cast<int>(sorted.size()) > p.most_common) sorted.resize(p.most_common);
+    if (!f.is_output) {
+      m.idx2str.push_back(kUnk);
+      m.str2freq.push_back(m.training_missing);
+    }
+    for (auto& [v, n] : sorted) {
+      if (!f.is_output && v == kUnk) {
+        m.str2freq[0] += n;
+        continue;
+      }
+      m.idx2str.push_back(v);
+      m.str2freq.push_back(n);
+    }
+    if (f.is_output && m.idx2str.empty())
+      throw DataError(t.source + ": output feature '" + f.name + "' (column '" + c.name +
+                      "') has no values in the training split");
+    m.index();
+    return m;
+  }
+
+  torch::Tensor encode(const FeatureConfig& f, const FeatureMetadata& m, const Table& t,
+                       const Column& c) const override {
+    const auto& p = f.prep<CategoryPreprocessing>();
+    const int64_t n = static_cast<int64_t>(t.num_rows());
+    auto out = torch::empty({n}, torch::kInt64);
+    int64_t* o = out.data_ptr<int64_t>();
+    const int64_t unknown = f.is_output ? -100 : 0;  // -100: ignored by the loss, counted wrong
+    auto lookup = [&](std::string_view v) -> int64_t {
+      auto it = p.lowercase ? m.str2idx.find(to_lower(v)) : m.str2idx.find(std::string(v));
+      return it == m.str2idx.end() ? unknown : it->second;
+    };
+    int64_t fill = lookup(p.fill_value);
+    if (p.missing_value_strategy == "fill_with_mode") fill = f.is_output ? 0 : (m.vocab_size() > 1 ? 1 : 0);
+    auto src = missing_sources(t, c, p.missing_value_strategy);
+    for (int64_t r = 0; r < n; ++r) o[r] = src[r] >= 0 ? lookup(t.cell(c, src[r])) : fill;
+    return out;
+  }
+
+  void mark_dropped(const FeatureConfig& f, const Table& t, const Column& c,
+                    std::vector<uint8_t>& keep) const override {
+    if (f.is_output || f.prep<CategoryPreprocessing>().missing_value_strategy == "drop_row")
+      FeatureKind::mark_dropped(f, t, c, keep);
+  }
+
+  int64_t output_size(const FeatureConfig&, const FeatureMetadata& m) const override {
+    return m.vocab_size();
+  }
+
+  LossResult loss(const FeatureConfig& f, const FeatureMetadata& m, const torch::Tensor& logits,
+                  const torch::Tensor& target) const override {
+    namespace F = torch::nn::functional;
+    auto y = target.reshape({-1});
+    auto opts = F::CrossEntropyFuncOptions().reduction(torch::kNone).ignore_index(-100);
+    if (f.loss.label_smoothing > 0) opts.label_smoothing(f.loss.label_smoothing);
+    torch::Tensor weights;
+    if (f.loss.class_weights && !f.loss.class_weights.IsNull()) {
+      weights = class_weights(f, m);
+      opts.weight(weights);
+    }
+    auto rows = F::cross_entropy(logits, y, opts);
+    auto valid = (y >= 0).to(torch::kFloat32);
+    if (f.loss.robust_lambda > 0)
+      rows = ((1 - f.loss.robust_lambda) * rows + f.loss.robust_lambda / m.vocab_size()) * valid;
+    if (f.loss.confidence_penalty > 0) {
+      auto logp = torch::log_softmax(logits, 1);
+      auto entropy = -(logp.exp() * logp).sum(1);
+      rows = rows - f.loss.confidence_penalty * entropy * valid;
+    }
+    torch::Tensor denom;
+    if (weights.defined())
+      denom = (weights.index({y.clamp_min(0)}) * valid).sum().clamp_min(1e-12);
+    else
+      denom = valid.sum().clamp_min(1);
+    return {rows.sum() / denom * f.loss.weight, rows.sum().item<double>()};
+  }
+
+  std::unique_ptr<OutputMetrics> metrics(const FeatureConfig& f,
+                                         const FeatureMetadata& m) const override {
+    return std::make_unique<CategoryMetrics>(m.idx2str, f.top_k);
+  }
+
+  std::vector<PredictionColumn> predictions(const FeatureConfig& f, const FeatureMetadata& m,
+                                            const torch::Tensor& logits) const override {
+    auto prob = torch::softmax(logits.to(torch::kFloat64), 1).contiguous();
+    const int64_t n = prob.size(0), C = prob.size(1);
+    const double* d = prob.data_ptr<double>();
+    std::vector<PredictionColumn> cols = {{f.name + "_predictions", {}},
+                                          {f.name + "_probability", {}}};
+    for (int64_t c = 0; c < C; ++c)
+      cols.push_back({f.name + "_probabilities_" + m.idx2str[c], {}});
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t best = 0;
+      for (int64_t c = 1; c < C; ++c)
+        if (d[i * C + c] > d[i * C + best]) best = c;
+      cols[0].values.push_back(m.idx2str[best]);
+      cols[1].values.push_back(format_double(d[i * C + best]));
+      for (int64_t c = 0; c < C; ++c) cols[2 + c].values.push_back(format_double(d[i * C + c]));
+    }
+    return cols;
+  }
+
+ private:
+  // class_weights: a list aligned with the vocabulary, or {label: weight} (others weigh 1).
+  static torch::Tensor class_weights(const FeatureConfig& f, const FeatureMetadata& m) {
+    const YAML::Node& cw = f.loss.class_weights;
+    auto w = torch::ones({m.vocab_size()}, torch::kFloat32);
+    const std::string where = "output feature '" + f.name + "': loss.class_weights";
+    try {
+      if (cw.IsSequence()) {
+        if (static_cast<int64_t>(cw.size()) != m.vocab_size())
+          throw ConfigError(where + ": expected " + std::to_string(m.vocab_size()) +
+                            " weights (one per class: " + join(m.idx2str, ", ") + "), got " +
+                            std::to_string(cw.size()));
+        for (size_t i = 0; i < cw.size(); ++i) w[i] = cw[i].as<double>();
+      } else if (cw.IsMap()) {
+        for (auto it = cw.begin(); it != cw.end(); ++it) {
+          auto idx = m.str2idx.find(it->first.Scalar());
+          if (idx == m.str2idx.end())
+            throw ConfigError(where + ": unknown class '" + it->first.Scalar() + "'" +
+                              suggest(it->first.Scalar(), m.idx2str));
+          w[idx->second] = it->second.as<double>();
+        }
+      } else {
+        throw ConfigError(where + ": expected a list or a mapping of label to weight");
+      }
+    } catch (const YAML::Exception&) {
+      throw ConfigError(where + ": weights must be numbers");
+    }
+    return w;
+  }
+};
+
+}  // namespace
+
+void register_category_feature() {
+  FeatureSchema s;
+  s.doc = "one of a set of values; vocabulary from the training split, <UNK> for the rest";
+  s.make_preprocessing = [](bool) { return std::make_shared<CategoryPreprocessing>(); };
+  s.default_encoder = "dense";
+  s.default_decoder = "classifier";
+  s.default_loss = "softmax_cross_entropy";
+  s.losses = {"softmax_cross_entropy"};
+  s.metrics = {"loss", "accuracy", "hits_at_k"};
+  s.default_metric = "accuracy";
+  feature_schemas().add("category", std::move(s));
+  feature_kinds().add("category", std::make_shared<CategoryKind>());
+}
+
+}  // namespace kiln

@@ -1,0 +1,65 @@
+#pragma once
+// A feature type ties together its preprocessing (fit on the training split, encode every row),
+// and, as an output, its loss, metrics and prediction columns. One file per type; each registers
+// its schema (config layer) and its FeatureKind (here) in one register_*() call.
+#include <torch/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "data/table.h"
+#include "features/metadata.h"
+#include "metrics/metrics.h"
+#include "util/registry.h"
+
+namespace kiln {
+
+struct LossResult {
+  torch::Tensor mean;  // scalar, for backward
+  double sum = 0;      // summed per-row loss, for the reported "loss" metric
+};
+
+struct PredictionColumn {
+  std::string name;
+  std::vector<std::string> values;
+};
+
+class FeatureKind {
+ public:
+  virtual ~FeatureKind() = default;
+  // Learns statistics / vocabulary from the training rows only.
+  virtual FeatureMetadata fit(const FeatureConfig& f, const Table& t, const Column& c,
+                              const std::vector<int64_t>& train_rows) const = 0;
+  // Encodes every row of the column. Throws DataError naming file, line and column.
+  virtual torch::Tensor encode(const FeatureConfig& f, const FeatureMetadata& m, const Table& t,
+                               const Column& c) const = 0;
+  // Rows whose value is missing and whose strategy is drop_row (or, for outputs, any missing).
+  virtual void mark_dropped(const FeatureConfig& f, const Table& t, const Column& c,
+                            std::vector<uint8_t>& keep) const;
+
+  // Outputs.
+  virtual int64_t output_size(const FeatureConfig& f, const FeatureMetadata& m) const = 0;
+  virtual LossResult loss(const FeatureConfig& f, const FeatureMetadata& m,
+                          const torch::Tensor& logits, const torch::Tensor& target) const = 0;
+  virtual std::unique_ptr<OutputMetrics> metrics(const FeatureConfig& f,
+                                                 const FeatureMetadata& m) const = 0;
+  virtual std::vector<PredictionColumn> predictions(const FeatureConfig& f,
+                                                    const FeatureMetadata& m,
+                                                    const torch::Tensor& logits) const = 0;
+};
+
+Registry<std::shared_ptr<const FeatureKind>>& feature_kinds();
+const FeatureKind& feature_kind(const std::string& type);
+
+// Shared missing-value handling: strategies Ludwig names, applied to a column's raw text.
+// Returns, for each row, the index of the row whose value to use (itself, or a neighbour for
+// bfill/ffill), or -1 to use the constant fill.
+std::vector<int64_t> missing_sources(const Table& t, const Column& c, const std::string& strategy);
+
+void register_number_feature();
+void register_binary_feature();
+void register_category_feature();
+
+}  // namespace kiln

@@ -1,0 +1,104 @@
+#include "features/metadata.h"
+
+#include <rapidjson/document.h>
+
+#include "util/error.h"
+#include "util/json.h"
+
+namespace kiln {
+
+void FeatureMetadata::index() {
+  str2idx.clear();
+  for (size_t i = 0; i < idx2str.size(); ++i) str2idx.emplace(idx2str[i], static_cast<int64_t>(i));
+}
+
+std::string metadata_to_json(const MetadataMap& m) {
+  rapidjson::StringBuffer sb;
+  JsonWriter w(sb);
+  w.SetIndent(' ', 1);
+  w.StartObject();
+  for (const auto& [name, f] : m) {
+    json_key(w, name);
+    w.StartObject();
+    json_key(w, "type");
+    json_string(w, f.type);
+    json_key(w, "training_rows");
+    w.Int64(f.training_rows);
+    json_key(w, "training_missing");
+    w.Int64(f.training_missing);
+    if (f.type == "number") {
+      for (auto [k, v] : {std::pair<const char*, double>{"mean", f.mean}, {"std", f.std},
+                          {"min", f.min}, {"max", f.max}, {"q1", f.q1}, {"q2", f.q2},
+                          {"q3", f.q3}, {"fill_value", f.fill_value}}) {
+        w.Key(k);
+        json_double(w, v);
+      }
+    } else {
+      json_key(w, "idx2str");
+      w.StartArray();
+      for (const auto& s : f.idx2str) json_string(w, s);
+      w.EndArray();
+      json_key(w, "str2freq");
+      w.StartArray();
+      for (auto c : f.str2freq) w.Int64(c);
+      w.EndArray();
+      if (f.type == "binary") {
+        json_key(w, "true_label");
+        json_string(w, f.true_label);
+        json_key(w, "false_label");
+        json_string(w, f.false_label);
+      }
+    }
+    w.EndObject();
+  }
+  w.EndObject();
+  return std::string(sb.GetString(), sb.GetSize()) + "\n";
+}
+
+MetadataMap metadata_from_json(const std::string& text, const std::string& source) {
+  rapidjson::Document d;
+  d.Parse(text.c_str(), text.size());
+  if (d.HasParseError() || !d.IsObject())
+    throw ModelError(source + ": corrupt feature metadata (not a JSON object)");
+  MetadataMap out;
+  auto bad = [&](const std::string& name, const char* what) {
+    return ModelError(source + ": corrupt feature metadata for '" + name + "': " + what);
+  };
+  for (auto it = d.MemberBegin(); it != d.MemberEnd(); ++it) {
+    FeatureMetadata f;
+    f.name = it->name.GetString();
+    const auto& o = it->value;
+    if (!o.IsObject() || !o.HasMember("type") || !o["type"].IsString())
+      throw bad(f.name, "missing 'type'");
+    f.type = o["type"].GetString();
+    if (o.HasMember("training_rows") && o["training_rows"].IsInt64())
+      f.training_rows = o["training_rows"].GetInt64();
+    if (o.HasMember("training_missing") && o["training_missing"].IsInt64())
+      f.training_missing = o["training_missing"].GetInt64();
+    if (f.type == "number") {
+      auto num = [&](const char* k, double& v) {
+        if (!o.HasMember(k)) throw bad(f.name, "missing statistics");
+        v = o[k].IsNumber() ? o[k].GetDouble() : std::nan("");
+      };
+      num("mean", f.mean), num("std", f.std), num("min", f.min), num("max", f.max);
+      num("q1", f.q1), num("q2", f.q2), num("q3", f.q3), num("fill_value", f.fill_value);
+    } else {
+      if (!o.HasMember("idx2str") || !o["idx2str"].IsArray()) throw bad(f.name, "missing idx2str");
+      for (const auto& s : o["idx2str"].GetArray()) {
+        if (!s.IsString()) throw bad(f.name, "idx2str holds a non-string");
+        f.idx2str.emplace_back(s.GetString(), s.GetStringLength());
+      }
+      if (o.HasMember("str2freq") && o["str2freq"].IsArray())
+        for (const auto& c : o["str2freq"].GetArray()) f.str2freq.push_back(c.GetInt64());
+      if (o.HasMember("true_label") && o["true_label"].IsString())
+        f.true_label = o["true_label"].GetString();
+      if (o.HasMember("false_label") && o["false_label"].IsString())
+        f.false_label = o["false_label"].GetString();
+      f.index();
+    }
+    out.emplace(f.name, std::move(f));
+  }
+  return out;
+}
+
+}  // namespace kiln

@@ -1,0 +1,34 @@
+#pragma once
+// What preprocessing learned from the TRAINING split for one feature. Saved beside the config
+// (model/feature_metadata.json), never written into it.
+#include <cstdint>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace kiln {
+
+struct FeatureMetadata {
+  std::string name, type;
+  // number
+  double mean = 0, std = 1, min = 0, max = 0, q1 = 0, q2 = 0, q3 = 0;
+  double fill_value = 0;  // computed fill for missing numbers
+  // category (and binary labels): index → label, with training counts
+  std::vector<std::string> idx2str;
+  std::vector<int64_t> str2freq;
+  std::unordered_map<std::string, int64_t> str2idx;  // derived from idx2str
+  // binary: the labels predictions are written with
+  std::string true_label = "true", false_label = "false";
+  int64_t training_rows = 0, training_missing = 0;
+
+  void index();  // rebuilds str2idx from idx2str
+  int64_t vocab_size() const { return static_cast<int64_t>(idx2str.size()); }
+};
+
+using MetadataMap = std::map<std::string, FeatureMetadata>;
+
+std::string metadata_to_json(const MetadataMap& m);
+MetadataMap metadata_from_json(const std::string& text, const std::string& source);
+
+}  // namespace kiln

@@ -1,0 +1,90 @@
+#pragma once
+// Mergeable metric accumulators (counts, confusion matrices, sums, scores): tensors in, numbers
+// out. Metric names are Ludwig's.
+#include <torch/types.h>
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "util/json.h"
+
+namespace kiln {
+
+using MetricValues = std::vector<std::pair<std::string, double>>;
+
+class OutputMetrics {
+ public:
+  virtual ~OutputMetrics() = default;
+  // `loss_sum` is the summed per-row loss of the batch.
+  virtual void update(const torch::Tensor& logits, const torch::Tensor& target,
+                      double loss_sum) = 0;
+  virtual void merge(const OutputMetrics& other) = 0;
+  virtual MetricValues values() const = 0;  // "loss" first
+  // Confusion matrix, per-class statistics, curves: test_statistics.json only.
+  virtual void write_details(JsonWriter& /*w*/) const {}
+  virtual std::unique_ptr<OutputMetrics> empty_copy() const = 0;
+  double value(const std::string& name) const;
+};
+
+// Number outputs; predictions and targets are mapped back to original units (x * scale + shift).
+class NumberMetrics : public OutputMetrics {
+ public:
+  NumberMetrics(double scale, double shift) : scale_(scale), shift_(shift) {}
+  void update(const torch::Tensor& logits, const torch::Tensor& target, double loss_sum) override;
+  void merge(const OutputMetrics& other) override;
+  MetricValues values() const override;
+  std::unique_ptr<OutputMetrics> empty_copy() const override {
+    return std::make_unique<NumberMetrics>(scale_, shift_);
+  }
+
+ private:
+  double scale_, shift_;
+  double n_ = 0, sse_ = 0, sae_ = 0, sum_y_ = 0, sum_y2_ = 0, loss_ = 0;
+};
+
+class BinaryMetrics : public OutputMetrics {
+ public:
+  BinaryMetrics(double threshold, std::vector<std::string> labels)
+      : threshold_(threshold), labels_(std::move(labels)) {}
+  void update(const torch::Tensor& logits, const torch::Tensor& target, double loss_sum) override;
+  void merge(const OutputMetrics& other) override;
+  MetricValues values() const override;
+  void write_details(JsonWriter& w) const override;
+  std::unique_ptr<OutputMetrics> empty_copy() const override {
+    return std::make_unique<BinaryMetrics>(threshold_, labels_);
+  }
+  double roc_auc() const;
+
+ private:
+  double threshold_;
+  std::vector<std::string> labels_;  // {false label, true label}
+  int64_t tp_ = 0, fp_ = 0, tn_ = 0, fn_ = 0;
+  double loss_ = 0;
+  std::vector<std::pair<float, uint8_t>> scores_;
+};
+
+// Category outputs. Targets < 0 are labels unseen in training: they count as wrong.
+class CategoryMetrics : public OutputMetrics {
+ public:
+  CategoryMetrics(std::vector<std::string> labels, int top_k)
+      : labels_(std::move(labels)), top_k_(top_k),
+        confusion_(labels_.size() * labels_.size(), 0) {}
+  void update(const torch::Tensor& logits, const torch::Tensor& target, double loss_sum) override;
+  void merge(const OutputMetrics& other) override;
+  MetricValues values() const override;
+  void write_details(JsonWriter& w) const override;
+  std::unique_ptr<OutputMetrics> empty_copy() const override {
+    return std::make_unique<CategoryMetrics>(labels_, top_k_);
+  }
+
+ private:
+  std::vector<std::string> labels_;
+  int top_k_;
+  std::vector<int64_t> confusion_;  // [true][predicted]
+  int64_t n_ = 0, correct_ = 0, hits_ = 0, unseen_ = 0;
+  double loss_ = 0;
+};
+
+}  // namespace kiln

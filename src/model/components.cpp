@@ -1,0 +1,71 @@
+#include "model/components.h"
+
+#include <torch/torch.h>
+
+namespace kiln {
+
+Registry<EncoderBuilder>& encoder_builders() {
+  static Registry<EncoderBuilder> r;
+  return r;
+}
+Registry<CombinerBuilder>& combiner_builders() {
+  static Registry<CombinerBuilder> r;
+  return r;
+}
+Registry<DecoderBuilder>& decoder_builders() {
+  static Registry<DecoderBuilder> r;
+  return r;
+}
+
+const std::vector<std::string>& activation_names() {
+  static const std::vector<std::string> names = {"relu", "leakyRelu", "elu", "gelu",
+                                                 "tanh", "sigmoid", "linear", "none"};
+  return names;
+}
+
+torch::Tensor activate(const torch::Tensor& x, const std::string& name) {
+  if (name == "relu") return torch::relu(x);
+  if (name == "leakyRelu") return torch::leaky_relu(x, 0.01);
+  if (name == "elu") return torch::elu(x);
+  if (name == "gelu") return torch::gelu(x);
+  if (name == "tanh") return torch::tanh(x);
+  if (name == "sigmoid") return torch::sigmoid(x);
+  return x;  // linear / none
+}
+
+FcStackImpl::FcStackImpl(int64_t input_size, const FcStackOptions& o)
+    : activation_(o.activation), dropout_(o.dropout), output_size_(input_size) {
+  std::vector<int64_t> sizes;
+  if (!o.fc_layer_sizes.empty())
+    for (int s : o.fc_layer_sizes) sizes.push_back(s);
+  else
+    for (int i = 0; i < o.num_fc_layers; ++i) sizes.push_back(o.output_size);
+  int64_t in = input_size;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    auto lin = torch::nn::Linear(torch::nn::LinearOptions(in, sizes[i]).bias(o.use_bias));
+    linears_.push_back(register_module("fc" + std::to_string(i), lin));
+    if (o.norm && *o.norm == "batch")
+      norms_.emplace_back(register_module("norm" + std::to_string(i),
+                                          torch::nn::BatchNorm1d(sizes[i])));
+    else if (o.norm && *o.norm == "layer")
+      norms_.emplace_back(register_module(
+          "norm" + std::to_string(i),
+          torch::nn::LayerNorm(torch::nn::LayerNormOptions({sizes[i]}))));
+    residual_.push_back(o.residual && in == sizes[i]);
+    in = sizes[i];
+  }
+  output_size_ = in;
+}
+
+torch::Tensor FcStackImpl::forward(torch::Tensor x) {
+  for (size_t i = 0; i < linears_.size(); ++i) {
+    auto h = linears_[i]->forward(x);
+    if (!norms_.empty()) h = norms_[i].forward(h);
+    h = activate(h, activation_);
+    if (dropout_ > 0) h = torch::dropout(h, dropout_, is_training());
+    x = residual_[i] ? h + x : h;
+  }
+  return x;
+}
+
+}  // namespace kiln

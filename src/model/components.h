@@ -1,0 +1,75 @@
+#pragma once
+// Interfaces of the ECD model's parts and the registries of their builders, keyed by the same
+// names as their schemas (config/schema.h).
+#include <torch/nn/module.h>
+#include <torch/types.h>
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "config/yaml_io.h"
+#include "features/metadata.h"
+#include "util/registry.h"
+
+namespace kiln {
+
+struct EncoderBase : torch::nn::Module {
+  // x: the feature's encoded column for a batch ([B] floats or [B] indices).
+  virtual torch::Tensor forward(const torch::Tensor& x) = 0;
+  virtual int64_t output_size() const = 0;
+};
+
+struct CombinerBase : torch::nn::Module {
+  virtual torch::Tensor forward(const std::vector<torch::Tensor>& encoded) = 0;
+  virtual int64_t output_size() const = 0;
+};
+
+struct DecoderBase : torch::nn::Module {
+  virtual torch::Tensor forward(const torch::Tensor& hidden) = 0;  // logits
+};
+
+using EncoderBuilder =
+    std::function<std::shared_ptr<EncoderBase>(const OptionsBase&, const FeatureMetadata&)>;
+using CombinerBuilder = std::function<std::shared_ptr<CombinerBase>(
+    const OptionsBase&, const std::vector<int64_t>& input_sizes)>;
+using DecoderBuilder = std::function<std::shared_ptr<DecoderBase>(
+    const OptionsBase&, int64_t input_size, int64_t num_outputs)>;
+
+Registry<EncoderBuilder>& encoder_builders();  // key "<feature type>/<name>"
+Registry<CombinerBuilder>& combiner_builders();
+Registry<DecoderBuilder>& decoder_builders();  // key "<feature type>/<name>"
+
+// A stack of fully connected layers (Linear → norm → activation → dropout, optional residual),
+// shared by the concat combiner, the dense encoders and the decoders. Options mirror Ludwig's.
+struct FcStackOptions {
+  int num_fc_layers = 0;
+  int output_size = 256;
+  std::vector<int> fc_layer_sizes;  // from fc_layers: [{output_size: n}, ...]
+  std::string activation = "relu";
+  std::optional<std::string> norm;  // batch | layer
+  double dropout = 0.0;
+  bool residual = false;
+  bool use_bias = true;
+};
+
+class FcStackImpl : public torch::nn::Module {
+ public:
+  FcStackImpl(int64_t input_size, const FcStackOptions& o);
+  torch::Tensor forward(torch::Tensor x);
+  int64_t output_size() const { return output_size_; }
+
+ private:
+  std::vector<torch::nn::Linear> linears_;
+  std::vector<torch::nn::AnyModule> norms_;
+  std::vector<bool> residual_;
+  std::string activation_;
+  double dropout_;
+  int64_t output_size_;
+};
+TORCH_MODULE(FcStack);
+
+torch::Tensor activate(const torch::Tensor& x, const std::string& name);
+const std::vector<std::string>& activation_names();
+
+}  // namespace kiln

@@ -1,0 +1,73 @@
+#include "model/ecd.h"
+
+#include <torch/serialize.h>
+#include <torch/torch.h>
+
+#include "features/feature.h"
+#include "util/error.h"
+#include "util/fs.h"
+
+namespace kiln {
+
+EcdModel::EcdModel(const Config& c, const MetadataMap& metadata) {
+  std::vector<int64_t> sizes;
+  for (size_t i = 0; i < c.input_features.size(); ++i) {
+    const auto& f = c.input_features[i];
+    const auto* build = encoder_builders().find(f.type + "/" + f.encoder.type);
+    if (!build) throw std::logic_error("no builder for encoder " + f.type + "/" + f.encoder.type);
+    auto enc = (*build)(*f.encoder.options, metadata.at(f.name));
+    register_module("input" + std::to_string(i), enc);  // feature names may hold '.'
+    sizes.push_back(enc->output_size());
+    encoders_.emplace_back(f.name, enc);
+  }
+  combiner_ = (*combiner_builders().find(c.combiner.type))(*c.combiner.options, sizes);
+  register_module("combiner", combiner_);
+  for (size_t i = 0; i < c.output_features.size(); ++i) {
+    const auto& f = c.output_features[i];
+    const auto& m = metadata.at(f.name);
+    int64_t n = feature_kind(f.type).output_size(f, m);
+    auto dec = (*decoder_builders().find(f.type + "/" + f.decoder.type))(
+        *f.decoder.options, combiner_->output_size(), n);
+    register_module("output" + std::to_string(i), dec);
+    decoders_.emplace_back(f.name, dec);
+  }
+}
+
+std::map<std::string, torch::Tensor> EcdModel::forward(const Batch& batch) {
+  std::vector<torch::Tensor> encoded;
+  encoded.reserve(encoders_.size());
+  for (auto& [name, enc] : encoders_) encoded.push_back(enc->forward(batch.at(name)));
+  auto hidden = combiner_->forward(encoded);
+  std::map<std::string, torch::Tensor> out;
+  for (auto& [name, dec] : decoders_) out[name] = dec->forward(hidden);
+  return out;
+}
+
+int64_t EcdModel::num_parameters() const {
+  int64_t n = 0;
+  for (const auto& p : parameters()) n += p.numel();
+  return n;
+}
+
+void save_weights(EcdModel& model, const std::string& path) {
+  write_atomic_with(path, [&](const std::string& tmp) {
+    torch::serialize::OutputArchive ar;
+    model.save(ar);
+    ar.save_to(tmp);
+  });
+}
+
+void load_weights(EcdModel& model, const std::string& path) {
+  if (!file_exists(path)) throw ModelError(path + ": weights file not found");
+  try {
+    torch::serialize::InputArchive ar;
+    ar.load_from(path);
+    model.load(ar);
+  } catch (const c10::Error& e) {
+    std::string msg = e.what_without_backtrace();
+    throw ModelError(path + ": corrupt or incompatible weights file (" +
+                     msg.substr(0, msg.find('\n')) + ")");
+  }
+}
+
+}  // namespace kiln

@@ -1,0 +1,35 @@
+#pragma once
+// The Encoder-Combiner-Decoder model, assembled from the config through the registries.
+#include <torch/nn/module.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "features/metadata.h"
+#include "model/components.h"
+
+namespace kiln {
+
+using Batch = std::map<std::string, torch::Tensor>;  // feature name → batch of its column
+
+class EcdModel : public torch::nn::Module {
+ public:
+  EcdModel(const Config& config, const MetadataMap& metadata);
+  // Output feature name → logits.
+  std::map<std::string, torch::Tensor> forward(const Batch& batch);
+  int64_t num_parameters() const;
+
+ private:
+  std::vector<std::pair<std::string, std::shared_ptr<EncoderBase>>> encoders_;
+  std::shared_ptr<CombinerBase> combiner_;
+  std::vector<std::pair<std::string, std::shared_ptr<DecoderBase>>> decoders_;
+};
+
+// Weights files (torch archives). Loading a missing or corrupt file throws ModelError.
+void save_weights(EcdModel& model, const std::string& path);
+void load_weights(EcdModel& model, const std::string& path);
+
+}  // namespace kiln

@@ -1,0 +1,10 @@
+#pragma once
+#include <string>
+
+namespace kiln {
+
+// A report of one training run, from the files in its output directory (description.json,
+// training_statistics.json, test_statistics.json): format "text" (terminal tables) or "json".
+std::string render_report(const std::string& output_directory, const std::string& format);
+
+}  // namespace kiln

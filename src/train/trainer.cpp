@@ -1,0 +1,310 @@
+#include "train/trainer.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/serialize.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+
+#include "features/feature.h"
+#include "train/optimizers.h"
+#include "util/error.h"
+#include "util/fs.h"
+#include "util/strings.h"
+
+namespace kiln {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+struct State {
+  int epochs_done = 0;
+  int best_epoch = 0;
+  double best_value = 0;
+  bool has_best = false;
+  int since_best = 0;
+  int plateau_wait = 0;
+  int reductions = 0;
+  bool early_stopped = false;
+};
+
+torch::Tensor bytes_tensor(const std::string& s) {
+  auto t = torch::empty({static_cast<int64_t>(s.size())}, torch::kUInt8);
+  std::memcpy(t.data_ptr(), s.data(), s.size());
+  return t;
+}
+
+std::string tensor_bytes(const torch::Tensor& t) {
+  auto c = t.contiguous();
+  return std::string(static_cast<const char*>(c.data_ptr()), c.numel());
+}
+
+void save_checkpoint(const std::string& path, EcdModel& model, torch::optim::Optimizer& opt,
+                     const State& s, const TrainingStatistics& stats) {
+  write_atomic_with(path, [&](const std::string& tmp) {
+    torch::serialize::OutputArchive ar, mar, oar;
+    model.save(mar);
+    opt.save(oar);
+    ar.write("model", mar);
+    ar.write("optimizer", oar);
+    ar.write("state", torch::tensor({int64_t(s.epochs_done), int64_t(s.best_epoch),
+                                     int64_t(s.has_best), int64_t(s.since_best),
+                                     int64_t(s.plateau_wait), int64_t(s.reductions)}));
+    ar.write("best_value", torch::tensor({s.best_value}, torch::kFloat64));
+    ar.write("statistics", bytes_tensor(stats.to_json()));
+    ar.save_to(tmp);
+  });
+}
+
+void load_checkpoint(const std::string& path, EcdModel& model, torch::optim::Optimizer& opt,
+                     State& s, TrainingStatistics& stats) {
+  try {
+    torch::serialize::InputArchive ar, mar, oar;
+    ar.load_from(path);
+    ar.read("model", mar);
+    ar.read("optimizer", oar);
+    model.load(mar);
+    opt.load(oar);
+    torch::Tensor st, best, js;
+    ar.read("state", st);
+    ar.read("best_value", best);
+    ar.read("statistics", js);
+    auto a = st.accessor<int64_t, 1>();
+    s.epochs_done = static_cast<int>(a[0]);
+    s.best_epoch = static_cast<int>(a[1]);
+    s.has_best = a[2] != 0;
+    s.since_best = static_cast<int>(a[3]);
+    s.plateau_wait = static_cast<int>(a[4]);
+    s.reductions = static_cast<int>(a[5]);
+    s.best_value = best.item<double>();
+    stats = TrainingStatistics::from_json(tensor_bytes(js));
+  } catch (const c10::Error& e) {
+    std::string msg = e.what_without_backtrace();
+    throw ModelError(path + ": corrupt checkpoint (" + msg.substr(0, msg.find('\n')) + ")");
+  }
+}
+
+class Progress {
+ public:
+  Progress(bool quiet) : enabled_(!quiet && ::isatty(2)) {}
+  void update(int epoch, int epochs, int64_t step, int64_t steps, int64_t rows, double secs) {
+    if (!enabled_) return;
+    const int width = 30;
+    int filled = static_cast<int>(width * step / std::max<int64_t>(1, steps));
+    double rate = secs > 0 ? rows / secs : 0;
+    double eta = step > 0 ? secs * (steps - step) / step : 0;
+    std::fprintf(stderr, "\r\033[Kepoch %d/%d [%.*s%*s] %lld/%lld %.0f rows/s ETA %.1fs", epoch,
+                 epochs, filled, "##############################", width - filled, "",
+                 static_cast<long long>(step), static_cast<long long>(steps), rate, eta);
+  }
+  void clear() {
+    if (enabled_) std::fprintf(stderr, "\r\033[K");
+  }
+
+ private:
+  bool enabled_;
+};
+
+}  // namespace
+
+double scheduled_lr(const Config& c, int64_t step, int64_t total, int64_t steps_per_epoch) {
+  const auto& s = c.trainer.learning_rate_scheduler;
+  const double base = c.trainer.learning_rate;
+  int64_t warmup = static_cast<int64_t>(std::llround(s.warmup_fraction * total));
+  warmup = std::max<int64_t>(warmup, static_cast<int64_t>(s.warmup_evaluations) * steps_per_epoch);
+  if (step < warmup) return base * static_cast<double>(step + 1) / warmup;
+  double progress = total > warmup ? static_cast<double>(step - warmup) / (total - warmup) : 0.0;
+  if (s.decay == "linear") return std::max(s.min_lr, base * (1.0 - progress));
+  if (s.decay == "cosine")
+    return s.min_lr + 0.5 * (base - s.min_lr) * (1.0 + std::cos(M_PI * progress));
+  if (s.decay == "exponential") {
+    double p = static_cast<double>(step - warmup) / std::max(1, s.decay_steps);
+    if (s.staircase) p = std::floor(p);
+    return std::max(s.min_lr, base * std::pow(s.decay_rate, p));
+  }
+  return base;
+}
+
+TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& meta,
+                         const Dataset& data, const TrainRun& run) {
+  const auto& tc = c.trainer;
+  const int seed = c.seed();
+  const int64_t n_train = data.train.size(0);
+  const int64_t steps_per_epoch = (n_train + tc.batch_size - 1) / tc.batch_size;
+  int epochs = tc.epochs;
+  int64_t total_steps = static_cast<int64_t>(epochs) * steps_per_epoch;
+  if (tc.train_steps) {
+    total_steps = *tc.train_steps;
+    epochs = static_cast<int>((total_steps + steps_per_epoch - 1) / steps_per_epoch);
+  }
+  const int eval_batch = tc.eval_batch_size.value_or(std::max(tc.batch_size, 512));
+  const std::string field = c.validation_field();
+  const std::string metric = c.validation_metric();
+  const bool higher = higher_is_better(metric);
+  const bool has_validation = data.validation.size(0) > 0;
+  const std::string watch_split = has_validation ? "validation" : "training";
+
+  auto params = model.parameters();
+  std::vector<torch::Tensor> trainable;
+  for (auto& p : params)
+    if (p.requires_grad()) trainable.push_back(p);
+  auto optimizer = (*optimizer_builders().find(tc.optimizer.type))(*tc.optimizer.options,
+                                                                    trainable, tc.learning_rate);
+  const std::string ckpt_dir = path_join(run.model_dir, "checkpoints");
+  const std::string ckpt = path_join(ckpt_dir, "latest.pt");
+  const std::string best_path = path_join(run.model_dir, "weights.pt");
+  make_dirs(ckpt_dir);
+
+  State st;
+  TrainOutcome out;
+  if (run.resume) {
+    if (!file_exists(ckpt))
+      throw ModelError(ckpt + ": no checkpoint to resume from (train without --resume)");
+    load_checkpoint(ckpt, model, *optimizer, st, out.stats);
+    out.resumed_from = st.epochs_done;
+    st.early_stopped = tc.early_stop > 0 && st.since_best >= tc.early_stop;
+    if (!run.quiet)
+      std::cerr << "kiln: resuming after epoch " << st.epochs_done << " from " << ckpt << "\n";
+  }
+
+  Progress progress(run.quiet);
+  auto t_start = Clock::now();
+  model.train();
+  while (st.epochs_done < epochs && !st.early_stopped) {
+    const int epoch = st.epochs_done;  // 0-based
+    auto t_epoch = Clock::now();
+    // Seeds depend only on (seed, epoch), so a resumed run replays exactly.
+    torch::manual_seed(static_cast<uint64_t>(seed) * 1000003ull + epoch);
+    torch::Tensor order;
+    if (tc.should_shuffle) {
+      auto gen = at::detail::createCPUGenerator(static_cast<uint64_t>(seed) * 7919ull + epoch);
+      order = data.train.index_select(0, torch::randperm(n_train, gen, torch::kLong));
+    } else {
+      order = data.train;
+    }
+    double loss_sum = 0;
+    std::map<std::string, double> out_loss_sum;
+    int64_t rows_seen = 0;
+    int64_t steps_this_epoch = steps_per_epoch;
+    if (tc.train_steps)
+      steps_this_epoch = std::min<int64_t>(steps_per_epoch, total_steps - epoch * steps_per_epoch);
+    for (int64_t step = 0; step < steps_this_epoch; ++step) {
+      int64_t global = epoch * steps_per_epoch + step;
+      double lr = scheduled_lr(c, global, total_steps, steps_per_epoch) *
+                  std::pow(tc.learning_rate_scheduler.reduce_on_plateau_rate, st.reductions);
+      set_learning_rate(*optimizer, std::max(lr, tc.learning_rate_scheduler.min_lr));
+      auto idx = order.slice(0, step * tc.batch_size,
+                             std::min<int64_t>(n_train, (step + 1) * tc.batch_size));
+      Batch b = gather(data.columns, idx);
+      optimizer->zero_grad();
+      auto logits = model.forward(b);
+      torch::Tensor loss = torch::zeros({}, torch::kFloat32);
+      for (const auto& f : c.output_features) {
+        auto l = feature_kind(f.type).loss(f, meta.at(f.name), logits.at(f.name), b.at(f.name));
+        loss = loss + l.mean;
+        out_loss_sum[f.name] += l.sum;
+      }
+      if (tc.regularization_lambda > 0) {
+        torch::Tensor reg = torch::zeros({});
+        for (auto& p : trainable) {
+          if (tc.regularization_type != "l2") reg = reg + p.abs().sum();
+          if (tc.regularization_type != "l1") reg = reg + p.pow(2).sum();
+        }
+        loss = loss + tc.regularization_lambda * reg;
+      }
+      double lv = loss.item<double>();
+      if (!std::isfinite(lv))
+        throw ModelError("training diverged at epoch " + std::to_string(epoch + 1) + ", step " +
+                         std::to_string(step + 1) +
+                         ": the loss is not finite (lower trainer.learning_rate)");
+      loss.backward();
+      const auto& gc = tc.gradient_clipping;
+      if (gc.clipvalue) torch::nn::utils::clip_grad_value_(trainable, *gc.clipvalue);
+      if (gc.clipnorm)
+        for (auto& p : trainable) torch::nn::utils::clip_grad_norm_(p, *gc.clipnorm);
+      if (gc.clipglobalnorm) torch::nn::utils::clip_grad_norm_(trainable, *gc.clipglobalnorm);
+      optimizer->step();
+      loss_sum += lv * idx.size(0);
+      rows_seen += idx.size(0);
+      progress.update(epoch + 1, epochs, step + 1, steps_this_epoch, rows_seen,
+                      seconds_since(t_epoch));
+    }
+    progress.clear();
+    double train_secs = seconds_since(t_epoch);
+
+    // Evaluation: the training loss seen during the epoch, then validation and test.
+    if (tc.evaluate_training_set) {
+      out.stats.append("training", evaluate(model, c, meta, data.columns, data.train, eval_batch,
+                                            false));
+    } else {
+      auto& s = out.stats.splits["training"];
+      for (const auto& f : c.output_features)
+        s[f.name]["loss"].push_back(rows_seen ? out_loss_sum[f.name] / rows_seen : 0);
+      s["combined"]["loss"].push_back(rows_seen ? loss_sum / rows_seen : 0);
+    }
+    double watched = std::nan("");
+    if (has_validation) {
+      auto ev = evaluate(model, c, meta, data.columns, data.validation, eval_batch, false);
+      out.stats.append("validation", ev);
+      watched = field == "combined" ? ev.combined_loss : ev.outputs.at(field)->value(metric);
+    } else {
+      auto ev = evaluate(model, c, meta, data.columns, data.train, eval_batch, false);
+      watched = field == "combined" ? ev.combined_loss : ev.outputs.at(field)->value(metric);
+    }
+    if (data.test.size(0) > 0)
+      out.stats.append("test", evaluate(model, c, meta, data.columns, data.test, eval_batch, false));
+
+    st.epochs_done = epoch + 1;
+    bool improved = !st.has_best ||
+                    (std::isfinite(watched) &&
+                     (higher ? watched > st.best_value : watched < st.best_value)) ||
+                    (!std::isfinite(st.best_value) && std::isfinite(watched));
+    if (improved) {
+      st.has_best = true;
+      st.best_value = watched;
+      st.best_epoch = epoch + 1;
+      st.since_best = 0;
+      st.plateau_wait = 0;
+      save_weights(model, best_path);
+    } else {
+      ++st.since_best;
+      ++st.plateau_wait;
+      const auto& ls = tc.learning_rate_scheduler;
+      if (ls.reduce_on_plateau > 0 && st.reductions < ls.reduce_on_plateau &&
+          st.plateau_wait >= ls.reduce_on_plateau_patience) {
+        ++st.reductions;
+        st.plateau_wait = 0;
+      }
+    }
+    if (tc.early_stop > 0 && st.since_best >= tc.early_stop) st.early_stopped = true;
+    save_checkpoint(ckpt, model, *optimizer, st, out.stats);
+
+    if (!run.quiet) {
+      const auto& tr = out.stats.splits["training"]["combined"]["loss"];
+      std::fprintf(stderr, "epoch %d/%d  train loss %.4f  %s %s %s %.4f%s  %.2fs (%.0f rows/s)\n",
+                   epoch + 1, epochs, tr.back(), watch_split.c_str(), field.c_str(),
+                   metric.c_str(), watched, improved ? " *" : "", seconds_since(t_epoch),
+                   train_secs > 0 ? rows_seen / train_secs : 0.0);
+      if (st.early_stopped)
+        std::fprintf(stderr, "early stop: no improvement of %s %s for %d epochs; best epoch %d\n",
+                     field.c_str(), metric.c_str(), tc.early_stop, st.best_epoch);
+    }
+  }
+  out.seconds = seconds_since(t_start);
+  out.epochs = st.epochs_done;
+  out.best_epoch = st.best_epoch;
+  out.best_value = st.best_value;
+  out.early_stopped = st.early_stopped;
+  load_weights(model, best_path);  // the best epoch's weights are the model
+  return out;
+}
+
+}  // namespace kiln

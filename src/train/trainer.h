@@ -1,0 +1,34 @@
+#pragma once
+// The training loop: shuffled batches, optimizer and learning-rate schedule, per-epoch evaluation
+// on validation and test, early stopping on the validation metric, best-weights tracking and a
+// checkpoint per epoch that `--resume` continues from (bit-identical to an uninterrupted run with
+// the same seed and thread count).
+#include <string>
+
+#include "train/evaluate.h"
+
+namespace kiln {
+
+struct TrainRun {
+  std::string model_dir;  // <output_directory>/model
+  bool resume = false;
+  bool quiet = false;
+};
+
+struct TrainOutcome {
+  TrainingStatistics stats;
+  int epochs = 0;        // epochs completed
+  int best_epoch = 0;    // 1-based epoch whose weights were kept
+  double best_value = 0;
+  bool early_stopped = false;
+  int resumed_from = 0;  // epochs already done when resuming
+  double seconds = 0;
+};
+
+TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& m,
+                         const Dataset& data, const TrainRun& run);
+
+// Learning rate at a global step (warm-up, decay), before plateau reductions.
+double scheduled_lr(const Config& c, int64_t step, int64_t total_steps, int64_t steps_per_epoch);
+
+}  // namespace kiln

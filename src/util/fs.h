@@ -1,0 +1,25 @@
+#pragma once
+// File helpers. Every output file is written to "<name>.tmp.<pid>" and renamed into place, so a
+// killed process never leaves a half-written file behind.
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace kiln {
+
+std::string read_file(const std::string& path);  // throws DataError if unreadable
+void write_file_atomic(const std::string& path, const std::string& content);
+// Calls write(tmp_path) then renames tmp_path to path; removes tmp_path on failure.
+void write_atomic_with(const std::string& path, const std::function<void(const std::string&)>& write);
+// Creates the directory (and parents); throws ModelError naming it if that fails or it is not
+// writable.
+void make_dirs(const std::string& dir);
+bool file_exists(const std::string& path);
+std::string parent_dir(const std::string& path);
+std::string path_join(const std::string& a, const std::string& b);
+
+// 64-bit content hash (FNV-1a over 8-byte words; stable across builds and machines).
+uint64_t hash_bytes(const void* data, size_t n, uint64_t seed = 1469598103934665603ull);
+std::string hex64(uint64_t v);
+
+}  // namespace kiln

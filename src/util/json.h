@@ -1,0 +1,30 @@
+#pragma once
+// RapidJSON helpers: a Writer wrapper that writes doubles the way Python's json does (NaN → null).
+#include <rapidjson/prettywriter.h>
+#include <rapidjson/stringbuffer.h>
+
+#include <cmath>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace kiln {
+
+using JsonWriter = rapidjson::PrettyWriter<rapidjson::StringBuffer>;
+
+inline void json_double(JsonWriter& w, double v) {
+  if (std::isfinite(v))
+    w.Double(v);
+  else
+    w.Null();
+}
+
+inline void json_key(JsonWriter& w, const std::string& k) {
+  w.Key(k.c_str(), static_cast<rapidjson::SizeType>(k.size()));
+}
+
+inline void json_string(JsonWriter& w, const std::string& s) {
+  w.String(s.c_str(), static_cast<rapidjson::SizeType>(s.size()));
+}
+
+}  // namespace kiln

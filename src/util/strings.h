@@ -1,0 +1,27 @@
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kiln {
+
+// Edit distance, for "did you mean" suggestions.
+size_t edit_distance(std::string_view a, std::string_view b);
+
+// "; did you mean 'x'?" when a candidate is close, else "; expected one of: a, b, c".
+std::string suggest(std::string_view bad, const std::vector<std::string>& candidates);
+
+std::string join(const std::vector<std::string>& parts, std::string_view sep);
+std::string to_lower(std::string_view s);
+std::string_view trim(std::string_view s);
+
+// Strict number parsing of a whole field (surrounding spaces allowed). Returns false if the text
+// is not a number.
+bool parse_double(std::string_view s, double& out);
+bool parse_int(std::string_view s, int64_t& out);
+
+// Shortest round-trippable text of a double ("0.1", "3", "1e-05").
+std::string format_double(double v);
+
+}  // namespace kiln
