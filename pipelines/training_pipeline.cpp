@@ -13,6 +13,7 @@
 #include "pipelines/preprocess.h"
 #include "pipelines/report_text.h"
 #include "train/trainer.h"
+#include "util/error.h"
 #include "util/fs.h"
 #include "util/json.h"
 #include "version.h"
@@ -78,6 +79,10 @@ int run_train(const TrainOptions& o, bool then_evaluate_test) {
   const int threads = resolve_threads(o.threads, c.trainer.threads);
   torch::set_num_threads(threads);
   check_writable(o.output_directory);
+  const std::string model_dir = path_join(o.output_directory, "model");
+  const std::string checkpoint = path_join(path_join(model_dir, "checkpoints"), "latest.pt");
+  if (o.resume && !file_exists(checkpoint))
+    throw ModelError(checkpoint + ": no checkpoint to resume from (train without --resume)");
 
   PrepareOptions po;
   po.threads = threads;
@@ -91,7 +96,6 @@ int run_train(const TrainOptions& o, bool then_evaluate_test) {
                  (long long)p.data.validation.size(0), (long long)p.data.test.size(0), p.seconds,
                  p.from_cache ? " (cache)" : "");
 
-  const std::string model_dir = path_join(o.output_directory, "model");
   make_dirs(model_dir);
   torch::manual_seed(static_cast<uint64_t>(c.seed()));
   EcdModel model(c, p.metadata);

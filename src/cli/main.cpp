@@ -70,8 +70,9 @@ int main(int argc, char** argv) {
     }
     std::vector<std::string> names;
     for (const auto& c : commands()) names.push_back(c.name);
-    throw UsageError("unknown command '" + cmd + "'" + suggest(cmd, names) +
-                     " (kiln --help lists them)");
+    std::cerr << "kiln: unknown command '" << cmd << "'" << suggest(cmd, names)
+              << " (kiln --help lists them)\n";
+    return 64;
   } catch (const UsageError& e) {
     std::cerr << "kiln " << cmd << ": " << e.what() << "\n";
     return e.exit_code();

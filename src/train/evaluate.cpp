@@ -92,7 +92,7 @@ std::string TrainingStatistics::to_json() const {
 TrainingStatistics TrainingStatistics::from_json(const std::string& text) {
   TrainingStatistics s;
   rapidjson::Document d;
-  d.Parse(text.c_str(), text.size());
+  d.Parse<rapidjson::kParseFullPrecisionFlag>(text.c_str(), text.size());  // exact round trip
   if (d.HasParseError() || !d.IsObject()) return s;
   for (auto& sp : d.GetObject())
     for (auto& field : sp.value.GetObject())

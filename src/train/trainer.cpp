@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
+#include <cstdlib>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -163,6 +165,10 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
   const std::string best_path = path_join(run.model_dir, "weights.pt");
   make_dirs(ckpt_dir);
 
+  // KILN_TEST_KILL_AFTER_STEPS=N makes the process kill itself (SIGKILL) after global step N,
+  // so the resume test interrupts training mid-epoch at a reproducible point.
+  int64_t abort_after_steps = -1;
+  if (const char* k = std::getenv("KILN_TEST_KILL_AFTER_STEPS")) abort_after_steps = std::atoll(k);
   State st;
   TrainOutcome out;
   if (run.resume) {
@@ -232,6 +238,8 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
         for (auto& p : trainable) torch::nn::utils::clip_grad_norm_(p, *gc.clipnorm);
       if (gc.clipglobalnorm) torch::nn::utils::clip_grad_norm_(trainable, *gc.clipglobalnorm);
       optimizer->step();
+      if (abort_after_steps >= 0 && global + 1 >= abort_after_steps)
+        std::raise(SIGKILL);  // test hook: an abrupt kill -9 at an exact step
       loss_sum += lv * idx.size(0);
       rows_seen += idx.size(0);
       progress.update(epoch + 1, epochs, step + 1, steps_this_epoch, rows_seen,

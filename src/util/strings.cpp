@@ -29,6 +29,12 @@ std::string suggest(std::string_view bad, const std::vector<std::string>& candid
   const std::string* best_name = nullptr;
   for (const auto& c : candidates) {
     size_t d = edit_distance(bad, c);
+    // A long shared prefix ("categorical" / "category") is as telling as a small distance.
+    size_t prefix = 0;
+    while (prefix < bad.size() && prefix < c.size() &&
+           std::tolower(bad[prefix]) == std::tolower(c[prefix]))
+      ++prefix;
+    if (prefix >= std::min<size_t>(5, bad.size()) && prefix >= 3) d = std::min(d, size_t{1});
     if (d < best) best = d, best_name = &c;
   }
   size_t limit = std::max<size_t>(2, bad.size() / 3);

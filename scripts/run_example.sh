@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Main job on the bundled real example: install, build, train + evaluate on the test split, write
+# predictions and a report (results/attrition/).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+"$root/scripts/build.sh"
+cd "$root"
+out=results/attrition
+build/kiln experiment --config examples/attrition/config.yaml \
+  --dataset examples/attrition/attrition.csv --output_directory "$out"
+build/kiln predict --model_path "$out/model" --dataset examples/attrition/attrition.csv
+build/kiln report --output_directory "$out" --output "$out/reports/report.txt"
+cat "$out/reports/report.txt"

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Each bad input: one clear line on stderr (exact text), a nonzero exit, no output written.
+source "$(dirname "$0")/lib.sh"
+D="$SRC/tests/data"
+n=0
+# expect CODE MESSAGE -- ARGS...: runs kiln ARGS with --output_directory $WORK/out(N) appended
+# when ARGS start with train/experiment.
+expect() {
+  local code="$1" msg="$2"; shift 3
+  n=$((n + 1))
+  local out="$WORK/out$n" extra=()
+  case "$1" in train|experiment) [[ " $* " == *" --output_directory "* ]] || extra=(--output_directory "$out");; esac
+  set +e
+  local err
+  err=$("$KILN" "$@" "${extra[@]}" -q 2>&1 >/dev/null)
+  local rc=$?
+  set -e
+  [ "$rc" -eq "$code" ] || fail "case $n ($*): exit $rc, expected $code; stderr: $err"
+  [ "$err" = "$msg" ] || fail "case $n ($*):
+   got: $err
+  want: $msg"
+  [ ! -e "$out" ] || fail "case $n: output directory was created"
+  echo "ok: $msg"
+}
+T=(train --config "$D/tiny.yaml" --dataset)
+expect 2 "error: $SRC/tests/configs/bad/malformed_yaml.yaml:4:12: malformed YAML: end of map flow not found" -- train --config "$SRC/tests/configs/bad/malformed_yaml.yaml" --dataset "$D/tiny.csv"
+expect 2 "error: $SRC/tests/configs/bad/unknown_key.yaml:5:1: config: unknown key 'trainr'; did you mean 'trainer'?" -- train --config "$SRC/tests/configs/bad/unknown_key.yaml" --dataset "$D/tiny.csv"
+expect 2 "error: $SRC/tests/configs/bad/wrong_type.yaml:5:15: trainer.batch_size: expected an integer, got 'large'" -- train --config "$SRC/tests/configs/bad/wrong_type.yaml" --dataset "$D/tiny.csv"
+expect 2 "error: $SRC/tests/configs/bad/unknown_feature_type.yaml:4:21: input_features[1].type: unknown feature type 'categorical'; did you mean 'category'?" -- train --config "$SRC/tests/configs/bad/unknown_feature_type.yaml" --dataset "$D/tiny.csv"
+expect 2 "error: $SRC/tests/configs/bad/unknown_encoder.yaml:5:21: input_features[0].encoder.type: unknown encoder 'embed' for category feature; expected one of: dense, onehot, sparse" -- train --config "$SRC/tests/configs/bad/unknown_encoder.yaml" --dataset "$D/tiny.csv"
+expect 2 "error: $WORK/nope.yaml: cannot open file: No such file or directory" -- train --config "$WORK/nope.yaml" --dataset "$D/tiny.csv"
+expect 3 "error: $D/bad/missing_column.csv: column 'dept' not found in the header; did you mean 'dept_name'?" -- "${T[@]}" "$D/bad/missing_column.csv"
+expect 3 "error: $D/bad/ragged.csv:8: expected 5 fields (as in the header), found 3" -- "${T[@]}" "$D/bad/ragged.csv"
+expect 3 "error: $D/bad/empty.csv: the file is empty (expected a header row)" -- "${T[@]}" "$D/bad/empty.csv"
+expect 3 "error: $D/bad/unterminated.csv:6:4: unterminated quoted field (no closing '\"' before the end of the file)" -- "${T[@]}" "$D/bad/unterminated.csv"
+expect 3 "error: $D/bad/not_a_number.csv:10: column 'age': 'forty' is not a number" -- "${T[@]}" "$D/bad/not_a_number.csv"
+expect 3 "error: $D/bad/no_target.csv: output feature 'left' (column 'left') is missing in every row" -- "${T[@]}" "$D/bad/no_target.csv"
+expect 3 "error: $WORK/none.csv: cannot open file: No such file or directory" -- "${T[@]}" "$WORK/none.csv"
+expect 4 "error: $WORK/nomodel: model directory not found (expected the 'model' folder that kiln train writes, e.g. results/model)" -- predict --model_path "$WORK/nomodel" --dataset "$D/tiny.csv"
+touch "$WORK/afile"
+expect 4 "error: $WORK/afile/sub: cannot create output directory: '$WORK/afile' is a file, not a directory" -- train --config "$D/tiny.yaml" --dataset "$D/tiny.csv" --output_directory "$WORK/afile/sub"
+expect 64 "kiln train: missing --dataset (usage: kiln train --config model.yaml --dataset data.csv [options])" -- train --config "$D/tiny.yaml"
+expect 64 "kiln evaluate: --split: unknown split 'tst'; did you mean 'test'?" -- evaluate --model_path "$WORK/m" --dataset "$D/tiny.csv" --split tst
+expect 64 "kiln: unknown command 'trian'; did you mean 'train'? (kiln --help lists them)" -- trian
+
+# A good model, then corrupt copies of it.
+"$KILN" train --config "$D/tiny.yaml" --dataset "$D/tiny.csv" --output_directory "$WORK/good" -q
+cp -r "$WORK/good/model" "$WORK/corrupt_weights"
+echo "not a torch archive" > "$WORK/corrupt_weights/weights.pt"
+msg=$("$KILN" predict --model_path "$WORK/corrupt_weights" --dataset "$D/tiny.csv" --output_directory "$WORK/pc" 2>&1 >/dev/null) && fail "corrupt weights accepted"
+[[ "$msg" == "error: $WORK/corrupt_weights/weights.pt: corrupt or incompatible weights file ("* ]] || fail "corrupt weights message: $msg"
+[ ! -e "$WORK/pc/predictions.csv" ] || fail "predictions written from a corrupt model"
+cp -r "$WORK/good/model" "$WORK/corrupt_meta"
+echo "{" > "$WORK/corrupt_meta/feature_metadata.json"
+expect 4 "error: $WORK/corrupt_meta/feature_metadata.json: corrupt feature metadata (not a JSON object)" -- predict --model_path "$WORK/corrupt_meta" --dataset "$D/tiny.csv"
+rm "$WORK/corrupt_meta/config.yaml"
+expect 4 "error: $WORK/corrupt_meta/config.yaml: missing from the model directory" -- predict --model_path "$WORK/corrupt_meta" --dataset "$D/tiny.csv"
+
+# Unseen category and other binary spellings at predict time: mapped to <UNK>, not an error.
+"$KILN" predict --model_path "$WORK/good/model" --dataset "$D/unseen.csv" --output_directory "$WORK/pu" -q
+[ "$(wc -l < "$WORK/pu/predictions.csv")" -eq 4 ] || fail "unseen.csv: expected 3 predictions"
+
+# RFC 4180 quirks (BOM, CRLF, quoted separators, quotes and newlines) parse.
+"$KILN" train --config "$D/tiny.yaml" --dataset "$D/quirky.csv" --output_directory "$WORK/q" -q
+json "$WORK/q/description.json" '.rows == 40' >/dev/null
+json "$WORK/q/model/feature_metadata.json" '.dept.idx2str | index("Sales, \"EMEA\"") != null' >/dev/null
+echo "bad_input: $n cases ok"
