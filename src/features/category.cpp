@@ -40,10 +40,6 @@ struct CategoryPreprocessing : Options<CategoryPreprocessing> {
   }
 };
 
-std::string normalize(std::string_view v, bool lowercase) {
-  return lowercase ? to_lower(v) : std::string(v);
-}
-
 class CategoryKind : public FeatureKind {
  public:
   FeatureMetadata fit(const FeatureConfig& f, const Table& t, const Column& c,
@@ -51,16 +47,29 @@ class CategoryKind : public FeatureKind {
     const auto& p = f.prep<CategoryPreprocessing>();
     FeatureMetadata m;
     m.name = f.name, m.type = "category";
-    std::unordered_map<std::string, int64_t> counts;
+    // Keys are views into the table's buffer (no allocation per cell) unless lower-casing.
+    std::unordered_map<std::string_view, int64_t> counts;
+    std::vector<std::unique_ptr<std::string>> lowered;
+    std::unordered_map<std::string, std::string_view> lowered_index;
     for (int64_t r : rows) {
       if (Table::missing(c, r)) {
         ++m.training_missing;
         continue;
       }
-      counts[normalize(t.cell(c, r), p.lowercase)]++;
+      std::string_view v = t.cell(c, r);
+      if (p.lowercase) {
+        std::string l = to_lower(v);
+        auto it = lowered_index.find(l);
+        if (it == lowered_index.end()) {
+          lowered.push_back(std::make_unique<std::string>(l));
+          it = lowered_index.emplace(l, *lowered.back()).first;
+        }
+        v = it->second;
+      }
+      counts[v]++;
     }
     m.training_rows = static_cast<int64_t>(rows.size());
-    std::vector<std::pair<std::string, int64_t>> sorted(counts.begin(), counts.end());
+    std::vector<std::pair<std::string_view, int64_t>> sorted(counts.begin(), counts.end());
     std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
       return a.second != b.second ? a.second > b.second : a.first < b.first;
     });
@@ -70,11 +79,11 @@ class CategoryKind : public FeatureKind {
       m.str2freq.push_back(m.training_missing);
     }
     for (auto& [v, n] : sorted) {
-      if (!f.is_output && v == kUnk) {
+      if (!f.is_output && v == std::string_view(kUnk)) {
         m.str2freq[0] += n;
         continue;
       }
-      m.idx2str.push_back(v);
+      m.idx2str.emplace_back(v);
       m.str2freq.push_back(n);
     }
     if (f.is_output && m.idx2str.empty())
@@ -91,11 +100,16 @@ class CategoryKind : public FeatureKind {
     auto out = torch::empty({n}, torch::kInt64);
     int64_t* o = out.data_ptr<int64_t>();
     const int64_t unknown = f.is_output ? -100 : 0;  // -100: ignored by the loss, counted wrong
+    std::unordered_map<std::string_view, int64_t> lut;  // views into m.idx2str
+    for (size_t i = 0; i < m.idx2str.size(); ++i) lut.emplace(m.idx2str[i], static_cast<int64_t>(i));
+    if (!f.is_output) lut.erase(kUnk);  // a literal "<UNK>" value is unknown, like any other
     auto lookup = [&](std::string_view v) -> int64_t {
-      auto it = p.lowercase ? m.str2idx.find(to_lower(v)) : m.str2idx.find(std::string(v));
-      return it == m.str2idx.end() ? unknown : it->second;
+      std::string lowered;
+      if (p.lowercase) v = lowered = to_lower(v);
+      auto it = lut.find(v);
+      return it == lut.end() ? unknown : it->second;
     };
-    int64_t fill = lookup(p.fill_value);
+    int64_t fill = p.fill_value == kUnk ? unknown : lookup(p.fill_value);
     if (p.missing_value_strategy == "fill_with_mode") fill = f.is_output ? 0 : (m.vocab_size() > 1 ? 1 : 0);
     auto src = missing_sources(t, c, p.missing_value_strategy);
     for (int64_t r = 0; r < n; ++r) o[r] = src[r] >= 0 ? lookup(t.cell(c, src[r])) : fill;

@@ -16,11 +16,19 @@ namespace fs = std::filesystem;
 namespace kiln {
 
 std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw DataError(path + ": cannot open file: " + std::strerror(errno));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) throw DataError(path + ": cannot open file: " + std::strerror(errno));
+  std::error_code ec;
+  auto size = fs::file_size(path, ec);
+  if (ec || fs::is_directory(path)) {
+    std::fclose(f);
+    throw DataError(path + ": cannot read file: not a regular file");
+  }
+  std::string out(static_cast<size_t>(size), '\0');
+  size_t got = out.empty() ? 0 : std::fread(out.data(), 1, out.size(), f);
+  std::fclose(f);
+  if (got != out.size()) throw DataError(path + ": cannot read file: " + std::strerror(errno));
+  return out;
 }
 
 static std::string tmp_name(const std::string& path) {
