@@ -6,7 +6,9 @@
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
+#include <atomic>
 #include <random>
+#include <thread>
 
 #include "data/split.h"
 #include "features/feature.h"
@@ -190,14 +192,39 @@ Prepared prepare_training_data(const Config& c, const std::string& dataset,
     throw DataError(dataset + ": the training split is empty (" +
                     std::to_string(s.validation.size()) + " validation, " +
                     std::to_string(s.test.size()) + " test rows)");
+  // Fit (training rows) and encode (all rows) each feature; features are independent, so they
+  // are spread over the threads.
+  std::vector<const FeatureConfig*> features;
   for (const auto* list : {&c.input_features, &c.output_features})
-    for (const auto& f : *list) {
-      const Column& col = t.get(f.column);
-      const auto& kind = feature_kind(f.type);
-      FeatureMetadata m = kind.fit(f, t, col, s.train);
-      p.data.columns[f.name] = kind.encode(f, m, t, col);
-      p.metadata.emplace(f.name, std::move(m));
+    for (const auto& f : *list) features.push_back(&f);
+  std::vector<FeatureMetadata> metas(features.size());
+  std::vector<torch::Tensor> encoded(features.size());
+  std::vector<std::exception_ptr> failures(features.size());
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i; (i = next++) < features.size();) {
+      try {
+        const FeatureConfig& f = *features[i];
+        const Column& col = t.get(f.column);
+        const auto& kind = feature_kind(f.type);
+        metas[i] = kind.fit(f, t, col, s.train);
+        encoded[i] = kind.encode(f, metas[i], t, col);
+      } catch (...) {
+        failures[i] = std::current_exception();
+      }
     }
+  };
+  std::vector<std::thread> pool;
+  for (int k = 1; k < std::min<int>(o.threads, static_cast<int>(features.size())); ++k)
+    pool.emplace_back(work);
+  work();
+  for (auto& th : pool) th.join();
+  for (auto& e : failures)  // the first feature's error, as a sequential run would report
+    if (e) std::rethrow_exception(e);
+  for (size_t i = 0; i < features.size(); ++i) {
+    p.data.columns[features[i]->name] = encoded[i];
+    p.metadata.emplace(features[i]->name, std::move(metas[i]));
+  }
   p.data.train = to_index_tensor(s.train);
   p.data.validation = to_index_tensor(s.validation);
   p.data.test = to_index_tensor(s.test);

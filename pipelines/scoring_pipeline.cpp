@@ -66,7 +66,7 @@ int run_evaluate(const ScoreOptions& o) {
                                        resolve_threads(o.threads, lm.config.trainer.threads));
   if (d.rows.size(0) == 0)
     throw DataError(o.dataset + ": no rows in the '" + o.split + "' split to evaluate");
-  Evaluation e = evaluate(*lm.model, lm.config, lm.metadata, d.columns, d.rows,
+  Evaluation e = evaluate(*lm.model, lm.config, lm.metadata, Batcher(d.columns), d.rows,
                           eval_batch_size(lm.config, o.batch_size), false);
   make_dirs(out_dir);
   const std::string path = path_join(out_dir, "test_statistics.json");
@@ -83,7 +83,7 @@ int run_predict(const ScoreOptions& o) {
   const int threads = resolve_threads(o.threads, lm.config.trainer.threads);
   torch::set_num_threads(threads);
   ScoringData d = prepare_scoring_data(lm.config, lm.metadata, o.dataset, false, "full", threads);
-  Evaluation e = evaluate(*lm.model, lm.config, lm.metadata, d.columns, d.rows,
+  Evaluation e = evaluate(*lm.model, lm.config, lm.metadata, Batcher(d.columns), d.rows,
                           eval_batch_size(lm.config, o.batch_size), true, false);
   std::vector<PredictionColumn> cols;
   for (const auto& f : lm.config.output_features) {

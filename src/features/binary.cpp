@@ -7,6 +7,7 @@
 #include <iostream>
 #include <map>
 #include <set>
+#include <unordered_map>
 
 #include "config/schema.h"
 #include "features/feature.h"
@@ -58,14 +59,16 @@ class BinaryKind : public FeatureKind {
     const auto& p = f.prep<BinaryPreprocessing>();
     FeatureMetadata m;
     m.name = f.name, m.type = "binary";
-    std::map<std::string, int64_t> counts;
+    std::unordered_map<std::string_view, int64_t> by_view;  // no allocation per cell
     for (int64_t r : rows) {
       if (Table::missing(c, r)) {
         ++m.training_missing;
         continue;
       }
-      counts[std::string(trim(t.cell(c, r)))]++;
+      by_view[trim(t.cell(c, r))]++;
     }
+    std::map<std::string, int64_t> counts;
+    for (const auto& [v, n] : by_view) counts[std::string(v)] += n;
     m.training_rows = static_cast<int64_t>(rows.size());
     bool all_spelled = true;
     for (const auto& [v, n] : counts) all_spelled = all_spelled && spelled_bool(v) >= 0;

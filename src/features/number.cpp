@@ -79,18 +79,24 @@ class NumberKind : public FeatureKind {
       double ss = 0;
       for (double x : v) ss += (x - m.mean) * (x - m.mean);
       m.std = std::sqrt(ss / v.size());  // population std, as Ludwig and the reference
-      std::sort(v.begin(), v.end());
+      // Quantiles by selection (linear interpolation, as numpy's default), not a full sort.
       auto q = [&](double p) {
         double pos = p * (v.size() - 1);
         size_t lo = static_cast<size_t>(pos);
-        size_t hi = std::min(lo + 1, v.size() - 1);
-        return v[lo] + (v[hi] - v[lo]) * (pos - lo);
+        std::nth_element(v.begin(), v.begin() + lo, v.end());
+        double a = v[lo];
+        if (lo + 1 >= v.size() || pos == lo) return a;
+        double b = *std::min_element(v.begin() + lo + 1, v.end());
+        return a + (b - a) * (pos - lo);
       };
-      m.min = v.front(), m.max = v.back(), m.q1 = q(0.25), m.q2 = q(0.5), m.q3 = q(0.75);
+      m.min = *std::min_element(v.begin(), v.end());
+      m.max = *std::max_element(v.begin(), v.end());
+      m.q1 = q(0.25), m.q2 = q(0.5), m.q3 = q(0.75);
     }
     m.fill_value = p.fill_value;
     if (p.missing_value_strategy == "fill_with_mean") m.fill_value = m.mean;
     if (p.missing_value_strategy == "fill_with_mode" && !v.empty()) {
+      std::sort(v.begin(), v.end());
       double best = v[0];
       size_t best_n = 0;
       for (size_t i = 0; i < v.size();) {

@@ -10,10 +10,10 @@
 #include "config/config.h"
 #include "features/metadata.h"
 #include "model/components.h"
+#include "model/batch.h"
 
 namespace kiln {
 
-using Batch = std::map<std::string, torch::Tensor>;  // feature name → batch of its column
 
 class EcdModel : public torch::nn::Module {
  public:

@@ -8,19 +8,13 @@
 
 namespace kiln {
 
-Batch gather(const Batch& columns, const torch::Tensor& rows) {
-  Batch b;
-  for (const auto& [name, t] : columns) b[name] = t.index_select(0, rows);
-  return b;
-}
-
 bool higher_is_better(const std::string& m) {
   return !(m == "loss" || m == "mean_squared_error" || m == "mean_absolute_error" ||
            m == "root_mean_squared_error");
 }
 
 Evaluation evaluate(EcdModel& model, const Config& c, const MetadataMap& meta,
-                    const Batch& columns, const torch::Tensor& rows, int batch_size,
+                    const Batcher& batcher, const torch::Tensor& rows, int batch_size,
                     bool keep_logits, bool needs_targets) {
   Evaluation e;
   const bool was_training = model.is_training();
@@ -33,7 +27,7 @@ Evaluation evaluate(EcdModel& model, const Config& c, const MetadataMap& meta,
   const int64_t n = rows.size(0);
   for (int64_t start = 0; start < n; start += batch_size) {
     auto idx = rows.slice(0, start, std::min<int64_t>(n, start + batch_size));
-    Batch b = gather(columns, idx);
+    Batch b = batcher.gather(idx);
     auto out = model.forward(b);
     for (const auto& f : c.output_features) {
       auto& logits = out.at(f.name);

@@ -9,6 +9,7 @@
 #include "features/metadata.h"
 #include "metrics/metrics.h"
 #include "model/ecd.h"
+#include "train/batcher.h"
 
 namespace kiln {
 
@@ -24,10 +25,8 @@ struct Evaluation {
   int64_t rows = 0;
 };
 
-Batch gather(const Batch& columns, const torch::Tensor& rows);
-
 // needs_targets=false: only logits (predict). The model is put in eval mode and back.
-Evaluation evaluate(EcdModel& model, const Config& c, const MetadataMap& m, const Batch& columns,
+Evaluation evaluate(EcdModel& model, const Config& c, const MetadataMap& m, const Batcher& batcher,
                     const torch::Tensor& rows, int batch_size, bool keep_logits,
                     bool needs_targets = true);
 

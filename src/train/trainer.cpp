@@ -13,6 +13,8 @@
 #include <iostream>
 
 #include "features/feature.h"
+#include "train/batcher.h"
+#include "train/flat_parameters.h"
 #include "train/optimizers.h"
 #include "util/error.h"
 #include "util/fs.h"
@@ -66,33 +68,58 @@ void save_checkpoint(const std::string& path, EcdModel& model, torch::optim::Opt
   });
 }
 
-void load_checkpoint(const std::string& path, EcdModel& model, torch::optim::Optimizer& opt,
-                     State& s, TrainingStatistics& stats) {
-  try {
-    torch::serialize::InputArchive ar, mar, oar;
-    ar.load_from(path);
-    ar.read("model", mar);
-    ar.read("optimizer", oar);
-    model.load(mar);
-    opt.load(oar);
-    torch::Tensor st, best, js;
-    ar.read("state", st);
-    ar.read("best_value", best);
-    ar.read("statistics", js);
-    auto a = st.accessor<int64_t, 1>();
-    s.epochs_done = static_cast<int>(a[0]);
-    s.best_epoch = static_cast<int>(a[1]);
-    s.has_best = a[2] != 0;
-    s.since_best = static_cast<int>(a[3]);
-    s.plateau_wait = static_cast<int>(a[4]);
-    s.reductions = static_cast<int>(a[5]);
-    s.best_value = best.item<double>();
-    stats = TrainingStatistics::from_json(tensor_bytes(js));
-  } catch (const c10::Error& e) {
-    std::string msg = e.what_without_backtrace();
-    throw ModelError(path + ": corrupt checkpoint (" + msg.substr(0, msg.find('\n')) + ")");
+// Reading a checkpoint has two phases: the model's weights must be loaded before its parameters
+// are packed into the flat buffer (loading replaces a tensor's storage), the optimizer's state
+// after the optimizer exists.
+class Checkpoint {
+ public:
+  explicit Checkpoint(const std::string& path) : path_(path) {
+    try {
+      ar_.load_from(path);
+    } catch (const c10::Error& e) {
+      fail(e);
+    }
   }
-}
+  void load_model(EcdModel& model) {
+    try {
+      torch::serialize::InputArchive mar;
+      ar_.read("model", mar);
+      model.load(mar);
+    } catch (const c10::Error& e) {
+      fail(e);
+    }
+  }
+  void load_rest(torch::optim::Optimizer& opt, State& s, TrainingStatistics& stats) {
+    try {
+      torch::serialize::InputArchive oar;
+      ar_.read("optimizer", oar);
+      opt.load(oar);
+      torch::Tensor st, best, js;
+      ar_.read("state", st);
+      ar_.read("best_value", best);
+      ar_.read("statistics", js);
+      auto a = st.accessor<int64_t, 1>();
+      s.epochs_done = static_cast<int>(a[0]);
+      s.best_epoch = static_cast<int>(a[1]);
+      s.has_best = a[2] != 0;
+      s.since_best = static_cast<int>(a[3]);
+      s.plateau_wait = static_cast<int>(a[4]);
+      s.reductions = static_cast<int>(a[5]);
+      s.best_value = best.item<double>();
+      stats = TrainingStatistics::from_json(tensor_bytes(js));
+    } catch (const c10::Error& e) {
+      fail(e);
+    }
+  }
+
+ private:
+  [[noreturn]] void fail(const c10::Error& e) {
+    std::string msg = e.what_without_backtrace();
+    throw ModelError(path_ + ": corrupt checkpoint (" + msg.substr(0, msg.find('\n')) + ")");
+  }
+  std::string path_;
+  torch::serialize::InputArchive ar_;
+};
 
 class Progress {
  public:
@@ -154,15 +181,24 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
   const bool has_validation = data.validation.size(0) > 0;
   const std::string watch_split = has_validation ? "validation" : "training";
 
+  const std::string ckpt_dir = path_join(run.model_dir, "checkpoints");
+  const std::string ckpt = path_join(ckpt_dir, "latest.pt");
+  const std::string best_path = path_join(run.model_dir, "weights.pt");
+  std::unique_ptr<Checkpoint> resume_from;
+  if (run.resume) {
+    if (!file_exists(ckpt))
+      throw ModelError(ckpt + ": no checkpoint to resume from (train without --resume)");
+    resume_from = std::make_unique<Checkpoint>(ckpt);
+    resume_from->load_model(model);
+  }
   auto params = model.parameters();
   std::vector<torch::Tensor> trainable;
   for (auto& p : params)
     if (p.requires_grad()) trainable.push_back(p);
-  auto optimizer = (*optimizer_builders().find(tc.optimizer.type))(*tc.optimizer.options,
-                                                                    trainable, tc.learning_rate);
-  const std::string ckpt_dir = path_join(run.model_dir, "checkpoints");
-  const std::string ckpt = path_join(ckpt_dir, "latest.pt");
-  const std::string best_path = path_join(run.model_dir, "weights.pt");
+  FlatParameters flat(trainable);
+  auto optimizer = (*optimizer_builders().find(tc.optimizer.type))(
+      *tc.optimizer.options, std::vector<torch::Tensor>{flat.flat()}, tc.learning_rate);
+  const Batcher batcher(data.columns);
   make_dirs(ckpt_dir);
 
   // KILN_TEST_KILL_AFTER_STEPS=N makes the process kill itself (SIGKILL) after global step N,
@@ -171,10 +207,8 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
   if (const char* k = std::getenv("KILN_TEST_KILL_AFTER_STEPS")) abort_after_steps = std::atoll(k);
   State st;
   TrainOutcome out;
-  if (run.resume) {
-    if (!file_exists(ckpt))
-      throw ModelError(ckpt + ": no checkpoint to resume from (train without --resume)");
-    load_checkpoint(ckpt, model, *optimizer, st, out.stats);
+  if (resume_from) {
+    resume_from->load_rest(*optimizer, st, out.stats);
     out.resumed_from = st.epochs_done;
     st.early_stopped = tc.early_stop > 0 && st.since_best >= tc.early_stop;
     if (!run.quiet)
@@ -209,8 +243,8 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
       set_learning_rate(*optimizer, std::max(lr, tc.learning_rate_scheduler.min_lr));
       auto idx = order.slice(0, step * tc.batch_size,
                              std::min<int64_t>(n_train, (step + 1) * tc.batch_size));
-      Batch b = gather(data.columns, idx);
-      optimizer->zero_grad();
+      Batch b = batcher.gather(idx);
+      flat.zero_grad();
       auto logits = model.forward(b);
       torch::Tensor loss = torch::zeros({}, torch::kFloat32);
       for (const auto& f : c.output_features) {
@@ -233,10 +267,10 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
                          ": the loss is not finite (lower trainer.learning_rate)");
       loss.backward();
       const auto& gc = tc.gradient_clipping;
-      if (gc.clipvalue) torch::nn::utils::clip_grad_value_(trainable, *gc.clipvalue);
+      if (gc.clipvalue) torch::nn::utils::clip_grad_value_(flat.flat(), *gc.clipvalue);
       if (gc.clipnorm)
         for (auto& p : trainable) torch::nn::utils::clip_grad_norm_(p, *gc.clipnorm);
-      if (gc.clipglobalnorm) torch::nn::utils::clip_grad_norm_(trainable, *gc.clipglobalnorm);
+      if (gc.clipglobalnorm) torch::nn::utils::clip_grad_norm_(flat.flat(), *gc.clipglobalnorm);
       optimizer->step();
       if (abort_after_steps >= 0 && global + 1 >= abort_after_steps)
         std::raise(SIGKILL);  // test hook: an abrupt kill -9 at an exact step
@@ -250,7 +284,7 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
 
     // Evaluation: the training loss seen during the epoch, then validation and test.
     if (tc.evaluate_training_set) {
-      out.stats.append("training", evaluate(model, c, meta, data.columns, data.train, eval_batch,
+      out.stats.append("training", evaluate(model, c, meta, batcher, data.train, eval_batch,
                                             false));
     } else {
       auto& s = out.stats.splits["training"];
@@ -260,15 +294,15 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
     }
     double watched = std::nan("");
     if (has_validation) {
-      auto ev = evaluate(model, c, meta, data.columns, data.validation, eval_batch, false);
+      auto ev = evaluate(model, c, meta, batcher, data.validation, eval_batch, false);
       out.stats.append("validation", ev);
       watched = field == "combined" ? ev.combined_loss : ev.outputs.at(field)->value(metric);
     } else {
-      auto ev = evaluate(model, c, meta, data.columns, data.train, eval_batch, false);
+      auto ev = evaluate(model, c, meta, batcher, data.train, eval_batch, false);
       watched = field == "combined" ? ev.combined_loss : ev.outputs.at(field)->value(metric);
     }
     if (data.test.size(0) > 0)
-      out.stats.append("test", evaluate(model, c, meta, data.columns, data.test, eval_batch, false));
+      out.stats.append("test", evaluate(model, c, meta, batcher, data.test, eval_batch, false));
 
     st.epochs_done = epoch + 1;
     bool improved = !st.has_best ||
