@@ -9,6 +9,7 @@
 #include <atomic>
 #include <random>
 #include <thread>
+#include <tuple>
 
 #include "data/split.h"
 #include "features/feature.h"
@@ -207,8 +208,7 @@ Prepared prepare_training_data(const Config& c, const std::string& dataset,
         const FeatureConfig& f = *features[i];
         const Column& col = t.get(f.column);
         const auto& kind = feature_kind(f.type);
-        metas[i] = kind.fit(f, t, col, s.train);
-        encoded[i] = kind.encode(f, metas[i], t, col);
+        std::tie(metas[i], encoded[i]) = kind.fit_encode(f, t, col, s.train);
       } catch (...) {
         failures[i] = std::current_exception();
       }

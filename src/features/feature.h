@@ -35,6 +35,14 @@ class FeatureKind {
   // Encodes every row of the column. Throws DataError naming file, line and column.
   virtual torch::Tensor encode(const FeatureConfig& f, const FeatureMetadata& m, const Table& t,
                                const Column& c) const = 0;
+  // fit() then encode(); a type may do both in one pass over the column.
+  virtual std::pair<FeatureMetadata, torch::Tensor> fit_encode(
+      const FeatureConfig& f, const Table& t, const Column& c,
+      const std::vector<int64_t>& train_rows) const {
+    FeatureMetadata m = fit(f, t, c, train_rows);
+    torch::Tensor e = encode(f, m, t, c);
+    return {std::move(m), std::move(e)};
+  }
   // Rows whose value is missing and whose strategy is drop_row (or, for outputs, any missing).
   virtual void mark_dropped(const FeatureConfig& f, const Table& t, const Column& c,
                             std::vector<uint8_t>& keep) const;

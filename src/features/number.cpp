@@ -59,19 +59,42 @@ class NumberKind : public FeatureKind {
  public:
   FeatureMetadata fit(const FeatureConfig& f, const Table& t, const Column& c,
                       const std::vector<int64_t>& rows) const override {
+    std::vector<double> v;
+    v.reserve(rows.size());
+    for (int64_t r : rows)
+      if (!Table::missing(c, r)) v.push_back(parse_number(t, c, r));
+    return statistics(f, std::move(v), static_cast<int64_t>(rows.size()));
+  }
+
+  // One parse of the column serves both the statistics and the encoding.
+  std::pair<FeatureMetadata, torch::Tensor> fit_encode(
+      const FeatureConfig& f, const Table& t, const Column& c,
+      const std::vector<int64_t>& rows) const override {
+    const int64_t n = static_cast<int64_t>(t.num_rows());
+    std::vector<double> raw(n);
+    for (int64_t r = 0; r < n; ++r)
+      raw[r] = Table::missing(c, r) ? std::nan("") : parse_number(t, c, r);
+    std::vector<double> v;
+    v.reserve(rows.size());
+    for (int64_t r : rows)
+      if (!std::isnan(raw[r])) v.push_back(raw[r]);
+    FeatureMetadata m = statistics(f, std::move(v), static_cast<int64_t>(rows.size()));
+    return {m, normalize(f, m, t, c, [&](int64_t r) { return raw[r]; })};
+  }
+
+  torch::Tensor encode(const FeatureConfig& f, const FeatureMetadata& m, const Table& t,
+                       const Column& c) const override {
+    return normalize(f, m, t, c, [&](int64_t r) { return parse_number(t, c, r); });
+  }
+
+ private:
+  static FeatureMetadata statistics(const FeatureConfig& f, std::vector<double> v,
+                                    int64_t training_rows) {
     const auto& p = f.prep<NumberPreprocessing>();
     FeatureMetadata m;
     m.name = f.name, m.type = "number";
-    std::vector<double> v;
-    v.reserve(rows.size());
-    for (int64_t r : rows) {
-      if (Table::missing(c, r)) {
-        ++m.training_missing;
-        continue;
-      }
-      v.push_back(parse_number(t, c, r));
-    }
-    m.training_rows = static_cast<int64_t>(rows.size());
+    m.training_rows = training_rows;
+    m.training_missing = training_rows - static_cast<int64_t>(v.size());
     if (!v.empty()) {
       double sum = 0;
       for (double x : v) sum += x;
@@ -110,8 +133,10 @@ class NumberKind : public FeatureKind {
     return m;
   }
 
-  torch::Tensor encode(const FeatureConfig& f, const FeatureMetadata& m, const Table& t,
-                       const Column& c) const override {
+  // value(row) gives the parsed number of a non-missing row.
+  template <class Value>
+  static torch::Tensor normalize(const FeatureConfig& f, const FeatureMetadata& m, const Table& t,
+                                 const Column& c, Value&& value) {
     const auto& p = f.prep<NumberPreprocessing>();
     double shift, scale;
     normalization_params(m, p.normalization, shift, scale);
@@ -120,12 +145,13 @@ class NumberKind : public FeatureKind {
     float* o = out.data_ptr<float>();
     auto src = missing_sources(t, c, p.missing_value_strategy);
     for (int64_t r = 0; r < n; ++r) {
-      double x = src[r] >= 0 ? parse_number(t, c, src[r]) : m.fill_value;
+      double x = src[r] >= 0 ? value(src[r]) : m.fill_value;
       o[r] = static_cast<float>((x - shift) / scale);
     }
     return out;
   }
 
+ public:
   void mark_dropped(const FeatureConfig& f, const Table& t, const Column& c,
                     std::vector<uint8_t>& keep) const override {
     if (f.is_output || f.prep<NumberPreprocessing>().missing_value_strategy == "drop_row")
