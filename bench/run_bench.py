@@ -55,11 +55,33 @@ def make_1m(tmp):
     return cfg, csv
 
 
+def matched(name, tmp):
+    """The same model in both programs: category inputs one-hot encoded (Kiln's dense embedding
+    is capped at the vocabulary size, as in Ludwig; the reference's is not), early stopping on
+    validation loss with patience 5 (both then evaluate the best-validation-loss epoch), and no
+    gradient clipping (Ludwig's default clips at global norm 0.5). Only initialisation and
+    shuffling draws differ."""
+    base = name[: -len("_same")]
+    text = open(os.path.join(SHARED, "configs", base + ".yaml")).read()
+    text = text.replace("encoder: {type: dense, embedding_size: 50}", "encoder: {type: onehot}")
+    text = text.split("\nhyperopt:")[0] + "\n"
+    ref_cfg = os.path.join(tmp, name + "_ref.yaml")  # the reference accepts only early_stop
+    open(ref_cfg, "w").write(re.sub(r"(?m)^  early_stop: -1.*$", "  early_stop: 5", text))
+    kiln_cfg = os.path.join(tmp, name + ".yaml")
+    open(kiln_cfg, "w").write(re.sub(r"(?m)^  early_stop: -1.*$", "  early_stop: 5\n  validation_metric: loss\n"
+                                     "  gradient_clipping: {clipglobalnorm: null}", text))
+    return kiln_cfg, ref_cfg, os.path.join(SHARED, "data", base + ".csv")
+
+
 def case_paths(name, tmp):
+    """(kiln config, reference config, CSV)."""
     if name == "attrition_1m":
-        return make_1m(tmp)
-    return (os.path.join(SHARED, "configs", name + ".yaml"),
-            os.path.join(SHARED, "data", name + ".csv"))
+        cfg, csv = make_1m(tmp)
+        return cfg, cfg, csv
+    if name.endswith("_same"):
+        return matched(name, tmp)
+    cfg = os.path.join(SHARED, "configs", name + ".yaml")
+    return cfg, cfg, os.path.join(SHARED, "data", name + ".csv")
 
 
 def output_type(cfg):
@@ -70,14 +92,14 @@ def output_type(cfg):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--cases", default="attrition,ames,penguins,attrition_1m")
+    ap.add_argument("--cases", default="attrition,ames,penguins,attrition_same,ames_same,penguins_same,attrition_1m")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--tmp", default="/tmp/kiln_bench")
     args = ap.parse_args()
     os.makedirs(args.tmp, exist_ok=True)
     rows = []
     for name in args.cases.split(","):
-        cfg, csv = case_paths(name, args.tmp)
+        cfg, ref_cfg, csv = case_paths(name, args.tmp)
         out_name, out_type = output_type(cfg)
         k_wall, k_rss, r_wall, r_rss, r_total = [], [], [], [], []
         k_metrics = r_metrics = None
@@ -89,7 +111,7 @@ def main():
             k_wall.append(w), k_rss.append(m)
             k_metrics = json.load(open(os.path.join(out, "test_statistics.json")))[out_name]
             w, m, stdout = timed(["/usr/bin/python3", os.path.join(SHARED, "ref_torch.py"),
-                                  "--config", cfg, "--dataset", csv, "--threads",
+                                  "--config", ref_cfg, "--dataset", csv, "--threads",
                                   str(args.threads)])
             ref = json.loads(stdout.strip().splitlines()[-1])
             r_wall.append(w), r_rss.append(m), r_total.append(ref["total_s"])
