@@ -26,6 +26,7 @@ struct ScoreOptions {
   int threads = 0;
   int batch_size = 0;  // 0: the config's eval batch size
   bool quiet = false;
+  bool fail_on_gate = false;  // evaluate: exit 5 when a slices.gates entry fails
 };
 
 // Returns the process exit code.

@@ -43,6 +43,7 @@ std::string preprocessing_signature(const Config& c) {
   w("version", std::string(kCacheVersion));
   w("seed", c.seed());
   w("preprocessing", c.preprocessing);
+  if (c.slices) w("slices", *c.slices);
   for (const auto* list : {&c.input_features, &c.output_features})
     for (const auto& f : *list) {
       e << YAML::Key << f.name << YAML::Value << YAML::BeginMap;
@@ -87,6 +88,10 @@ void save_cache(const std::string& path, const Config& c, const Prepared& p) {
     ar.write("test", p.data.test);
     ar.write("metadata", bytes_tensor(metadata_to_json(p.metadata)));
     ar.write("counts", torch::tensor({p.rows, p.dropped_rows}, torch::kLong));
+    ar.write("slice_names", bytes_tensor(join(p.data.slices.names, "\n")));
+    ar.write("slice_membership", p.data.slices.membership.defined()
+                                     ? p.data.slices.membership
+                                     : torch::zeros({0, 0}, torch::kBool));
     (void)c;
     ar.save_to(tmp);
   });
@@ -115,6 +120,16 @@ bool load_cache(const std::string& path, Prepared& p) {
     ar.read("metadata", meta_t);
     ar.read("counts", counts);
     p.metadata = metadata_from_json(tensor_bytes(meta_t), path);
+    torch::Tensor slice_names;
+    ar.read("slice_names", slice_names);
+    ar.read("slice_membership", p.data.slices.membership);
+    std::string sn = tensor_bytes(slice_names);
+    for (size_t a = 0; !sn.empty() && a <= sn.size();) {
+      size_t b = sn.find('\n', a);
+      if (b == std::string::npos) b = sn.size();
+      p.data.slices.names.push_back(sn.substr(a, b - a));
+      a = b + 1;
+    }
     p.rows = counts[0].item<int64_t>();
     p.dropped_rows = counts[1].item<int64_t>();
     return true;
@@ -167,6 +182,7 @@ Prepared prepare_training_data(const Config& c, const std::string& dataset,
   ReadOptions ro;
   ro.columns = columns_needed(c, true);
   for (const auto& s : split_columns(c.preprocessing)) ro.columns.push_back(s);
+  for (const auto& s : slice_columns(c)) ro.columns.push_back(s);
   ro.threads = o.threads;
   Table t = parse_table(std::move(text), dataset, ro);
   check_target_present(c, t);
@@ -225,6 +241,7 @@ Prepared prepare_training_data(const Config& c, const std::string& dataset,
     p.data.columns[features[i]->name] = encoded[i];
     p.metadata.emplace(features[i]->name, std::move(metas[i]));
   }
+  p.data.slices = build_slices(c, t, keep);
   p.data.train = to_index_tensor(s.train);
   p.data.validation = to_index_tensor(s.validation);
   p.data.test = to_index_tensor(s.test);
@@ -247,6 +264,8 @@ ScoringData prepare_scoring_data(const Config& c, const MetadataMap& m, const st
   ro.columns = columns_needed(c, with_targets);
   if (split != "full")
     for (const auto& s : split_columns(c.preprocessing)) ro.columns.push_back(s);
+  if (with_targets)
+    for (const auto& s : slice_columns(c)) ro.columns.push_back(s);
   ro.threads = threads;
   d.table = std::make_shared<Table>(read_table(dataset, ro));
   const Table& t = *d.table;
@@ -274,6 +293,7 @@ ScoringData prepare_scoring_data(const Config& c, const MetadataMap& m, const st
     rows = split == "training" ? s.train : split == "validation" ? s.validation : s.test;
   }
   d.rows = to_index_tensor(rows);
+  if (with_targets) d.slices = build_slices(c, t, keep);
   return d;
 }
 

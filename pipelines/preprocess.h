@@ -33,6 +33,7 @@ Prepared prepare_training_data(const Config& c, const std::string& dataset,
 // dropped (their indices are left out of `rows`).
 struct ScoringData {
   Batch columns;
+  SliceSet slices;  // evaluate only
   torch::Tensor rows;  // rows to score
   std::shared_ptr<Table> table;
 };

@@ -6,6 +6,8 @@
 #include <iostream>
 #include <sstream>
 
+#include <rapidjson/document.h>
+
 #include "features/feature.h"
 #include "pipelines/model_store.h"
 #include "pipelines/pipelines.h"
@@ -50,6 +52,37 @@ std::string format_metrics(const std::string& title, const Evaluation& e) {
     for (const auto& [metric, v] : m->values()) ss << "  " << metric << " " << format_double(std::round(v * 1e4) / 1e4);
     ss << "\n";
   }
+  if (!e.slices.empty()) {
+    ss << "slices\n";
+    for (const auto& se : e.slices) {
+      ss << "  " << se.name << " (" << se.size << " rows)";
+      if (se.size < e.min_slice_size) {
+        ss << ": below min_slice_size " << e.min_slice_size << "\n";
+        continue;
+      }
+      ss << ":";
+      for (const auto& [name, m] : se.outputs) {
+        if (se.outputs.size() > 1) ss << "  [" << name << "]";
+        for (const auto& [metric, v] : m->values()) {
+          if (metric == "loss") continue;
+          ss << "  " << metric << " " << format_double(std::round(v * 1e4) / 1e4);
+          if (metric == "accuracy" && m->correct() >= 0) {
+            auto [lo, hi] = wilson_interval(static_cast<double>(m->correct()), static_cast<double>(m->count()));
+            ss << " [" << format_double(std::round(lo * 1e3) / 1e3) << ", "
+               << format_double(std::round(hi * 1e3) / 1e3) << "]";
+          }
+        }
+      }
+      ss << "\n";
+    }
+  }
+  if (!e.gates.empty()) {
+    ss << "gates\n";
+    for (const auto& g : e.gates)
+      ss << "  " << (g.skipped ? "SKIP" : g.passed ? "PASS" : "FAIL") << "  " << g.gate << "  (value "
+         << format_double(std::round(g.value * 1e4) / 1e4) << (g.detail.empty() ? "" : "; " + g.detail)
+         << ")\n";
+  }
   return ss.str();
 }
 
@@ -67,12 +100,33 @@ int run_evaluate(const ScoreOptions& o) {
   if (d.rows.size(0) == 0)
     throw DataError(o.dataset + ": no rows in the '" + o.split + "' split to evaluate");
   Evaluation e = evaluate(*lm.model, lm.config, lm.metadata, Batcher(d.columns), d.rows,
-                          eval_batch_size(lm.config, o.batch_size), false);
+                          eval_batch_size(lm.config, o.batch_size), false, true, &d.slices);
+  // The training run's statistics anchor max_drop gates.
+  const std::string run_dir = parent_dir(o.model_path);
+  TrainingStatistics baseline;
+  int best_epoch = 0;
+  const std::string stats_path = path_join(run_dir, "training_statistics.json");
+  const std::string desc_path = path_join(run_dir, "description.json");
+  if (file_exists(stats_path) && file_exists(desc_path)) {
+    baseline = TrainingStatistics::from_json(read_file(stats_path));
+    rapidjson::Document d;
+    std::string text = read_file(desc_path);
+    d.Parse(text.c_str(), text.size());
+    if (!d.HasParseError() && d.IsObject() && d.HasMember("best_epoch") && d["best_epoch"].IsInt())
+      best_epoch = d["best_epoch"].GetInt();
+  }
+  e.gates = check_gates(lm.config, e, best_epoch > 0 ? &baseline : nullptr, best_epoch);
   make_dirs(out_dir);
   const std::string path = path_join(out_dir, "test_statistics.json");
   write_file_atomic(path, evaluation_to_json(e));
   std::cout << format_metrics(o.split, e);
   if (!o.quiet) std::cerr << "kiln: wrote " << path << "\n";
+  bool failed = false;
+  for (const auto& g : e.gates) failed = failed || !g.passed;
+  if (failed && o.fail_on_gate) {
+    std::cerr << "error: quality gate failed (see above); exiting with status 5 (--fail_on_gate)\n";
+    return 5;
+  }
   return 0;
 }
 

@@ -69,7 +69,9 @@ bool score_flags(const std::string& name, const std::vector<std::string>& args, 
       "quiet,q", po::bool_switch(&o.quiet), "less output");
   if (with_split)
     d.add_options()("split", po::value(&o.split)->default_value("full"),
-                    "full | training | validation | test");
+                    "full | training | validation | test")(
+        "fail_on_gate", po::bool_switch(&o.fail_on_gate),
+        "exit with status 5 when a quality gate (slices.gates) fails");
   po::variables_map vm;
   return parse(name, "--model_path results/model --dataset data.csv [options]", d, args, vm,
                {"model_path", "dataset"});

@@ -1,8 +1,10 @@
 #include "config/config.h"
 
 #include <cmath>
+#include <algorithm>
 #include <set>
 
+#include "slices/expression.h"
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/strings.h"
@@ -198,7 +200,71 @@ struct Parser {
     }
   }
 
+  void check_slices(const YAML::Node& root, const Config& c) {
+    if (!c.slices) return;
+    const YAML::Node& cr = root;
+    const YAML::Node sn = cr["slices"];
+    const YAML::Node defs = sn["define"];
+    std::set<std::string> names;
+    bool generated = false;
+    for (size_t i = 0; i < c.slices->define.size(); ++i) {
+      const auto& d = c.slices->define[i];
+      const YAML::Node at = defs && defs.IsSequence() && i < defs.size() ? defs[i] : sn;
+      const std::string path = "slices.define[" + std::to_string(i) + "]";
+      int kinds = (d.where ? 1 : 0) + (d.by ? 1 : 0) + (d.tag_column ? 1 : 0);
+      if (kinds != 1) {
+        err(at, path, "expected exactly one of 'where', 'by' or 'tag_column'");
+        continue;
+      }
+      if (d.where) {
+        if (!d.name) err(at, path, "a 'where' slice needs a 'name'");
+        try {
+          (void)SliceExpression::parse(*d.where);
+        } catch (const SliceSyntaxError& e) {
+          // Point at the character: the scalar's column, past an opening quote, plus the offset.
+          const YAML::Node w = at["where"];
+          YAML::Mark m = w ? w.Mark() : at.Mark();
+          m.column += static_cast<int>(e.position()) + (w && w.Tag() == "!" ? 1 : 0);
+          errors.push_back(file + ":" + std::to_string(m.line + 1) + ":" +
+                           std::to_string(m.column + 1) + ": " + path + ".where: " + e.what() +
+                           " (character " + std::to_string(e.position() + 1) + " of \"" +
+                           *d.where + "\")");
+        }
+      } else {
+        generated = true;
+        if (d.top_k < 1) err(at, path + ".top_k", "expected at least 1");
+      }
+      if (d.name && !names.insert(*d.name).second)
+        err(at, path + ".name", "slice name '" + *d.name + "' is used twice");
+    }
+    const YAML::Node gates = sn["gates"];
+    for (size_t i = 0; i < c.slices->gates.size(); ++i) {
+      const auto& g = c.slices->gates[i];
+      const YAML::Node at = gates && gates.IsSequence() && i < gates.size() ? gates[i] : sn;
+      const std::string path = "slices.gates[" + std::to_string(i) + "]";
+      if (!g.min && !g.max && !g.max_drop)
+        err(at, path, "a gate needs at least one of 'min', 'max' or 'max_drop'");
+      if (g.slice && !names.count(*g.slice) && !generated) {
+        std::vector<std::string> known(names.begin(), names.end());
+        err(at, path + ".slice", "unknown slice '" + *g.slice + "'" + suggest(*g.slice, known));
+      }
+      std::string out_name = g.output.value_or(c.validation_field());
+      const FeatureConfig* out = c.find_output(out_name);
+      if (!out) {
+        std::vector<std::string> outs;
+        for (const auto& f : c.output_features) outs.push_back(f.name);
+        err(at, path + ".output", "'" + out_name + "' is not an output feature" + suggest(out_name, outs));
+        continue;
+      }
+      const auto& metrics = feature_schemas().find(out->type)->metrics;
+      if (std::find(metrics.begin(), metrics.end(), g.metric) == metrics.end())
+        err(at, path + ".metric", "metric '" + g.metric + "' is not reported for '" + out_name + "'" +
+                                      suggest(g.metric, metrics));
+    }
+  }
+
   void cross_checks(const YAML::Node& root, Config& c) {
+    check_slices(root, c);
     std::set<std::string> names;
     for (const auto* list : {&c.input_features, &c.output_features})
       for (const auto& f : *list)

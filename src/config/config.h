@@ -164,6 +164,52 @@ struct PreprocessingConfig {
   }
 };
 
+// slices: named predicates over raw column values, one slice per value of a column, or per tag.
+struct SliceDefinition {
+  std::optional<std::string> name;
+  std::optional<std::string> where;       // a predicate (slices/expression.h)
+  std::optional<std::string> by;          // one slice per value of this column
+  std::optional<std::string> tag_column;  // one slice per tag (tags separated by , ; or |)
+  int top_k = 10;                         // by / tag_column: the most frequent values only
+  template <class V>
+  void visit(V& v) {
+    v("name", name, "slice name (required with where)");
+    v("where", where, "predicate over raw column values, e.g. \"Age < 30 and Dept == 'Sales'\"");
+    v("by", by, "one slice per value of this column");
+    v("tag_column", tag_column, "one slice per tag in this column");
+    v("top_k", top_k, "by / tag_column: keep the most frequent values");
+  }
+};
+
+struct SliceGate {
+  std::optional<std::string> slice;   // absent: the whole evaluated set
+  std::optional<std::string> output;  // absent: the validation field, or the only output
+  std::string metric;
+  std::optional<double> min, max;
+  std::optional<double> max_drop;  // against the value measured on the test split at training
+  template <class V>
+  void visit(V& v) {
+    v("slice", slice, "slice the gate checks (absent: everything)");
+    v("output", output, "output feature (absent: the only or the validation output)");
+    v("metric", metric, "metric name, e.g. accuracy, roc_auc, root_mean_squared_error");
+    v("min", min, "fail below this value");
+    v("max", max, "fail above this value");
+    v("max_drop", max_drop, "fail if worse than at training time by more than this");
+  }
+};
+
+struct SlicesConfig {
+  int min_slice_size = 30;
+  std::vector<SliceDefinition> define;
+  std::vector<SliceGate> gates;
+  template <class V>
+  void visit(V& v) {
+    v("min_slice_size", min_slice_size, "slices with fewer rows report their size only");
+    v("define", define, "slice definitions");
+    v("gates", gates, "quality gates checked by evaluate (--fail_on_gate)");
+  }
+};
+
 struct Config {
   std::string file;  // where it was read from, for messages
   std::string model_type = "ecd";
@@ -174,7 +220,7 @@ struct Config {
   PreprocessingConfig preprocessing;
   YAML::Node defaults;  // kept as written; already merged into the features
   YAML::Node hyperopt;  // parsed and kept for `kiln hyperopt`
-  YAML::Node slices;    // parsed and kept for the slice monitor
+  std::optional<SlicesConfig> slices;
   std::optional<int> random_seed;
   std::string ludwig_version;
 

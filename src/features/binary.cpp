@@ -146,7 +146,7 @@ class BinaryKind : public FeatureKind {
       auto entropy = -(p * p.log() + (1 - p) * (1 - p).log());
       rows = rows - f.loss.confidence_penalty * entropy;
     }
-    return {rows.mean() * f.loss.weight, rows.sum().item<double>()};
+    return {rows.mean() * f.loss.weight, rows.sum().item<double>(), rows.detach()};
   }
 
   std::unique_ptr<OutputMetrics> metrics(const FeatureConfig& f,

@@ -151,7 +151,7 @@ class CategoryKind : public FeatureKind {
       denom = (weights.index({y.clamp_min(0)}) * valid).sum().clamp_min(1e-12);
     else
       denom = valid.sum().clamp_min(1);
-    return {rows.sum() / denom * f.loss.weight, rows.sum().item<double>()};
+    return {rows.sum() / denom * f.loss.weight, rows.sum().item<double>(), rows.detach()};
   }
 
   std::unique_ptr<OutputMetrics> metrics(const FeatureConfig& f,

@@ -19,6 +19,7 @@ namespace kiln {
 struct LossResult {
   torch::Tensor mean;  // scalar, for backward
   double sum = 0;      // summed per-row loss, for the reported "loss" metric
+  torch::Tensor rows;  // per-row loss (detached), for per-slice metrics
 };
 
 struct PredictionColumn {

@@ -175,7 +175,7 @@ class NumberKind : public FeatureKind {
       double delta = f.loss.delta;
       rows = torch::where(d <= delta, 0.5 * d.pow(2), delta * (d - 0.5 * delta));
     }
-    return {rows.mean() * f.loss.weight, rows.sum().item<double>()};
+    return {rows.mean() * f.loss.weight, rows.sum().item<double>(), rows.detach()};
   }
 
   std::unique_ptr<OutputMetrics> metrics(const FeatureConfig& f,

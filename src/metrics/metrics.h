@@ -26,6 +26,10 @@ class OutputMetrics {
   virtual void write_details(JsonWriter& /*w*/) const {}
   virtual std::unique_ptr<OutputMetrics> empty_copy() const = 0;
   double value(const std::string& name) const;
+  // Rows counted, and rows predicted right (for confidence intervals of accuracy); -1 if the
+  // output has no accuracy.
+  virtual int64_t count() const = 0;
+  virtual int64_t correct() const { return -1; }
 };
 
 // Number outputs; predictions and targets are mapped back to original units (x * scale + shift).
@@ -38,6 +42,7 @@ class NumberMetrics : public OutputMetrics {
   std::unique_ptr<OutputMetrics> empty_copy() const override {
     return std::make_unique<NumberMetrics>(scale_, shift_);
   }
+  int64_t count() const override { return static_cast<int64_t>(n_); }
 
  private:
   double scale_, shift_;
@@ -55,6 +60,8 @@ class BinaryMetrics : public OutputMetrics {
   std::unique_ptr<OutputMetrics> empty_copy() const override {
     return std::make_unique<BinaryMetrics>(threshold_, labels_);
   }
+  int64_t count() const override { return tp_ + fp_ + tn_ + fn_; }
+  int64_t correct() const override { return tp_ + tn_; }
   double roc_auc() const;
 
  private:
@@ -78,6 +85,8 @@ class CategoryMetrics : public OutputMetrics {
   std::unique_ptr<OutputMetrics> empty_copy() const override {
     return std::make_unique<CategoryMetrics>(labels_, top_k_);
   }
+  int64_t count() const override { return n_; }
+  int64_t correct() const override { return correct_; }
 
  private:
   std::vector<std::string> labels_;

@@ -294,7 +294,8 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
     }
     double watched = std::nan("");
     if (has_validation) {
-      auto ev = evaluate(model, c, meta, batcher, data.validation, eval_batch, false);
+      auto ev = evaluate(model, c, meta, batcher, data.validation, eval_batch, false, true,
+                         &data.slices);
       out.stats.append("validation", ev);
       watched = field == "combined" ? ev.combined_loss : ev.outputs.at(field)->value(metric);
     } else {
@@ -302,7 +303,8 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
       watched = field == "combined" ? ev.combined_loss : ev.outputs.at(field)->value(metric);
     }
     if (data.test.size(0) > 0)
-      out.stats.append("test", evaluate(model, c, meta, batcher, data.test, eval_batch, false));
+      out.stats.append("test", evaluate(model, c, meta, batcher, data.test, eval_batch, false,
+                                        true, &data.slices));
 
     st.epochs_done = epoch + 1;
     bool improved = !st.has_best ||

@@ -1,0 +1,392 @@
+#include "slices/expression.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <cmath>
+#include <map>
+#include <regex>
+
+#include "util/error.h"
+#include "util/strings.h"
+
+namespace kiln {
+
+namespace {
+
+struct Token {
+  enum Kind { Ident, Number, String, Op, LParen, RParen, LBracket, RBracket, Comma, End } kind;
+  std::string text;
+  size_t pos;
+  double number = 0;
+};
+
+std::vector<Token> tokenize(const std::string& s) {
+  std::vector<Token> out;
+  size_t i = 0;
+  while (i < s.size()) {
+    char c = s[i];
+    if (std::isspace(static_cast<unsigned char>(c))) {
+      ++i;
+      continue;
+    }
+    size_t start = i;
+    if (c == '\'' || c == '"') {
+      std::string v;
+      ++i;
+      while (i < s.size() && s[i] != c) {
+        if (s[i] == '\\' && i + 1 < s.size()) ++i;
+        v += s[i++];
+      }
+      if (i >= s.size()) throw SliceSyntaxError(start, "unterminated string");
+      ++i;
+      out.push_back({Token::String, v, start});
+    } else if (c == '`') {  // `column with spaces`
+      size_t end = s.find('`', i + 1);
+      if (end == std::string::npos) throw SliceSyntaxError(start, "unterminated `column name`");
+      out.push_back({Token::Ident, s.substr(i + 1, end - i - 1), start});
+      i = end + 1;
+    } else if (std::isdigit(static_cast<unsigned char>(c)) ||
+               ((c == '-' || c == '.') && i + 1 < s.size() &&
+                (std::isdigit(static_cast<unsigned char>(s[i + 1])) || s[i + 1] == '.'))) {
+      size_t j = i + 1;
+      while (j < s.size() && (std::isalnum(static_cast<unsigned char>(s[j])) || s[j] == '.' ||
+                              ((s[j] == '-' || s[j] == '+') && (s[j - 1] == 'e' || s[j - 1] == 'E'))))
+        ++j;
+      Token t{Token::Number, s.substr(i, j - i), start};
+      if (!parse_double(t.text, t.number)) throw SliceSyntaxError(start, "bad number '" + t.text + "'");
+      out.push_back(t);
+      i = j;
+    } else if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
+      size_t j = i + 1;
+      while (j < s.size() && (std::isalnum(static_cast<unsigned char>(s[j])) || s[j] == '_' || s[j] == '.'))
+        ++j;
+      out.push_back({Token::Ident, s.substr(i, j - i), start});
+      i = j;
+    } else if (c == '(' || c == ')' || c == '[' || c == ']' || c == ',') {
+      Token::Kind k = c == '(' ? Token::LParen : c == ')' ? Token::RParen : c == '[' ? Token::LBracket
+                      : c == ']' ? Token::RBracket : Token::Comma;
+      out.push_back({k, std::string(1, c), start});
+      ++i;
+    } else {
+      static const char* ops[] = {"==", "!=", "<=", ">=", "<", ">", "="};
+      bool found = false;
+      for (const char* op : ops) {
+        size_t n = std::strlen(op);
+        if (s.compare(i, n, op) == 0) {
+          out.push_back({Token::Op, std::string(op) == "=" ? "==" : op, start});
+          i += n;
+          found = true;
+          break;
+        }
+      }
+      if (!found) throw SliceSyntaxError(start, std::string("unexpected character '") + c + "'");
+    }
+  }
+  out.push_back({Token::End, "", s.size()});
+  return out;
+}
+
+bool keyword(const Token& t, const char* k) { return t.kind == Token::Ident && to_lower(t.text) == k; }
+
+}  // namespace
+
+struct SliceExpression::Node {
+  enum Kind { And, Or, Not, Compare, In, Between, IsMissing, Contains, Matches } kind;
+  std::string op;                 // Compare: == != < <= > >=
+  std::vector<std::shared_ptr<const Node>> children;
+  // Operands: [0] the left side; [1..] right-hand literals / operands.
+  struct Operand {
+    enum Kind { Column, Length, Number, String } kind;
+    std::string text;  // column name or literal text
+    double number = 0;
+  };
+  std::vector<Operand> operands;
+  bool negate = false;  // not in / is not missing
+  std::shared_ptr<std::regex> regex;
+};
+
+namespace {
+
+using Node = SliceExpression::Node;
+using NodePtr = std::shared_ptr<const Node>;
+
+class Parser {
+ public:
+  explicit Parser(const std::string& text) : toks_(tokenize(text)) {}
+  NodePtr parse() {
+    auto n = parse_or();
+    if (peek().kind != Token::End) fail("unexpected '" + peek().text + "' (expected 'and', 'or' or the end)");
+    return n;
+  }
+
+ private:
+  const Token& peek() const { return toks_[i_]; }
+  const Token& next() { return toks_[i_++]; }
+  [[noreturn]] void fail(const std::string& msg) const { throw SliceSyntaxError(peek().pos, msg); }
+
+  NodePtr parse_or() {
+    auto left = parse_and();
+    while (keyword(peek(), "or")) {
+      next();
+      auto n = std::make_shared<Node>();
+      n->kind = Node::Or;
+      n->children = {left, parse_and()};
+      left = n;
+    }
+    return left;
+  }
+  NodePtr parse_and() {
+    auto left = parse_not();
+    while (keyword(peek(), "and")) {
+      next();
+      auto n = std::make_shared<Node>();
+      n->kind = Node::And;
+      n->children = {left, parse_not()};
+      left = n;
+    }
+    return left;
+  }
+  NodePtr parse_not() {
+    if (keyword(peek(), "not")) {
+      next();
+      auto n = std::make_shared<Node>();
+      n->kind = Node::Not;
+      n->children = {parse_not()};
+      return n;
+    }
+    return parse_comparison();
+  }
+  Node::Operand operand(const char* what) {
+    const Token& t = peek();
+    if (t.kind == Token::Number) return next(), Node::Operand{Node::Operand::Number, t.text, t.number};
+    if (t.kind == Token::String) return next(), Node::Operand{Node::Operand::String, t.text, 0};
+    if (t.kind == Token::Ident) {
+      if (keyword(t, "length") && toks_[i_ + 1].kind == Token::LParen) {
+        next(), next();
+        if (peek().kind != Token::Ident) fail("expected a column name inside length(...)");
+        std::string col = next().text;
+        if (peek().kind != Token::RParen) fail("expected ')' after length(" + col);
+        next();
+        return {Node::Operand::Length, col, 0};
+      }
+      for (const char* k : {"and", "or", "not", "in", "between", "is", "contains", "matches"})
+        if (keyword(t, k)) fail(std::string("expected ") + what + ", got the keyword '" + t.text + "'");
+      return next(), Node::Operand{Node::Operand::Column, t.text, 0};
+    }
+    if (t.kind == Token::End) fail(std::string("expected ") + what + " at the end");
+    fail(std::string("expected ") + what + ", got '" + t.text + "'");
+  }
+  NodePtr parse_comparison() {
+    if (peek().kind == Token::LParen) {
+      next();
+      auto n = parse_or();
+      if (peek().kind != Token::RParen) fail("expected ')'");
+      next();
+      return n;
+    }
+    auto n = std::make_shared<Node>();
+    n->operands.push_back(operand("a column, length(column) or a value"));
+    const Token& t = peek();
+    if (t.kind == Token::Op) {
+      n->kind = Node::Compare;
+      n->op = next().text;
+      n->operands.push_back(operand(("a value after '" + n->op + "'").c_str()));
+    } else if (keyword(t, "between")) {
+      next();
+      n->kind = Node::Between;
+      n->operands.push_back(operand("a value after 'between'"));
+      if (!keyword(peek(), "and")) fail("expected 'and' in 'between ... and ...'");
+      next();
+      n->operands.push_back(operand("a value after 'and'"));
+    } else if (keyword(t, "is")) {
+      next();
+      n->kind = Node::IsMissing;
+      if (keyword(peek(), "not")) next(), n->negate = true;
+      if (!keyword(peek(), "missing")) fail("expected 'missing' after 'is'");
+      next();
+    } else if (keyword(t, "in") || (keyword(t, "not") && keyword(toks_[i_ + 1], "in"))) {
+      if (keyword(t, "not")) next(), n->negate = true;
+      next();
+      n->kind = Node::In;
+      if (peek().kind != Token::LBracket) fail("expected '[' after 'in'");
+      next();
+      while (true) {
+        n->operands.push_back(operand("a value in the list"));
+        if (peek().kind == Token::Comma) {
+          next();
+          continue;
+        }
+        if (peek().kind != Token::RBracket) fail("expected ',' or ']' in the list");
+        next();
+        break;
+      }
+    } else if (keyword(t, "contains")) {
+      next();
+      n->kind = Node::Contains;
+      n->operands.push_back(operand("a value after 'contains'"));
+    } else if (keyword(t, "matches")) {
+      next();
+      n->kind = Node::Matches;
+      size_t at = peek().pos;
+      auto pattern = operand("a quoted pattern after 'matches'");
+      try {
+        n->regex = std::make_shared<std::regex>(pattern.text, std::regex::ECMAScript);
+      } catch (const std::regex_error& e) {
+        throw SliceSyntaxError(at, std::string("bad regular expression: ") + e.what());
+      }
+      n->operands.push_back(pattern);
+    } else if (t.kind == Token::End) {
+      fail("expected a comparison (==, !=, <, in, between, is missing, ...) at the end");
+    } else {
+      fail("expected a comparison (==, !=, <, in, between, is missing, ...), got '" + t.text + "'");
+    }
+    return n;
+  }
+
+  std::vector<Token> toks_;
+  size_t i_ = 0;
+};
+
+// A referenced column, parsed once: text, number (NaN if not numeric) and missing flag.
+struct ColumnData {
+  const Column* col = nullptr;
+  std::vector<double> num;
+};
+
+struct Evaluator {
+  const Table& t;
+  std::map<std::string, ColumnData> cache;
+
+  ColumnData& column(const std::string& name) {
+    auto it = cache.find(name);
+    if (it != cache.end()) return it->second;
+    ColumnData d;
+    d.col = &t.get(name);
+    d.num.resize(t.num_rows());
+    for (size_t r = 0; r < t.num_rows(); ++r) {
+      double v;
+      d.num[r] = parse_double(t.cell(*d.col, r), v) ? v : std::nan("");
+    }
+    return cache.emplace(name, std::move(d)).first->second;
+  }
+
+  // Per-row value of an operand: missing flag, number (NaN if not numeric), text.
+  struct Value {
+    bool missing;
+    double num;
+    std::string_view text;
+  };
+  Value value(const Node::Operand& o, size_t r, std::string& scratch) {
+    switch (o.kind) {
+      case Node::Operand::Number:
+        return {false, o.number, o.text};
+      case Node::Operand::String: {
+        double v;
+        return {false, parse_double(o.text, v) ? v : std::nan(""), o.text};
+      }
+      case Node::Operand::Column: {
+        auto& c = column(o.text);
+        bool miss = Table::missing(*c.col, r);
+        return {miss, c.num[r], t.cell(*c.col, r)};
+      }
+      case Node::Operand::Length: {
+        auto& c = column(o.text);
+        bool miss = Table::missing(*c.col, r);
+        scratch = std::to_string(t.cell(*c.col, r).size());
+        return {miss, static_cast<double>(t.cell(*c.col, r).size()), scratch};
+      }
+    }
+    return {true, 0, {}};
+  }
+
+  static int compare(const Value& a, const Value& b) {  // numbers as numbers, else text
+    if (!std::isnan(a.num) && !std::isnan(b.num)) return a.num < b.num ? -1 : a.num > b.num ? 1 : 0;
+    int c = a.text.compare(b.text);
+    return c < 0 ? -1 : c > 0 ? 1 : 0;
+  }
+
+  std::vector<uint8_t> eval(const Node& n) {
+    const size_t rows = t.num_rows();
+    std::vector<uint8_t> out(rows, 0);
+    switch (n.kind) {
+      case Node::And:
+      case Node::Or: {
+        auto a = eval(*n.children[0]);
+        auto b = eval(*n.children[1]);
+        for (size_t r = 0; r < rows; ++r) out[r] = n.kind == Node::And ? (a[r] & b[r]) : (a[r] | b[r]);
+        return out;
+      }
+      case Node::Not: {
+        auto a = eval(*n.children[0]);
+        for (size_t r = 0; r < rows; ++r) out[r] = !a[r];
+        return out;
+      }
+      default:
+        break;
+    }
+    std::string s1, s2, s3;
+    for (size_t r = 0; r < rows; ++r) {
+      Value a = value(n.operands[0], r, s1);
+      bool hit = false;
+      if (n.kind == Node::IsMissing) {
+        hit = a.missing != n.negate;
+      } else if (!a.missing) {
+        if (n.kind == Node::Compare) {
+          Value b = value(n.operands[1], r, s2);
+          if (!b.missing) {
+            int c = compare(a, b);
+            const std::string& op = n.op;
+            hit = op == "==" ? c == 0 : op == "!=" ? c != 0 : op == "<" ? c < 0
+                : op == "<=" ? c <= 0 : op == ">" ? c > 0 : c >= 0;
+          }
+        } else if (n.kind == Node::Between) {
+          Value lo = value(n.operands[1], r, s2), hi = value(n.operands[2], r, s3);
+          hit = !lo.missing && !hi.missing && compare(a, lo) >= 0 && compare(a, hi) <= 0;
+        } else if (n.kind == Node::In) {
+          for (size_t i = 1; i < n.operands.size() && !hit; ++i) hit = compare(a, value(n.operands[i], r, s2)) == 0;
+          hit = hit != n.negate;
+        } else if (n.kind == Node::Contains) {
+          Value b = value(n.operands[1], r, s2);
+          hit = !b.missing && a.text.find(b.text) != std::string_view::npos;
+        } else if (n.kind == Node::Matches) {
+          hit = std::regex_search(a.text.begin(), a.text.end(), *n.regex);
+        }
+      } else if (n.kind == Node::In && n.negate) {
+        hit = false;  // missing is in no list, but a comparison with missing is false
+      }
+      out[r] = hit;
+    }
+    return out;
+  }
+};
+
+void collect_columns(const Node& n, std::vector<std::string>& out) {
+  for (const auto& o : n.operands)
+    if ((o.kind == Node::Operand::Column || o.kind == Node::Operand::Length) &&
+        std::find(out.begin(), out.end(), o.text) == out.end())
+      out.push_back(o.text);
+  for (const auto& c : n.children) collect_columns(*c, out);
+}
+
+}  // namespace
+
+SliceExpression SliceExpression::parse(const std::string& text) {
+  SliceExpression e;
+  e.text_ = text;
+  e.root_ = Parser(text).parse();
+  return e;
+}
+
+std::vector<std::string> SliceExpression::columns() const {
+  std::vector<std::string> out;
+  collect_columns(*root_, out);
+  return out;
+}
+
+std::vector<uint8_t> SliceExpression::evaluate(const Table& t) const {
+  Evaluator ev{t, {}};
+  return ev.eval(*root_);
+}
+
+}  // namespace kiln

@@ -1,0 +1,45 @@
+#pragma once
+// Slice predicates over RAW column values:
+//   Age < 30 and Department == 'Sales'        == != < <= > >=  (numbers compare as numbers)
+//   JobRole in ['Manager', 'Research_Director']   not in [...]
+//   Age between 30 and 40          Income is missing / is not missing
+//   Notes contains 'urgent'        Email matches '.*@example\.com'     length(Notes) > 100
+//   not (...), and, or, parentheses
+// A comparison involving a missing value is false (use `is missing`). Evaluation is column-wise:
+// each referenced column is parsed once, then every node produces a mask over all rows.
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "data/table.h"
+
+namespace kiln {
+
+// A syntax error at a 0-based character position of the expression.
+class SliceSyntaxError : public std::runtime_error {
+ public:
+  SliceSyntaxError(size_t pos, const std::string& msg) : std::runtime_error(msg), pos_(pos) {}
+  size_t position() const { return pos_; }
+
+ private:
+  size_t pos_;
+};
+
+class SliceExpression {
+ public:
+  struct Node;
+  static SliceExpression parse(const std::string& text);  // throws SliceSyntaxError
+  const std::string& text() const { return text_; }
+  std::vector<std::string> columns() const;  // columns the expression reads
+  // One byte per table row: 1 where the predicate holds. Throws DataError naming a column absent
+  // from the table.
+  std::vector<uint8_t> evaluate(const Table& t) const;
+
+ private:
+  std::string text_;
+  std::shared_ptr<const Node> root_;
+};
+
+}  // namespace kiln
