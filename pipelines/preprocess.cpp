@@ -14,6 +14,7 @@
 #include "data/split.h"
 #include "features/feature.h"
 #include "util/error.h"
+#include "util/parallel.h"
 #include "util/fs.h"
 #include "util/strings.h"
 
@@ -216,32 +217,15 @@ Prepared prepare_training_data(const Config& c, const std::string& dataset,
     for (const auto& f : *list) features.push_back(&f);
   std::vector<FeatureMetadata> metas(features.size());
   std::vector<torch::Tensor> encoded(features.size());
-  std::vector<std::exception_ptr> failures(features.size());
-  std::atomic<size_t> next{0};
-  auto work = [&] {
-    for (size_t i; (i = next++) < features.size();) {
-      try {
-        const FeatureConfig& f = *features[i];
-        const Column& col = t.get(f.column);
-        const auto& kind = feature_kind(f.type);
-        std::tie(metas[i], encoded[i]) = kind.fit_encode(f, t, col, s.train);
-      } catch (...) {
-        failures[i] = std::current_exception();
-      }
-    }
-  };
-  std::vector<std::thread> pool;
-  for (int k = 1; k < std::min<int>(o.threads, static_cast<int>(features.size())); ++k)
-    pool.emplace_back(work);
-  work();
-  for (auto& th : pool) th.join();
-  for (auto& e : failures)  // the first feature's error, as a sequential run would report
-    if (e) std::rethrow_exception(e);
+  parallel_for(features.size(), o.threads, [&](size_t i) {
+    const FeatureConfig& f = *features[i];
+    std::tie(metas[i], encoded[i]) = feature_kind(f.type).fit_encode(f, t, t.get(f.column), s.train);
+  });
   for (size_t i = 0; i < features.size(); ++i) {
     p.data.columns[features[i]->name] = encoded[i];
     p.metadata.emplace(features[i]->name, std::move(metas[i]));
   }
-  p.data.slices = build_slices(c, t, keep);
+  p.data.slices = build_slices(c, t, keep, o.threads);
   p.data.train = to_index_tensor(s.train);
   p.data.validation = to_index_tensor(s.validation);
   p.data.test = to_index_tensor(s.test);
@@ -276,14 +260,20 @@ ScoringData prepare_scoring_data(const Config& c, const MetadataMap& m, const st
     for (const auto& f : c.output_features)
       feature_kind(f.type).mark_dropped(f, t, t.get(f.column), keep);
   }
+  std::vector<const FeatureConfig*> features;
   for (const auto* list : {&c.input_features, &c.output_features}) {
     if (list == &c.output_features && !with_targets) continue;
     for (const auto& f : *list) {
-      auto it = m.find(f.name);
-      if (it == m.end()) throw ModelError("feature metadata has no entry for '" + f.name + "'");
-      d.columns[f.name] = feature_kind(f.type).encode(f, it->second, t, t.get(f.column));
+      if (!m.count(f.name)) throw ModelError("feature metadata has no entry for '" + f.name + "'");
+      features.push_back(&f);
     }
   }
+  std::vector<torch::Tensor> encoded(features.size());
+  parallel_for(features.size(), threads, [&](size_t i) {
+    const FeatureConfig& f = *features[i];
+    encoded[i] = feature_kind(f.type).encode(f, m.at(f.name), t, t.get(f.column));
+  });
+  for (size_t i = 0; i < features.size(); ++i) d.columns[features[i]->name] = encoded[i];
   std::vector<int64_t> rows;
   if (split == "full") {
     for (size_t r = 0; r < n; ++r)
@@ -293,7 +283,7 @@ ScoringData prepare_scoring_data(const Config& c, const MetadataMap& m, const st
     rows = split == "training" ? s.train : split == "validation" ? s.validation : s.test;
   }
   d.rows = to_index_tensor(rows);
-  if (with_targets) d.slices = build_slices(c, t, keep);
+  if (with_targets) d.slices = build_slices(c, t, keep, threads);
   return d;
 }
 

@@ -34,6 +34,12 @@ class Table {
     return std::string_view(buffer.data() + x.offset, x.length);
   }
   static bool missing(const Column& c, size_t row) { return c.cells[row].length == 0; }
+  // Column-wise loops touch one cell per row, scattered through the buffer: asking for the cell
+  // a few rows ahead hides the memory latency that otherwise dominates them.
+  void prefetch(const Column& c, size_t row) const {
+    if (row < c.cells.size()) __builtin_prefetch(buffer.data() + c.cells[row].offset);
+  }
+  static constexpr size_t kPrefetchAhead = 16;
   // "file:line" of a row, for messages.
   std::string where(size_t row) const;
   std::vector<std::string> column_names() const;

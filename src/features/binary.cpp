@@ -60,7 +60,9 @@ class BinaryKind : public FeatureKind {
     FeatureMetadata m;
     m.name = f.name, m.type = "binary";
     std::unordered_map<std::string_view, int64_t> by_view;  // no allocation per cell
-    for (int64_t r : rows) {
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const int64_t r = rows[i];
+      if (i + Table::kPrefetchAhead < rows.size()) t.prefetch(c, rows[i + Table::kPrefetchAhead]);
       if (Table::missing(c, r)) {
         ++m.training_missing;
         continue;
@@ -118,7 +120,10 @@ class BinaryKind : public FeatureKind {
     if (p.missing_value_strategy == "fill_with_mode")
       fill = m.str2freq.size() == 2 && m.str2freq[1] > m.str2freq[0] ? 1 : 0;
     auto src = missing_sources(t, c, p.missing_value_strategy);
-    for (int64_t r = 0; r < n; ++r) o[r] = src[r] >= 0 ? read(f, m, t.cell(c, src[r])) : fill;
+    for (int64_t r = 0; r < n; ++r) {
+      t.prefetch(c, r + Table::kPrefetchAhead);
+      o[r] = src[r] >= 0 ? read(f, m, t.cell(c, src[r])) : fill;
+    }
     return out;
   }
 

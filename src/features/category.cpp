@@ -51,7 +51,9 @@ class CategoryKind : public FeatureKind {
     std::unordered_map<std::string_view, int64_t> counts;
     std::vector<std::unique_ptr<std::string>> lowered;
     std::unordered_map<std::string, std::string_view> lowered_index;
-    for (int64_t r : rows) {
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const int64_t r = rows[i];
+      if (i + Table::kPrefetchAhead < rows.size()) t.prefetch(c, rows[i + Table::kPrefetchAhead]);
       if (Table::missing(c, r)) {
         ++m.training_missing;
         continue;
@@ -112,7 +114,10 @@ class CategoryKind : public FeatureKind {
     int64_t fill = p.fill_value == kUnk ? unknown : lookup(p.fill_value);
     if (p.missing_value_strategy == "fill_with_mode") fill = f.is_output ? 0 : (m.vocab_size() > 1 ? 1 : 0);
     auto src = missing_sources(t, c, p.missing_value_strategy);
-    for (int64_t r = 0; r < n; ++r) o[r] = src[r] >= 0 ? lookup(t.cell(c, src[r])) : fill;
+    for (int64_t r = 0; r < n; ++r) {
+      t.prefetch(c, r + Table::kPrefetchAhead);
+      o[r] = src[r] >= 0 ? lookup(t.cell(c, src[r])) : fill;
+    }
     return out;
   }
 

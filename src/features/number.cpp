@@ -72,8 +72,10 @@ class NumberKind : public FeatureKind {
       const std::vector<int64_t>& rows) const override {
     const int64_t n = static_cast<int64_t>(t.num_rows());
     std::vector<double> raw(n);
-    for (int64_t r = 0; r < n; ++r)
+    for (int64_t r = 0; r < n; ++r) {
+      t.prefetch(c, r + Table::kPrefetchAhead);
       raw[r] = Table::missing(c, r) ? std::nan("") : parse_number(t, c, r);
+    }
     std::vector<double> v;
     v.reserve(rows.size());
     for (int64_t r : rows)
@@ -145,6 +147,7 @@ class NumberKind : public FeatureKind {
     float* o = out.data_ptr<float>();
     auto src = missing_sources(t, c, p.missing_value_strategy);
     for (int64_t r = 0; r < n; ++r) {
+      t.prefetch(c, r + Table::kPrefetchAhead);
       double x = src[r] >= 0 ? value(src[r]) : m.fill_value;
       o[r] = static_cast<float>((x - shift) / scale);
     }

@@ -15,17 +15,37 @@ double OutputMetrics::value(const std::string& name) const {
 
 static double safe_div(double a, double b) { return b == 0 ? 0.0 : a / b; }
 
-void NumberMetrics::update(const torch::Tensor& logits, const torch::Tensor& target,
+void OutputMetrics::update(const torch::Tensor& logits, const torch::Tensor& target,
                            double loss_sum) {
-  auto p = logits.detach().reshape({-1}).to(torch::kFloat64) * scale_ + shift_;
-  auto y = target.detach().reshape({-1}).to(torch::kFloat64) * scale_ + shift_;
-  auto d = p - y;
-  n_ += static_cast<double>(y.size(0));
-  sse_ += (d * d).sum().item<double>();
-  sae_ += d.abs().sum().item<double>();
-  sum_y_ += y.sum().item<double>();
-  sum_y2_ += (y * y).sum().item<double>();
-  loss_ += loss_sum;
+  const int64_t n = logits.size(0);
+  auto rows = torch::full({n}, n > 0 ? loss_sum / n : 0.0, torch::kFloat64);
+  add(prepare(logits, target, rows), nullptr);
+}
+
+static torch::Tensor row_loss(const torch::Tensor& l) {
+  return l.detach().reshape({-1}).to(torch::kFloat64).contiguous();
+}
+
+PreparedBatch NumberMetrics::prepare(const torch::Tensor& logits, const torch::Tensor& target,
+                                     const torch::Tensor& row_losses) const {
+  PreparedBatch p;
+  p.a = (logits.detach().reshape({-1}).to(torch::kFloat64) * scale_ + shift_).contiguous();
+  p.b = (target.detach().reshape({-1}).to(torch::kFloat64) * scale_ + shift_).contiguous();
+  p.loss = row_loss(row_losses);
+  p.rows = p.a.size(0);
+  return p;
+}
+
+void NumberMetrics::add(const PreparedBatch& p, const bool* mask) {
+  const double* pred = p.a.data_ptr<double>();
+  const double* y = p.b.data_ptr<double>();
+  const double* l = p.loss.data_ptr<double>();
+  for (int64_t i = 0; i < p.rows; ++i) {
+    if (mask && !mask[i]) continue;
+    double d = pred[i] - y[i];
+    n_ += 1, sse_ += d * d, sae_ += std::fabs(d), sum_y_ += y[i], sum_y2_ += y[i] * y[i];
+    loss_ += l[i];
+  }
 }
 
 void NumberMetrics::merge(const OutputMetrics& o) {
@@ -44,30 +64,47 @@ MetricValues NumberMetrics::values() const {
           {"r2", sst > 0 ? 1.0 - sse_ / sst : 0.0}};
 }
 
-void BinaryMetrics::update(const torch::Tensor& logits, const torch::Tensor& target,
-                           double loss_sum) {
-  auto prob = torch::sigmoid(logits.detach().reshape({-1}).to(torch::kFloat32)).contiguous();
-  auto y = target.detach().reshape({-1}).to(torch::kFloat32).contiguous();
-  const float* pp = prob.data_ptr<float>();
-  const float* yy = y.data_ptr<float>();
-  for (int64_t i = 0; i < prob.size(0); ++i) {
+PreparedBatch BinaryMetrics::prepare(const torch::Tensor& logits, const torch::Tensor& target,
+                                     const torch::Tensor& row_losses) const {
+  PreparedBatch p;
+  p.a = torch::sigmoid(logits.detach().reshape({-1}).to(torch::kFloat32)).contiguous();
+  p.b = target.detach().reshape({-1}).to(torch::kFloat32).contiguous();
+  p.loss = row_loss(row_losses);
+  p.rows = p.a.size(0);
+  return p;
+}
+
+void BinaryMetrics::add(const PreparedBatch& p, const bool* mask) {
+  const float* pp = p.a.data_ptr<float>();
+  const float* yy = p.b.data_ptr<float>();
+  const double* l = p.loss.data_ptr<double>();
+  for (int64_t i = 0; i < p.rows; ++i) {
+    if (mask && !mask[i]) continue;
     bool pred = pp[i] >= threshold_, truth = yy[i] >= 0.5f;
     tp_ += pred && truth, fp_ += pred && !truth, tn_ += !pred && !truth, fn_ += !pred && truth;
     scores_.emplace_back(pp[i], truth);
+    sorted_ = false;
+    loss_ += l[i];
   }
-  loss_ += loss_sum;
 }
 
 void BinaryMetrics::merge(const OutputMetrics& o) {
   const auto& x = dynamic_cast<const BinaryMetrics&>(o);
   tp_ += x.tp_, fp_ += x.fp_, tn_ += x.tn_, fn_ += x.fn_, loss_ += x.loss_;
   scores_.insert(scores_.end(), x.scores_.begin(), x.scores_.end());
+  sorted_ = false;
+}
+
+void BinaryMetrics::sort_scores() const {
+  if (sorted_) return;
+  std::sort(scores_.begin(), scores_.end(), [](auto& a, auto& b) { return a.first < b.first; });
+  sorted_ = true;
 }
 
 // Rank-sum (Mann-Whitney) AUC; tied scores get their average rank.
 double BinaryMetrics::roc_auc() const {
-  auto s = scores_;
-  std::sort(s.begin(), s.end(), [](auto& a, auto& b) { return a.first < b.first; });
+  sort_scores();
+  const auto& s = scores_;
   double pos = 0, rank_sum = 0;
   for (size_t i = 0; i < s.size();) {
     size_t j = i;
@@ -107,11 +144,14 @@ void BinaryMetrics::write_details(JsonWriter& w) const {
   w.StartObject();
   std::vector<double> fpr, tpr, thr;
   double pos = static_cast<double>(tp_ + fn_), neg = static_cast<double>(tn_ + fp_);
+  // Scores sorted once; each threshold then reads a suffix (descending sweep).
+  sort_scores();
+  const auto& sorted = scores_;
+  size_t i = sorted.size();
+  double tp = 0, fp = 0;
   for (int k = 0; k <= 100; ++k) {
     double t = 1.0 - k / 100.0;
-    double tp = 0, fp = 0;
-    for (const auto& [s, y] : scores_)
-      if (s >= t) (y ? tp : fp) += 1;
+    for (; i > 0 && sorted[i - 1].first >= t; --i) (sorted[i - 1].second ? tp : fp) += 1;
     thr.push_back(t), tpr.push_back(safe_div(tp, pos)), fpr.push_back(safe_div(fp, neg));
   }
   for (auto [name, v] : {std::pair<const char*, std::vector<double>*>{"false_positive_rate", &fpr},
@@ -124,28 +164,38 @@ void BinaryMetrics::write_details(JsonWriter& w) const {
   w.EndObject();
 }
 
-void CategoryMetrics::update(const torch::Tensor& logits, const torch::Tensor& target,
-                             double loss_sum) {
+PreparedBatch CategoryMetrics::prepare(const torch::Tensor& logits, const torch::Tensor& target,
+                                       const torch::Tensor& row_losses) const {
+  PreparedBatch p;
   auto l = logits.detach();
-  auto y = target.detach().reshape({-1}).to(torch::kInt64).contiguous();
-  auto pred = l.argmax(1).contiguous();
+  p.b = target.detach().reshape({-1}).to(torch::kInt64).contiguous();
+  p.a = l.argmax(1).contiguous();
+  int64_t k = std::min<int64_t>(top_k_, l.size(1));
+  auto topk = std::get<1>(l.topk(k, 1));
+  p.c = (topk == p.b.unsqueeze(1)).any(1).contiguous();  // true label among the top k
+  p.loss = row_loss(row_losses);
+  p.rows = p.a.size(0);
+  return p;
+}
+
+void CategoryMetrics::add(const PreparedBatch& p, const bool* mask) {
   const int64_t C = static_cast<int64_t>(labels_.size());
-  int k = std::min<int64_t>(top_k_, l.size(1));
-  auto topk = std::get<1>(l.topk(k, 1)).contiguous();
-  const int64_t* yy = y.data_ptr<int64_t>();
-  const int64_t* pp = pred.data_ptr<int64_t>();
-  const int64_t* tk = topk.data_ptr<int64_t>();
-  for (int64_t i = 0; i < y.size(0); ++i) {
+  const int64_t* pred = p.a.data_ptr<int64_t>();
+  const int64_t* y = p.b.data_ptr<int64_t>();
+  const bool* hit = p.c.data_ptr<bool>();
+  const double* l = p.loss.data_ptr<double>();
+  for (int64_t i = 0; i < p.rows; ++i) {
+    if (mask && !mask[i]) continue;
     ++n_;
-    if (yy[i] < 0) {
+    if (y[i] < 0) {
       ++unseen_;
       continue;
     }
-    confusion_[yy[i] * C + pp[i]]++;
-    correct_ += yy[i] == pp[i];
-    for (int j = 0; j < k; ++j) hits_ += tk[i * k + j] == yy[i];
+    confusion_[y[i] * C + pred[i]]++;
+    correct_ += y[i] == pred[i];
+    hits_ += hit[i];
+    loss_ += l[i];
   }
-  loss_ += loss_sum;
 }
 
 void CategoryMetrics::merge(const OutputMetrics& o) {

@@ -14,12 +14,24 @@ namespace kiln {
 
 using MetricValues = std::vector<std::pair<std::string, double>>;
 
+// A batch turned once into per-row values (probabilities, predictions, hits, losses) that any
+// number of accumulators then add, each for the rows of its own mask (the overall metrics and
+// every slice share one pass).
+struct PreparedBatch {
+  torch::Tensor a, b, c;  // type-specific per-row columns, contiguous
+  torch::Tensor loss;     // per-row loss, float64
+  int64_t rows = 0;
+};
+
 class OutputMetrics {
  public:
   virtual ~OutputMetrics() = default;
-  // `loss_sum` is the summed per-row loss of the batch.
-  virtual void update(const torch::Tensor& logits, const torch::Tensor& target,
-                      double loss_sum) = 0;
+  virtual PreparedBatch prepare(const torch::Tensor& logits, const torch::Tensor& target,
+                                const torch::Tensor& row_losses) const = 0;
+  // Adds the rows whose mask byte is non-zero (all rows when mask is null).
+  virtual void add(const PreparedBatch& p, const bool* mask) = 0;
+  // prepare + add for a whole batch; `loss_sum` stands for the per-row losses' sum.
+  void update(const torch::Tensor& logits, const torch::Tensor& target, double loss_sum);
   virtual void merge(const OutputMetrics& other) = 0;
   virtual MetricValues values() const = 0;  // "loss" first
   // Confusion matrix, per-class statistics, curves: test_statistics.json only.
@@ -36,7 +48,9 @@ class OutputMetrics {
 class NumberMetrics : public OutputMetrics {
  public:
   NumberMetrics(double scale, double shift) : scale_(scale), shift_(shift) {}
-  void update(const torch::Tensor& logits, const torch::Tensor& target, double loss_sum) override;
+  PreparedBatch prepare(const torch::Tensor& logits, const torch::Tensor& target,
+                        const torch::Tensor& row_losses) const override;
+  void add(const PreparedBatch& p, const bool* mask) override;
   void merge(const OutputMetrics& other) override;
   MetricValues values() const override;
   std::unique_ptr<OutputMetrics> empty_copy() const override {
@@ -53,7 +67,9 @@ class BinaryMetrics : public OutputMetrics {
  public:
   BinaryMetrics(double threshold, std::vector<std::string> labels)
       : threshold_(threshold), labels_(std::move(labels)) {}
-  void update(const torch::Tensor& logits, const torch::Tensor& target, double loss_sum) override;
+  PreparedBatch prepare(const torch::Tensor& logits, const torch::Tensor& target,
+                        const torch::Tensor& row_losses) const override;
+  void add(const PreparedBatch& p, const bool* mask) override;
   void merge(const OutputMetrics& other) override;
   MetricValues values() const override;
   void write_details(JsonWriter& w) const override;
@@ -69,7 +85,9 @@ class BinaryMetrics : public OutputMetrics {
   std::vector<std::string> labels_;  // {false label, true label}
   int64_t tp_ = 0, fp_ = 0, tn_ = 0, fn_ = 0;
   double loss_ = 0;
-  std::vector<std::pair<float, uint8_t>> scores_;
+  mutable std::vector<std::pair<float, uint8_t>> scores_;
+  mutable bool sorted_ = true;  // scores_ ascending by score (sorted lazily, once)
+  void sort_scores() const;
 };
 
 // Category outputs. Targets < 0 are labels unseen in training: they count as wrong.
@@ -78,7 +96,9 @@ class CategoryMetrics : public OutputMetrics {
   CategoryMetrics(std::vector<std::string> labels, int top_k)
       : labels_(std::move(labels)), top_k_(top_k),
         confusion_(labels_.size() * labels_.size(), 0) {}
-  void update(const torch::Tensor& logits, const torch::Tensor& target, double loss_sum) override;
+  PreparedBatch prepare(const torch::Tensor& logits, const torch::Tensor& target,
+                        const torch::Tensor& row_losses) const override;
+  void add(const PreparedBatch& p, const bool* mask) override;
   void merge(const OutputMetrics& other) override;
   MetricValues values() const override;
   void write_details(JsonWriter& w) const override;

@@ -160,7 +160,11 @@ class Parser {
   Node::Operand operand(const char* what) {
     const Token& t = peek();
     if (t.kind == Token::Number) return next(), Node::Operand{Node::Operand::Number, t.text, t.number};
-    if (t.kind == Token::String) return next(), Node::Operand{Node::Operand::String, t.text, 0};
+    if (t.kind == Token::String) {
+      next();
+      double v;  // a quoted literal that reads as a number compares as one ('30' == 30)
+      return Node::Operand{Node::Operand::String, t.text, parse_double(t.text, v) ? v : std::nan("")};
+    }
     if (t.kind == Token::Ident) {
       if (keyword(t, "length") && toks_[i_ + 1].kind == Token::LParen) {
         next(), next();
@@ -248,27 +252,16 @@ class Parser {
   size_t i_ = 0;
 };
 
-// A referenced column, parsed once: text, number (NaN if not numeric) and missing flag.
-struct ColumnData {
-  const Column* col = nullptr;
-  std::vector<double> num;
-};
+using ColumnData = SliceExpression::ParsedColumn;
 
 struct Evaluator {
   const Table& t;
-  std::map<std::string, ColumnData> cache;
+  std::map<std::string, ColumnData>& cache;
 
   ColumnData& column(const std::string& name) {
     auto it = cache.find(name);
     if (it != cache.end()) return it->second;
-    ColumnData d;
-    d.col = &t.get(name);
-    d.num.resize(t.num_rows());
-    for (size_t r = 0; r < t.num_rows(); ++r) {
-      double v;
-      d.num[r] = parse_double(t.cell(*d.col, r), v) ? v : std::nan("");
-    }
-    return cache.emplace(name, std::move(d)).first->second;
+    return cache.emplace(name, SliceExpression::parse_column(t, name)).first->second;
   }
 
   // Per-row value of an operand: missing flag, number (NaN if not numeric), text.
@@ -277,24 +270,27 @@ struct Evaluator {
     double num;
     std::string_view text;
   };
-  Value value(const Node::Operand& o, size_t r, std::string& scratch) {
-    switch (o.kind) {
+  // An operand resolved once per node: its column (if any) looked up before the row loop.
+  struct Resolved {
+    const Node::Operand* op;
+    const ColumnData* data = nullptr;
+  };
+  Resolved resolve(const Node::Operand& o) {
+    Resolved r{&o};
+    if (o.kind == Node::Operand::Column || o.kind == Node::Operand::Length) r.data = &column(o.text);
+    return r;
+  }
+  Value value(const Resolved& o, size_t r, std::string& scratch) const {
+    switch (o.op->kind) {
       case Node::Operand::Number:
-        return {false, o.number, o.text};
-      case Node::Operand::String: {
-        double v;
-        return {false, parse_double(o.text, v) ? v : std::nan(""), o.text};
-      }
-      case Node::Operand::Column: {
-        auto& c = column(o.text);
-        bool miss = Table::missing(*c.col, r);
-        return {miss, c.num[r], t.cell(*c.col, r)};
-      }
+      case Node::Operand::String:
+        return {false, o.op->number, o.op->text};
+      case Node::Operand::Column:
+        return {Table::missing(*o.data->col, r), o.data->num[r], t.cell(*o.data->col, r)};
       case Node::Operand::Length: {
-        auto& c = column(o.text);
-        bool miss = Table::missing(*c.col, r);
-        scratch = std::to_string(t.cell(*c.col, r).size());
-        return {miss, static_cast<double>(t.cell(*c.col, r).size()), scratch};
+        std::string_view text = t.cell(*o.data->col, r);
+        scratch = std::to_string(text.size());
+        return {Table::missing(*o.data->col, r), static_cast<double>(text.size()), scratch};
       }
     }
     return {true, 0, {}};
@@ -326,14 +322,18 @@ struct Evaluator {
         break;
     }
     std::string s1, s2, s3;
+    std::vector<Resolved> ops;
+    for (const auto& o : n.operands) ops.push_back(resolve(o));
     for (size_t r = 0; r < rows; ++r) {
-      Value a = value(n.operands[0], r, s1);
+      for (const auto& o : ops)
+        if (o.data) t.prefetch(*o.data->col, r + Table::kPrefetchAhead);
+      Value a = value(ops[0], r, s1);
       bool hit = false;
       if (n.kind == Node::IsMissing) {
         hit = a.missing != n.negate;
       } else if (!a.missing) {
         if (n.kind == Node::Compare) {
-          Value b = value(n.operands[1], r, s2);
+          Value b = value(ops[1], r, s2);
           if (!b.missing) {
             int c = compare(a, b);
             const std::string& op = n.op;
@@ -341,13 +341,13 @@ struct Evaluator {
                 : op == "<=" ? c <= 0 : op == ">" ? c > 0 : c >= 0;
           }
         } else if (n.kind == Node::Between) {
-          Value lo = value(n.operands[1], r, s2), hi = value(n.operands[2], r, s3);
+          Value lo = value(ops[1], r, s2), hi = value(ops[2], r, s3);
           hit = !lo.missing && !hi.missing && compare(a, lo) >= 0 && compare(a, hi) <= 0;
         } else if (n.kind == Node::In) {
-          for (size_t i = 1; i < n.operands.size() && !hit; ++i) hit = compare(a, value(n.operands[i], r, s2)) == 0;
+          for (size_t i = 1; i < ops.size() && !hit; ++i) hit = compare(a, value(ops[i], r, s2)) == 0;
           hit = hit != n.negate;
         } else if (n.kind == Node::Contains) {
-          Value b = value(n.operands[1], r, s2);
+          Value b = value(ops[1], r, s2);
           hit = !b.missing && a.text.find(b.text) != std::string_view::npos;
         } else if (n.kind == Node::Matches) {
           hit = std::regex_search(a.text.begin(), a.text.end(), *n.regex);
@@ -371,6 +371,19 @@ void collect_columns(const Node& n, std::vector<std::string>& out) {
 
 }  // namespace
 
+SliceExpression::ParsedColumn SliceExpression::parse_column(const Table& t,
+                                                            const std::string& name) {
+  ParsedColumn d;
+  d.col = &t.get(name);
+  d.num.resize(t.num_rows());
+  for (size_t r = 0; r < t.num_rows(); ++r) {
+    t.prefetch(*d.col, r + Table::kPrefetchAhead);
+    double v;
+    d.num[r] = parse_double(t.cell(*d.col, r), v) ? v : std::nan("");
+  }
+  return d;
+}
+
 SliceExpression SliceExpression::parse(const std::string& text) {
   SliceExpression e;
   e.text_ = text;
@@ -385,7 +398,12 @@ std::vector<std::string> SliceExpression::columns() const {
 }
 
 std::vector<uint8_t> SliceExpression::evaluate(const Table& t) const {
-  Evaluator ev{t, {}};
+  ColumnCache cache;
+  return evaluate(t, cache);
+}
+
+std::vector<uint8_t> SliceExpression::evaluate(const Table& t, ColumnCache& cache) const {
+  Evaluator ev{t, cache.columns};
   return ev.eval(*root_);
 }
 

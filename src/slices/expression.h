@@ -8,6 +8,7 @@
 // A comparison involving a missing value is false (use `is missing`). Evaluation is column-wise:
 // each referenced column is parsed once, then every node produces a mask over all rows.
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -36,6 +37,17 @@ class SliceExpression {
   // One byte per table row: 1 where the predicate holds. Throws DataError naming a column absent
   // from the table.
   std::vector<uint8_t> evaluate(const Table& t) const;
+  // Columns parsed once (text and number per row), shared by several expressions.
+  struct ParsedColumn {
+    const Column* col = nullptr;
+    std::vector<double> num;  // NaN where the text is not a number
+  };
+  struct ColumnCache {
+    std::map<std::string, ParsedColumn> columns;
+  };
+  // Evaluation only reads `cache` for columns already in it (so several threads may share it).
+  std::vector<uint8_t> evaluate(const Table& t, ColumnCache& cache) const;
+  static ParsedColumn parse_column(const Table& t, const std::string& name);
 
  private:
   std::string text_;

@@ -3,10 +3,14 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <atomic>
+#include <functional>
+#include <thread>
 #include <cmath>
 #include <unordered_map>
 
 #include "slices/expression.h"
+#include "util/parallel.h"
 #include "util/strings.h"
 
 namespace kiln {
@@ -32,10 +36,11 @@ template <class Split>
 std::vector<std::pair<std::string, int64_t>> top_values(const Table& t, const Column& c,
                                                         const std::vector<uint8_t>& keep, int k,
                                                         Split&& split) {
-  std::unordered_map<std::string, int64_t> counts;
+  std::unordered_map<std::string_view, int64_t> counts;  // views into the table: no allocation
   for (size_t r = 0; r < t.num_rows(); ++r)
-    if (keep[r] && !Table::missing(c, r)) split(t.cell(c, r), [&](std::string_view v) { counts[std::string(v)]++; });
-  std::vector<std::pair<std::string, int64_t>> v(counts.begin(), counts.end());
+    if (keep[r] && !Table::missing(c, r)) split(t.cell(c, r), [&](std::string_view v) { counts[v]++; });
+  std::vector<std::pair<std::string, int64_t>> v;
+  for (const auto& [k, n] : counts) v.emplace_back(std::string(k), n);
   std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) {
     return a.second != b.second ? a.second > b.second : a.first < b.first;
   });
@@ -56,41 +61,74 @@ void for_each_tag(std::string_view s, Fn&& fn) {
 
 }  // namespace
 
-SliceSet build_slices(const Config& c, const Table& t, const std::vector<uint8_t>& keep) {
+SliceSet build_slices(const Config& c, const Table& t, const std::vector<uint8_t>& keep,
+                      int threads) {
   SliceSet s;
   if (!c.slices) return s;
   const int64_t n = static_cast<int64_t>(t.num_rows());
-  std::vector<std::vector<uint8_t>> masks;
+  // Each slice (or each value of a by/tag column) becomes one job producing one mask; jobs run
+  // on `threads` threads over columns parsed once up front.
+  struct Job {
+    std::string name;
+    std::function<std::vector<uint8_t>()> run;
+  };
+  std::vector<Job> jobs;
+  SliceExpression::ColumnCache cache;
+  std::vector<std::string> expression_columns;
+  std::vector<SliceExpression> expressions;
+  for (const auto& d : c.slices->define)
+    if (d.where) {
+      expressions.push_back(SliceExpression::parse(*d.where));
+      for (const auto& col : expressions.back().columns())
+        if (std::find(expression_columns.begin(), expression_columns.end(), col) ==
+            expression_columns.end())
+          expression_columns.push_back(col);
+    }
+  std::vector<SliceExpression::ParsedColumn> parsed(expression_columns.size());
+  parallel_for(expression_columns.size(), threads, [&](size_t i) {
+    parsed[i] = SliceExpression::parse_column(t, expression_columns[i]);
+  });
+  for (size_t i = 0; i < parsed.size(); ++i) cache.columns[expression_columns[i]] = std::move(parsed[i]);
+
+  size_t e = 0;
   for (const auto& d : c.slices->define) {
     if (d.where) {
-      s.names.push_back(*d.name);
-      masks.push_back(SliceExpression::parse(*d.where).evaluate(t));
+      const SliceExpression* ex = &expressions[e++];
+      jobs.push_back({*d.name, [&t, &cache, ex] { return ex->evaluate(t, cache); }});
     } else if (d.by) {
-      const Column& col = t.get(*d.by);
+      const Column* col = &t.get(*d.by);
       auto whole = [](std::string_view v, auto&& emit) { emit(v); };
-      for (const auto& [value, count] : top_values(t, col, keep, d.top_k, whole)) {
-        s.names.push_back(d.name ? *d.name + "=" + value : *d.by + "=" + value);
-        std::vector<uint8_t> m(n, 0);
-        for (int64_t r = 0; r < n; ++r) m[r] = t.cell(col, r) == value;
-        masks.push_back(std::move(m));
+      for (const auto& [value, count] : top_values(t, *col, keep, d.top_k, whole)) {
+        jobs.push_back({d.name ? *d.name + "=" + value : *d.by + "=" + value,
+                        [&t, col, value = value, n] {
+                          std::vector<uint8_t> m(n, 0);
+                          for (int64_t r = 0; r < n; ++r) {
+                            t.prefetch(*col, r + Table::kPrefetchAhead);
+                            m[r] = t.cell(*col, r) == value;
+                          }
+                          return m;
+                        }});
       }
     } else if (d.tag_column) {
-      const Column& col = t.get(*d.tag_column);
+      const Column* col = &t.get(*d.tag_column);
       auto tags = [](std::string_view v, auto&& emit) { for_each_tag(v, emit); };
-      for (const auto& [tag, count] : top_values(t, col, keep, d.top_k, tags)) {
-        s.names.push_back((d.name ? *d.name : *d.tag_column) + ":" + tag);
-        std::vector<uint8_t> m(n, 0);
-        for (int64_t r = 0; r < n; ++r)
-          for_each_tag(t.cell(col, r), [&](std::string_view x) { m[r] |= x == tag; });
-        masks.push_back(std::move(m));
+      for (const auto& [tag, count] : top_values(t, *col, keep, d.top_k, tags)) {
+        jobs.push_back({(d.name ? *d.name : *d.tag_column) + ":" + tag, [&t, col, tag = tag, n] {
+                          std::vector<uint8_t> m(n, 0);
+                          for (int64_t r = 0; r < n; ++r)
+                            for_each_tag(t.cell(*col, r),
+                                         [&](std::string_view x) { m[r] |= x == tag; });
+                          return m;
+                        }});
       }
     }
   }
-  s.membership = torch::zeros({static_cast<int64_t>(masks.size()), n}, torch::kBool);
-  for (size_t i = 0; i < masks.size(); ++i) {
-    auto row = s.membership[static_cast<int64_t>(i)];
-    std::memcpy(row.data_ptr<bool>(), masks[i].data(), n);
-  }
+  s.membership = torch::zeros({static_cast<int64_t>(jobs.size()), n}, torch::kBool);
+  parallel_for(jobs.size(), threads, [&](size_t i) {
+    auto m = jobs[i].run();
+    std::memcpy(s.membership[static_cast<int64_t>(i)].data_ptr<bool>(), m.data(), n);
+  });
+  for (const auto& j : jobs) s.names.push_back(j.name);
   return s;
 }
 

@@ -20,7 +20,8 @@ struct SliceSet {
 // Columns the slice definitions read (to add to the table's columns).
 std::vector<std::string> slice_columns(const Config& c);
 // `rows` (kept rows) decide the most frequent values of `by` / `tag_column` slices.
-SliceSet build_slices(const Config& c, const Table& t, const std::vector<uint8_t>& keep);
+SliceSet build_slices(const Config& c, const Table& t, const std::vector<uint8_t>& keep,
+                      int threads = 1);
 
 // One quality gate's verdict (slices.gates), for evaluate's output and --fail_on_gate.
 struct GateResult {

@@ -42,24 +42,19 @@ Evaluation evaluate(EcdModel& model, const Config& c, const MetadataMap& meta,
     auto idx = rows.slice(0, start, std::min<int64_t>(n, start + batch_size));
     Batch b = batcher.gather(idx);
     auto out = model.forward(b);
-    std::vector<torch::Tensor> members;  // per slice: positions in this batch
-    if (with_slices) {
-      auto m = slices->membership.index_select(1, idx);
-      for (int64_t s = 0; s < m.size(0); ++s) members.push_back(m[s].nonzero().reshape({-1}));
-    }
+    torch::Tensor members;  // [slices, batch] bool: which rows of this batch each slice holds
+    if (with_slices) members = slices->membership.index_select(1, idx).contiguous();
     for (const auto& f : c.output_features) {
       auto& logits = out.at(f.name);
       if (needs_targets) {
         const auto& target = b.at(f.name);
         auto l = feature_kind(f.type).loss(f, meta.at(f.name), logits, target);
-        e.outputs[f.name]->update(logits, target, l.sum);
-        for (size_t s = 0; s < members.size(); ++s) {
-          const auto& sel = members[s];
-          if (sel.numel() == 0) continue;
-          e.slices[s].outputs[f.name]->update(logits.index_select(0, sel),
-                                              target.index_select(0, sel),
-                                              l.rows.index_select(0, sel).sum().item<double>());
-        }
+        auto& overall = *e.outputs[f.name];
+        PreparedBatch pb = overall.prepare(logits, target, l.rows);
+        overall.add(pb, nullptr);
+        const int64_t bsize = idx.size(0);
+        for (size_t s = 0; with_slices && s < e.slices.size(); ++s)
+          e.slices[s].outputs[f.name]->add(pb, members.data_ptr<bool>() + s * bsize);
       }
       if (keep_logits) logit_parts[f.name].push_back(logits);
     }

@@ -68,17 +68,24 @@ std::string_view trim(std::string_view s) {
   return s.substr(b, e - b);
 }
 
+static bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) != b[i]) return false;
+  return true;
+}
+
 bool parse_double(std::string_view s, double& out) {
   s = trim(s);
   if (s.empty()) return false;
   if (s.front() == '+') s.remove_prefix(1);
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  if (ec == std::errc() && p == s.data() + s.size()) return std::isfinite(out) || true;
-  // from_chars rejects "inf"/"nan" spellings people write; accept the common ones.
-  std::string l = to_lower(s);
-  if (l == "nan") return out = std::nan(""), true;
-  if (l == "inf" || l == "infinity") return out = HUGE_VAL, true;
-  if (l == "-inf" || l == "-infinity") return out = -HUGE_VAL, true;
+  if (ec == std::errc() && p == s.data() + s.size()) return true;
+  // Spellings people write for special values (no allocation: this runs on every text cell).
+  bool neg = !s.empty() && s.front() == '-';
+  std::string_view body = neg ? s.substr(1) : s;
+  if (iequals(body, "nan")) return out = std::nan(""), true;
+  if (iequals(body, "inf") || iequals(body, "infinity")) return out = neg ? -HUGE_VAL : HUGE_VAL, true;
   return false;
 }
 

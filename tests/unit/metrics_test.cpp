@@ -65,7 +65,7 @@ TEST_CASE("category metrics: accuracy, hits_at_k, unseen labels count as wrong")
                                {1.0f, 0.0f, 0.0f, 2.0f},    // pred d, top2 {d,a}
                                {1.0f, 2.0f, 0.0f, 0.0f}});  // unseen label
   auto y = torch::tensor({0, 3, 1, -100}, torch::kLong);
-  m.update(logits, y, 3.0);
+  m.add(m.prepare(logits, y, torch::tensor({1.0, 1.0, 1.0, 5.0})), nullptr);
   CHECK(m.value("accuracy") == doctest::Approx(1.0 / 4));
   CHECK(m.value("hits_at_k") == doctest::Approx(2.0 / 4));
   CHECK(m.value("loss") == doctest::Approx(1.0));  // 3.0 over the 3 rows with known labels
