@@ -21,7 +21,7 @@
 namespace kiln {
 namespace {
 
-constexpr const char* kCacheVersion = "kiln-preprocessing-1";
+constexpr const char* kCacheVersion = "kiln-preprocessing-2";
 
 std::vector<std::string> columns_needed(const Config& c, bool outputs) {
   std::vector<std::string> cols;
@@ -90,6 +90,7 @@ void save_cache(const std::string& path, const Config& c, const Prepared& p) {
     ar.write("metadata", bytes_tensor(metadata_to_json(p.metadata)));
     ar.write("counts", torch::tensor({p.rows, p.dropped_rows}, torch::kLong));
     ar.write("slice_names", bytes_tensor(join(p.data.slices.names, "\n")));
+    ar.write("drift_reference", bytes_tensor(p.drift_reference));
     ar.write("slice_membership", p.data.slices.membership.defined()
                                      ? p.data.slices.membership
                                      : torch::zeros({0, 0}, torch::kBool));
@@ -121,8 +122,10 @@ bool load_cache(const std::string& path, Prepared& p) {
     ar.read("metadata", meta_t);
     ar.read("counts", counts);
     p.metadata = metadata_from_json(tensor_bytes(meta_t), path);
-    torch::Tensor slice_names;
+    torch::Tensor slice_names, drift;
     ar.read("slice_names", slice_names);
+    ar.read("drift_reference", drift);
+    p.drift_reference = tensor_bytes(drift);
     ar.read("slice_membership", p.data.slices.membership);
     std::string sn = tensor_bytes(slice_names);
     for (size_t a = 0; !sn.empty() && a <= sn.size();) {
@@ -153,6 +156,34 @@ void check_target_present(const Config& c, const Table& t) {
 }
 
 }  // namespace
+
+namespace {
+
+// Every k-th row, so at most `limit` rows: profiles need distributions, not every row.
+std::vector<int64_t> thin(const std::vector<int64_t>& rows, size_t limit) {
+  if (rows.size() <= limit) return rows;
+  std::vector<int64_t> out;
+  out.reserve(limit);
+  for (size_t i = 0; i < limit; ++i) out.push_back(rows[i * rows.size() / limit]);
+  return out;
+}
+
+}  // namespace
+
+DriftReference drift_reference(const Config& c, const Table& t, const std::vector<int64_t>& rows,
+                               const SliceSet& slices) {
+  DriftReference r;
+  r.overall = profile_data(c, t, thin(rows, 200000), nullptr);
+  for (size_t s = 0; s < slices.names.size(); ++s) {
+    auto member = slices.membership[static_cast<int64_t>(s)];
+    const bool* m = member.data_ptr<bool>();
+    std::vector<int64_t> in;
+    for (int64_t row : rows)
+      if (m[row]) in.push_back(row);
+    r.slices[slices.names[s]] = profile_data(c, t, thin(in, 20000), &r.overall);
+  }
+  return r;
+}
 
 std::string default_cache_dir() {
   if (const char* d = std::getenv("KILN_CACHE_DIR")) return d;
@@ -226,6 +257,7 @@ Prepared prepare_training_data(const Config& c, const std::string& dataset,
     p.metadata.emplace(features[i]->name, std::move(metas[i]));
   }
   p.data.slices = build_slices(c, t, keep, o.threads);
+  p.drift_reference = drift_reference_to_json(drift_reference(c, t, s.train, p.data.slices));
   p.data.train = to_index_tensor(s.train);
   p.data.validation = to_index_tensor(s.validation);
   p.data.test = to_index_tensor(s.test);
@@ -248,8 +280,8 @@ ScoringData prepare_scoring_data(const Config& c, const MetadataMap& m, const st
   ro.columns = columns_needed(c, with_targets);
   if (split != "full")
     for (const auto& s : split_columns(c.preprocessing)) ro.columns.push_back(s);
-  if (with_targets)
-    for (const auto& s : slice_columns(c)) ro.columns.push_back(s);
+  for (const auto& s : slice_columns(c))
+    (with_targets ? ro.columns : ro.optional_columns).push_back(s);
   ro.threads = threads;
   d.table = std::make_shared<Table>(read_table(dataset, ro));
   const Table& t = *d.table;
@@ -283,7 +315,9 @@ ScoringData prepare_scoring_data(const Config& c, const MetadataMap& m, const st
     rows = split == "training" ? s.train : split == "validation" ? s.validation : s.test;
   }
   d.rows = to_index_tensor(rows);
-  if (with_targets) d.slices = build_slices(c, t, keep, threads);
+  bool slice_columns_present = true;
+  for (const auto& s : slice_columns(c)) slice_columns_present = slice_columns_present && t.find(s);
+  if (slice_columns_present) d.slices = build_slices(c, t, keep, threads);
   return d;
 }
 

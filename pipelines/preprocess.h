@@ -6,6 +6,7 @@
 #include "config/config.h"
 #include "data/table.h"
 #include "features/metadata.h"
+#include "slices/drift.h"
 #include "train/evaluate.h"
 
 namespace kiln {
@@ -15,6 +16,7 @@ struct Prepared {
   Dataset data;
   int64_t rows = 0, dropped_rows = 0;
   uint64_t dataset_hash = 0;
+  std::string drift_reference;  // JSON profile of the training split (slices/drift.h)
   bool from_cache = false;
   std::string cache_path;
   double seconds = 0;
@@ -33,12 +35,17 @@ Prepared prepare_training_data(const Config& c, const std::string& dataset,
 // dropped (their indices are left out of `rows`).
 struct ScoringData {
   Batch columns;
-  SliceSet slices;  // evaluate only
+  SliceSet slices;  // evaluate; predict when the slice columns are present
   torch::Tensor rows;  // rows to score
   std::shared_ptr<Table> table;
 };
 ScoringData prepare_scoring_data(const Config& c, const MetadataMap& m, const std::string& dataset,
                                  bool with_targets, const std::string& split, int threads);
+
+// Profiles of the input features over (a sample of) `rows`, overall and per slice: the training
+// side of drift (saved as model/drift_reference.json).
+DriftReference drift_reference(const Config& c, const Table& t, const std::vector<int64_t>& rows,
+                               const SliceSet& slices);
 
 // $KILN_CACHE_DIR, else $XDG_CACHE_HOME/kiln, else ~/.cache/kiln.
 std::string default_cache_dir();

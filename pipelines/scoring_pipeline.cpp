@@ -1,14 +1,18 @@
 // kiln evaluate / predict: load → encode with the saved metadata → forward → postprocess → write.
+#include "util/json.h"  // first: configures RapidJSON
 #include <torch/torch.h>
 
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <algorithm>
 #include <sstream>
 
 #include <rapidjson/document.h>
 
 #include "features/feature.h"
+#include "pipelines/monitor_store.h"
+#include "slices/drift.h"
 #include "pipelines/model_store.h"
 #include "pipelines/pipelines.h"
 #include "pipelines/preprocess.h"
@@ -40,6 +44,57 @@ void csv_field(std::string& out, const std::string& v) {
 int eval_batch_size(const Config& c, int requested) {
   if (requested > 0) return requested;
   return c.trainer.eval_batch_size.value_or(std::max(c.trainer.batch_size, 512));
+}
+
+}  // namespace
+
+// Summary of one output's predictions over the rows of a mask (null: all rows).
+MetricValues prediction_summary(const FeatureConfig& f, const FeatureMetadata& m,
+                                const torch::Tensor& logits, const bool* mask) {
+  auto sel = [&](const torch::Tensor& x) {
+    if (!mask) return x;
+    auto keep = torch::from_blob(const_cast<bool*>(mask), {x.size(0)}, torch::kBool);
+    return x.index({keep});
+  };
+  MetricValues out;
+  auto l = sel(logits.to(torch::kFloat64));
+  if (l.size(0) == 0) return out;
+  if (f.type == "binary") {
+    auto p = torch::sigmoid(l);
+    out.push_back({"mean_probability", p.mean().item<double>()});
+    out.push_back({"positive_rate", (p >= f.threshold).to(torch::kFloat64).mean().item<double>()});
+  } else if (f.type == "category") {
+    auto pred = l.argmax(1);
+    for (int64_t c = 0; c < l.size(1) && c < 20; ++c)
+      out.push_back({"share_" + m.idx2str[c], (pred == c).to(torch::kFloat64).mean().item<double>()});
+  } else {
+    out.push_back({"mean_prediction", l.mean().item<double>()});
+  }
+  return out;
+}
+
+namespace {
+
+void write_drift_features(JsonWriter& w, const DataDrift& d) {
+  w.Key("rows"), w.Int64(d.rows);
+  w.Key("drift_share"), json_double(w, d.drift_share);
+  w.Key("features");
+  w.StartArray();
+  for (const auto& f : d.features) {
+    w.StartObject();
+    w.Key("name"), json_string(w, f.name);
+    w.Key("type"), json_string(w, f.type);
+    w.Key("status"), json_string(w, f.status);
+    w.Key("psi"), json_double(w, f.psi);
+    if (f.ks >= 0) w.Key("ks"), json_double(w, f.ks);
+    if (f.chi_square >= 0) w.Key("chi_square"), json_double(w, f.chi_square);
+    if (f.js_distance >= 0) w.Key("js_distance"), json_double(w, f.js_distance);
+    if (f.type != "number") w.Key("unseen_rate"), json_double(w, f.unseen_rate);
+    w.Key("missing_rate"), json_double(w, f.missing_rate);
+    w.Key("missing_rate_reference"), json_double(w, f.missing_rate_reference);
+    w.EndObject();
+  }
+  w.EndArray();
 }
 
 }  // namespace
@@ -121,6 +176,15 @@ int run_evaluate(const ScoreOptions& o) {
   write_file_atomic(path, evaluation_to_json(e));
   std::cout << format_metrics(o.split, e);
   if (!o.quiet) std::cerr << "kiln: wrote " << path << "\n";
+  std::vector<Measurement> ms;
+  for (const auto& [name, m] : e.outputs)
+    for (const auto& [metric, v] : m->values()) ms.push_back({"", name, metric, v});
+  for (const auto& se : e.slices)
+    if (se.size >= e.min_slice_size)
+      for (const auto& [name, m] : se.outputs)
+        for (const auto& [metric, v] : m->values()) ms.push_back({se.name, name, metric, v});
+  MonitorStore(path_join(o.model_path, "monitor.sqlite"))
+      .append("evaluate --split " + o.split, o.dataset, e.rows, ms);
   bool failed = false;
   for (const auto& g : e.gates) failed = failed || !g.passed;
   if (failed && o.fail_on_gate) {
@@ -162,6 +226,81 @@ int run_predict(const ScoreOptions& o) {
   const std::string path = path_join(out_dir, "predictions.csv");
   write_file_atomic(path, text);
   if (!o.quiet) std::cerr << "kiln: wrote " << n << " predictions to " << path << "\n";
+
+  // Drift against the training profile (overall and per slice) and prediction distributions.
+  const std::string ref_path = path_join(o.model_path, "drift_reference.json");
+  if (!file_exists(ref_path)) return 0;
+  DriftReference ref = drift_reference_from_json(read_file(ref_path), ref_path);
+  DriftThresholds th;
+  if (lm.config.slices)
+    th = {lm.config.slices->drift.psi_warning, lm.config.slices->drift.psi_alert};
+  std::vector<int64_t> all(d.rows.data_ptr<int64_t>(), d.rows.data_ptr<int64_t>() + d.rows.size(0));
+  DataDrift overall = compare_profiles(ref.overall, profile_data(lm.config, *d.table, all, &ref.overall), th);
+  std::vector<Measurement> ms;
+  rapidjson::StringBuffer sb;
+  JsonWriter w(sb);
+  w.SetIndent(' ', 1);
+  w.StartObject();
+  write_drift_features(w, overall);
+  for (const auto& f : overall.features) ms.push_back({"", f.name, "psi", f.psi});
+  ms.push_back({"", "*", "drift_share", overall.drift_share});
+  std::vector<std::pair<std::string, DataDrift>> per_slice;
+  w.Key("slices");
+  w.StartObject();
+  for (size_t s = 0; s < d.slices.names.size(); ++s) {
+    const std::string& name = d.slices.names[s];
+    auto it = ref.slices.find(name);
+    if (it == ref.slices.end()) continue;
+    const bool* m = d.slices.membership[static_cast<int64_t>(s)].data_ptr<bool>();
+    std::vector<int64_t> rows;
+    for (int64_t r : all)
+      if (m[r]) rows.push_back(r);
+    DataDrift sd = compare_profiles(it->second, profile_data(lm.config, *d.table, rows, &it->second), th);
+    json_key(w, name);
+    w.StartObject();
+    write_drift_features(w, sd);
+    w.EndObject();
+    for (const auto& f : sd.features) ms.push_back({name, f.name, "psi", f.psi});
+    ms.push_back({name, "*", "drift_share", sd.drift_share});
+  }
+  w.EndObject();
+  w.Key("predictions");
+  w.StartObject();
+  auto summarize = [&](const std::string& slice, const bool* mask) {
+    json_key(w, slice.empty() ? "(all)" : slice);
+    w.StartObject();
+    for (const auto& f : lm.config.output_features) {
+      json_key(w, f.name);
+      w.StartObject();
+      for (const auto& [k, v] : prediction_summary(f, lm.metadata.at(f.name), e.logits.at(f.name), mask)) {
+        json_key(w, k);
+        json_double(w, v);
+        ms.push_back({slice, f.name, k, v});
+      }
+      w.EndObject();
+    }
+    w.EndObject();
+  };
+  summarize("", nullptr);
+  for (size_t s = 0; s < d.slices.names.size(); ++s) {
+    // masks over table rows; predictions are in row order (every row is scored)
+    summarize(d.slices.names[s], d.slices.membership[static_cast<int64_t>(s)].data_ptr<bool>());
+  }
+  w.EndObject();
+  w.EndObject();
+  write_file_atomic(path_join(out_dir, "drift.json"), std::string(sb.GetString(), sb.GetSize()) + "\n");
+  int alerts = 0, warnings = 0;
+  for (const auto& f : overall.features) alerts += f.status == "alert", warnings += f.status == "warning";
+  std::cout << "drift: " << alerts << " of " << overall.features.size() << " features in alert, "
+            << warnings << " in warning (share " << format_double(std::round(overall.drift_share * 1e3) / 1e3)
+            << ")\n";
+  auto sorted = overall.features;
+  std::sort(sorted.begin(), sorted.end(), [](auto& a, auto& b) { return a.psi > b.psi; });
+  for (size_t i = 0; i < sorted.size() && i < 5; ++i)
+    if (sorted[i].status != "ok")
+      std::cout << "  " << sorted[i].status << "  " << sorted[i].name << "  psi "
+                << format_double(std::round(sorted[i].psi * 1e4) / 1e4) << "\n";
+  MonitorStore(path_join(o.model_path, "monitor.sqlite")).append("predict", o.dataset, n, ms);
   return 0;
 }
 

@@ -1,4 +1,5 @@
 // kiln train / experiment: read → split → fit → encode → train → evaluate → store.
+#include "util/json.h"  // first: configures RapidJSON
 #include <rapidjson/stringbuffer.h>
 #include <torch/torch.h>
 
@@ -100,6 +101,8 @@ int run_train(const TrainOptions& o, bool then_evaluate_test) {
   torch::manual_seed(static_cast<uint64_t>(c.seed()));
   EcdModel model(c, p.metadata);
   write_model_files(model_dir, c, p.metadata);
+  if (!p.drift_reference.empty())
+    write_file_atomic(path_join(model_dir, "drift_reference.json"), p.drift_reference);
 
   TrainRun run;
   run.model_dir = model_dir;

@@ -6,6 +6,7 @@
 
 #include "config/config.h"
 #include "config/schema.h"
+#include "pipelines/monitor_store.h"
 #include "pipelines/pipelines.h"
 #include "report/report.h"
 #include "util/error.h"
@@ -182,6 +183,22 @@ int cmd_report(const std::vector<std::string>& args, const std::string&) {
     write_file_atomic(output, report);
     std::cerr << "kiln: wrote " << output << "\n";
   }
+  return 0;
+}
+
+int cmd_monitor(const std::vector<std::string>& args, const std::string&) {
+  std::string model_path;
+  int last = 10;
+  po::options_description d("options");
+  d.add_options()("model_path,m", po::value(&model_path), "model directory (results/model)")(
+      "last", po::value(&last)->default_value(10), "how many of the latest runs to show");
+  po::variables_map vm;
+  if (!parse("monitor", "--model_path results/model [--last 10]", d, args, vm, {"model_path"}))
+    return 0;
+  const std::string store = path_join(model_path, "monitor.sqlite");
+  if (!file_exists(store))
+    throw ModelError(store + ": no monitor history yet (kiln evaluate or predict records runs)");
+  std::cout << MonitorStore(store).trend(last);
   return 0;
 }
 

@@ -198,15 +198,27 @@ struct SliceGate {
   }
 };
 
+struct DriftConfig {
+  double psi_warning = 0.1;
+  double psi_alert = 0.25;
+  template <class V>
+  void visit(V& v) {
+    v("psi_warning", psi_warning, "population stability index flagged as a warning");
+    v("psi_alert", psi_alert, "population stability index flagged as an alert");
+  }
+};
+
 struct SlicesConfig {
   int min_slice_size = 30;
   std::vector<SliceDefinition> define;
   std::vector<SliceGate> gates;
+  DriftConfig drift;
   template <class V>
   void visit(V& v) {
     v("min_slice_size", min_slice_size, "slices with fewer rows report their size only");
     v("define", define, "slice definitions");
     v("gates", gates, "quality gates checked by evaluate (--fail_on_gate)");
+    v("drift", drift, "drift thresholds used by predict");
   }
 };
 

@@ -169,7 +169,10 @@ Table read_csv_text(std::string text, const std::string& source, char sep,
   if (!err.empty()) throw DataError(err);
   const size_t num_fields = header.size();
   std::vector<int> slot(num_fields, -1);
-  for (const auto& name : options.columns) {
+  std::vector<std::string> wanted = options.columns;
+  for (const auto& name : options.optional_columns)
+    if (std::find(header.begin(), header.end(), name) != header.end()) wanted.push_back(name);
+  for (const auto& name : wanted) {
     auto it = std::find(header.begin(), header.end(), name);
     if (it == header.end())
       throw DataError(source + ": column '" + name + "' not found in the header" +

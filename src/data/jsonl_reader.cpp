@@ -1,3 +1,4 @@
+#include "util/json.h"  // first: configures RapidJSON
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 
@@ -15,6 +16,8 @@ Table read_jsonl_text(const std::string& text, const std::string& source,
   t.source = source;
   t.content_hash = hash_bytes(text.data(), text.size());
   for (const auto& name : options.columns) t.columns.push_back(Column{name, {}});
+  const size_t required = t.columns.size();
+  for (const auto& name : options.optional_columns) t.columns.push_back(Column{name, {}});
   std::vector<bool> seen(t.columns.size(), false);
   size_t pos = 0;
   uint32_t line = 0;
@@ -58,9 +61,11 @@ Table read_jsonl_text(const std::string& text, const std::string& source,
     }
   }
   if (t.lines.empty()) throw DataError(source + ": the file is empty (expected JSON objects)");
-  for (size_t c = 0; c < t.columns.size(); ++c)
+  for (size_t c = 0; c < required; ++c)
     if (!seen[c])
       throw DataError(source + ": column '" + t.columns[c].name + "' not found in any row");
+  for (size_t c = t.columns.size(); c-- > required;)  // absent optional columns are dropped
+    if (!seen[c]) t.columns.erase(t.columns.begin() + static_cast<long>(c));
   return t;
 }
 

@@ -47,6 +47,7 @@ class Table {
 
 struct ReadOptions {
   std::vector<std::string> columns;  // columns to keep; a missing one is an error
+  std::vector<std::string> optional_columns;  // kept when present
   int threads = 1;
 };
 

@@ -1,3 +1,4 @@
+#include "util/json.h"  // first: configures RapidJSON
 #include "features/metadata.h"
 
 #include <rapidjson/document.h>
@@ -6,6 +7,8 @@
 #include "util/json.h"
 
 namespace kiln {
+
+MetadataMap metadata_from_json_unchecked(const std::string& text, const std::string& source);
 
 void FeatureMetadata::index() {
   str2idx.clear();
@@ -56,6 +59,15 @@ std::string metadata_to_json(const MetadataMap& m) {
 }
 
 MetadataMap metadata_from_json(const std::string& text, const std::string& source) {
+  try {
+    return metadata_from_json_unchecked(text, source);
+  } catch (const std::runtime_error& e) {
+    if (dynamic_cast<const ModelError*>(&e)) throw;
+    throw ModelError(source + ": corrupt feature metadata (" + e.what() + ")");
+  }
+}
+
+MetadataMap metadata_from_json_unchecked(const std::string& text, const std::string& source) {
   rapidjson::Document d;
   d.Parse(text.c_str(), text.size());
   if (d.HasParseError() || !d.IsObject())

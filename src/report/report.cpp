@@ -1,3 +1,4 @@
+#include "util/json.h"  // first: configures RapidJSON
 #include "report/report.h"
 
 #include <rapidjson/document.h>

@@ -1,3 +1,4 @@
+#include "util/json.h"  // first: configures RapidJSON
 #include "train/evaluate.h"
 
 #include <rapidjson/document.h>

@@ -1,5 +1,14 @@
 #pragma once
 // RapidJSON helpers: a Writer wrapper that writes doubles the way Python's json does (NaN → null).
+// Include this before any RapidJSON header: it makes RapidJSON's internal checks (a missing
+// member, a wrong type) throw instead of aborting, so a corrupt file gives an error, not a crash.
+#include <stdexcept>
+#ifndef RAPIDJSON_ASSERT
+#define RAPIDJSON_ASSERT(x) \
+  do {                      \
+    if (!(x)) throw std::runtime_error("unexpected JSON structure (" #x ")"); \
+  } while (0)
+#endif
 #include <rapidjson/prettywriter.h>
 #include <rapidjson/stringbuffer.h>
 
