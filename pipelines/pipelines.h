@@ -29,10 +29,19 @@ struct ScoreOptions {
   bool fail_on_gate = false;  // evaluate: exit 5 when a slices.gates entry fails
 };
 
+struct FindSlicesOptions {
+  std::string model_path, dataset, output, output_feature;
+  int k = 10, max_level = 3, threads = 0;
+  int64_t min_support = 32;
+  double alpha = 0.95;
+  bool quiet = false;
+};
+
 // Returns the process exit code.
 int run_train(const TrainOptions& o, bool then_evaluate_test);
 int run_evaluate(const ScoreOptions& o);
 int run_predict(const ScoreOptions& o);
+int run_find_slices(const FindSlicesOptions& o);
 
 // Thread count actually used: explicit > config > cores.
 int resolve_threads(int requested, int config_threads);

@@ -186,6 +186,33 @@ int cmd_report(const std::vector<std::string>& args, const std::string&) {
   return 0;
 }
 
+int cmd_slices(const std::vector<std::string>& args, const std::string&) {
+  if (args.empty() || args[0] != "find")
+    throw UsageError("expected 'kiln slices find --model_path M --dataset D [options]'");
+  FindSlicesOptions o;
+  po::options_description d("options");
+  d.add_options()("model_path,m", po::value(&o.model_path), "model directory (results/model)")(
+      "dataset", po::value(&o.dataset), "labelled data to look for problem slices in")(
+      "k", po::value(&o.k)->default_value(10), "how many slices to report")(
+      "max_level", po::value(&o.max_level)->default_value(3), "most conditions per slice")(
+      "min_support", po::value(&o.min_support)->default_value(32), "fewest rows per slice")(
+      "alpha", po::value(&o.alpha)->default_value(0.95), "weight of error against size (0..1]")(
+      "output_feature", po::value(&o.output_feature), "output whose errors count (default: the validation field)")(
+      "output,o", po::value(&o.output), "JSON file (default: <run>/reports/slices.json)")(
+      "threads", po::value(&o.threads)->default_value(0), "CPU threads (0: all cores)")(
+      "quiet,q", po::bool_switch(&o.quiet), "less output");
+  po::variables_map vm;
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (!parse("slices find", "--model_path results/model --dataset data.csv [options]", d, rest, vm,
+             {"model_path", "dataset"}))
+    return 0;
+  if (o.k < 1) throw UsageError("--k: expected at least 1");
+  if (o.max_level < 1) throw UsageError("--max_level: expected at least 1");
+  if (o.min_support < 1) throw UsageError("--min_support: expected at least 1");
+  if (!(o.alpha > 0 && o.alpha <= 1)) throw UsageError("--alpha: expected a value in (0, 1]");
+  return run_find_slices(o);
+}
+
 int cmd_monitor(const std::vector<std::string>& args, const std::string&) {
   std::string model_path;
   int last = 10;

@@ -25,6 +25,7 @@ const std::vector<Command>& commands() {
       {"config", "print the fully resolved config, or only check it (--validate)", cmd_config},
       {"describe", "list registered feature types, encoders, combiners, decoders", cmd_describe},
       {"report", "print a report of a training run (text or json)", cmd_report},
+      {"slices", "slices find: the top-k slices where the model errs most (SliceLine)", cmd_slices},
       {"monitor", "trend of each slice's metrics and drift across evaluate/predict runs", cmd_monitor},
   };
   return list;
