@@ -1,5 +1,7 @@
 #include "pipelines/preprocess.h"
 
+#include "version.h"
+
 #include <torch/serialize.h>
 #include <torch/torch.h>
 
@@ -21,7 +23,8 @@
 namespace kiln {
 namespace {
 
-constexpr const char* kCacheVersion = "kiln-preprocessing-2";
+// Part of the cache key: a new build never reads a cache an older build wrote.
+constexpr const char* kCacheVersion = "kiln-preprocessing-3-" KILN_GIT_HASH;
 
 std::vector<std::string> columns_needed(const Config& c, bool outputs) {
   std::vector<std::string> cols;

@@ -11,7 +11,7 @@
 #include <rapidjson/document.h>
 
 #include "features/feature.h"
-#include "pipelines/monitor_store.h"
+#include "monitor/monitor_store.h"
 #include "slices/drift.h"
 #include "pipelines/model_store.h"
 #include "pipelines/pipelines.h"

@@ -10,4 +10,5 @@ build/kiln experiment --config examples/attrition/config.yaml \
   --dataset examples/attrition/attrition.csv --output_directory "$out"
 build/kiln predict --model_path "$out/model" --dataset examples/attrition/attrition.csv
 build/kiln report --output_directory "$out" --output "$out/reports/report.txt"
+build/kiln report --output_directory "$out" --format html   # $out/reports/report.html
 cat "$out/reports/report.txt"

@@ -6,7 +6,7 @@
 
 #include "config/config.h"
 #include "config/schema.h"
-#include "pipelines/monitor_store.h"
+#include "monitor/monitor_store.h"
 #include "pipelines/pipelines.h"
 #include "report/report.h"
 #include "util/error.h"
@@ -169,13 +169,14 @@ int cmd_report(const std::vector<std::string>& args, const std::string&) {
   po::options_description d("options");
   d.add_options()("output_directory", po::value(&dir)->default_value("results"),
                   "the training run's output directory")(
-      "format", po::value(&format)->default_value("text"), "text | json")(
+      "format", po::value(&format)->default_value("text"), "text | json | html")(
       "output,o", po::value(&output), "write the report to this file instead of stdout");
   po::variables_map vm;
   if (!parse("report", "[--output_directory results] [--format text|json] [--output file]", d,
              args, vm, {}))
     return 0;
   std::string report = render_report(dir, format);
+  if (output.empty() && format == "html") output = path_join(path_join(dir, "reports"), "report.html");
   if (output.empty()) {
     std::cout << report;
   } else {

@@ -154,8 +154,28 @@ void BinaryMetrics::write_details(JsonWriter& w) const {
     for (; i > 0 && sorted[i - 1].first >= t; --i) (sorted[i - 1].second ? tp : fp) += 1;
     thr.push_back(t), tpr.push_back(safe_div(tp, pos)), fpr.push_back(safe_div(fp, neg));
   }
+  std::vector<double> precision;  // at the same thresholds; recall = true_positive_rate
+  {
+    size_t j = sorted.size();
+    double tp2 = 0, fp2 = 0;
+    for (int k = 0; k <= 100; ++k) {
+      double t = 1.0 - k / 100.0;
+      for (; j > 0 && sorted[j - 1].first >= t; --j) (sorted[j - 1].second ? tp2 : fp2) += 1;
+      precision.push_back(tp2 + fp2 > 0 ? tp2 / (tp2 + fp2) : 1.0);
+    }
+  }
   for (auto [name, v] : {std::pair<const char*, std::vector<double>*>{"false_positive_rate", &fpr},
                          {"true_positive_rate", &tpr}, {"thresholds", &thr}}) {
+    w.Key(name);
+    w.StartArray();
+    for (double x : *v) json_double(w, x);
+    w.EndArray();
+  }
+  w.EndObject();
+  w.Key("precision_recall_curve");
+  w.StartObject();
+  for (auto [name, v] : {std::pair<const char*, std::vector<double>*>{"precision", &precision},
+                         {"recall", &tpr}, {"thresholds", &thr}}) {
     w.Key(name);
     w.StartArray();
     for (double x : *v) json_double(w, x);

@@ -55,8 +55,9 @@ std::string render_report(const std::string& dir, const std::string& format) {
     out.Accept(w);
     return std::string(sb.GetString(), sb.GetSize()) + "\n";
   }
+  if (format == "html") return render_html_report(dir);
   if (format != "text")
-    throw UsageError("--format: unknown format '" + format + "'; expected text or json");
+    throw UsageError("--format: unknown format '" + format + "'; expected text, json or html");
   std::ostringstream ss;
   auto str = [&](const char* k) {
     return desc.HasMember(k) && desc[k].IsString() ? std::string(desc[k].GetString()) : "-";
@@ -108,6 +109,8 @@ std::string render_report(const std::string& dir, const std::string& format) {
   if (test.MemberCount() > 0) {
     ss << "\ntest metrics\n";
     for (auto& out : test.GetObject()) {
+      const std::string name = out.name.GetString();
+      if (!out.value.IsObject() || name == "slices" || name == "gates") continue;
       ss << "  " << out.name.GetString() << ":";
       for (auto& m : out.value.GetObject())
         if (m.value.IsNumber()) ss << "  " << m.name.GetString() << " " << num(m.value);
@@ -135,6 +138,24 @@ std::string render_report(const std::string& dir, const std::string& format) {
         }
       }
     }
+  }
+  if (test.HasMember("slices") && test["slices"].IsObject()) {
+    ss << "\nslices (test split)\n";
+    for (auto& sl : test["slices"].GetObject()) {
+      ss << "  " << sl.name.GetString() << " (" << sl.value["size"].GetInt64() << " rows):";
+      for (auto& out : sl.value.GetObject())
+        if (out.value.IsObject())
+          for (auto& m : out.value.GetObject())
+            if (m.value.IsNumber() && std::string(m.name.GetString()) != "loss")
+              ss << "  " << m.name.GetString() << " " << num(m.value);
+      ss << "\n";
+    }
+  }
+  if (test.HasMember("gates") && test["gates"].IsArray()) {
+    ss << "\ngates\n";
+    for (auto& g : test["gates"].GetArray())
+      ss << "  " << (g["skipped"].GetBool() ? "SKIP" : g["passed"].GetBool() ? "PASS" : "FAIL") << "  "
+         << g["gate"].GetString() << "\n";
   }
   return ss.str();
 }

@@ -1,4 +1,4 @@
-#include "pipelines/monitor_store.h"
+#include "monitor/monitor_store.h"
 
 #include <sqlite3.h>
 
@@ -158,6 +158,27 @@ std::string MonitorStore::trend(int last_runs) const {
     out << ch << "\n";
   }
   return out.str();
+}
+
+std::vector<MonitorStore::Series> MonitorStore::series(int last_runs) const {
+  std::vector<Series> out;
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db_,
+                     "SELECT slice, feature, metric, run_id, value FROM measurements WHERE run_id "
+                     "IN (SELECT run_id FROM runs ORDER BY run_id DESC LIMIT ?) AND value IS NOT "
+                     "NULL ORDER BY slice, feature, metric, run_id",
+                     -1, &st, nullptr);
+  sqlite3_bind_int(st, 1, last_runs);
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    auto text = [&](int i) { return std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, i))); };
+    std::string slice = text(0), feature = text(1), metric = text(2);
+    if (out.empty() || out.back().slice != slice || out.back().feature != feature ||
+        out.back().metric != metric)
+      out.push_back({slice, feature, metric, {}});
+    out.back().points.emplace_back(sqlite3_column_int64(st, 3), sqlite3_column_double(st, 4));
+  }
+  sqlite3_finalize(st);
+  return out;
 }
 
 }  // namespace kiln

@@ -30,6 +30,11 @@ class MonitorStore {
                  const std::vector<Measurement>& m);
   // Text table: one line per (slice, feature, metric) with its values over the last runs.
   std::string trend(int last_runs) const;
+  struct Series {
+    std::string slice, feature, metric;
+    std::vector<std::pair<int64_t, double>> points;  // (run id, value), oldest first
+  };
+  std::vector<Series> series(int last_runs) const;
 
  private:
   void exec(const std::string& sql) const;
