@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "monitor/monitor_store.h"
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/json.h"
@@ -157,6 +158,28 @@ std::string render_report(const std::string& dir, const std::string& format) {
       ss << "  " << (g["skipped"].GetBool() ? "SKIP" : g["passed"].GetBool() ? "PASS" : "FAIL") << "  "
          << g["gate"].GetString() << "\n";
   }
+  auto drift = load_json(path_join(dir, "drift.json"), false);
+  if (drift.HasMember("features") && drift["features"].IsArray()) {
+    ss << "\ndrift (last predict, " << drift["rows"].GetInt64() << " rows; drift share "
+       << num(drift["drift_share"]) << ")\n";
+    for (auto& f : drift["features"].GetArray()) {
+      char line[160];
+      std::snprintf(line, sizeof line, "  %-28.28s %-8s psi %8s  %s\n", f["name"].GetString(),
+                    f["status"].GetString(), num(f["psi"]).c_str(),
+                    f.HasMember("ks") ? ("ks " + num(f["ks"])).c_str()
+                    : f.HasMember("unseen_rate") ? ("unseen " + num(f["unseen_rate"])).c_str() : "");
+      ss << line;
+    }
+  }
+  auto found = load_json(path_join(path_join(dir, "reports"), "slices.json"), false);
+  if (found.HasMember("slices") && found["slices"].IsArray()) {
+    ss << "\ndiscovered slices (SliceLine on " << found["output_feature"].GetString() << ")\n";
+    for (auto& sl : found["slices"].GetArray())
+      ss << "  score " << num(sl["score"]) << "  rows " << sl["size"].GetInt64() << "  error "
+         << num(sl["error"]) << "  " << sl["where"].GetString() << "\n";
+  }
+  const std::string store = path_join(path_join(dir, "model"), "monitor.sqlite");
+  if (file_exists(store)) ss << "\nmonitor trends\n" << MonitorStore(store).trend(10);
   return ss.str();
 }
 

@@ -28,7 +28,10 @@ for section in "Overview" "Learning curves" "Slice leaderboard" "Gates" "ROC (AU
   grep -qF "$section" "$html" || fail "report lacks '$section'"
 done
 [ "$(grep -o '<svg' "$html" | wc -l)" -ge 6 ] || fail "expected inline SVG charts"
-"$KILN" report --output_directory "$r" --format text | grep -q "learning curve" || fail "text report"
+"$KILN" report --output_directory "$r" --format text > "$WORK/report.txt"
+for section in "learning curve" "slices (test split)" "gates" "drift (last predict" "discovered slices" "monitor trends"; do
+  grep -qF "$section" "$WORK/report.txt" || fail "text report lacks '$section'"
+done
 if command -v chromium >/dev/null; then
   dom=$(timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
         --disable-background-networking --disable-component-update --disable-sync \
