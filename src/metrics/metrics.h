@@ -42,6 +42,9 @@ class OutputMetrics {
   // output has no accuracy.
   virtual int64_t count() const = 0;
   virtual int64_t correct() const { return -1; }
+  // Heavy one-off work before values() is read (sorting scores); safe to run on several
+  // accumulators in parallel.
+  virtual void finalize() {}
 };
 
 // Number outputs; predictions and targets are mapped back to original units (x * scale + shift).
@@ -78,6 +81,7 @@ class BinaryMetrics : public OutputMetrics {
   }
   int64_t count() const override { return tp_ + fp_ + tn_ + fn_; }
   int64_t correct() const override { return tp_ + tn_; }
+  void finalize() override { sort_scores(); }
   double roc_auc() const;
 
  private:

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <map>
 #include <regex>
+#include <unordered_map>
 
 #include "util/error.h"
 #include "util/strings.h"
@@ -324,10 +325,8 @@ struct Evaluator {
     std::string s1, s2, s3;
     std::vector<Resolved> ops;
     for (const auto& o : n.operands) ops.push_back(resolve(o));
-    for (size_t r = 0; r < rows; ++r) {
-      for (const auto& o : ops)
-        if (o.data) t.prefetch(*o.data->col, r + Table::kPrefetchAhead);
-      Value a = value(ops[0], r, s1);
+    // The predicate for one left-hand value (other operands read at row r).
+    auto decide = [&](const Value& a, size_t r) {
       bool hit = false;
       if (n.kind == Node::IsMissing) {
         hit = a.missing != n.negate;
@@ -352,10 +351,26 @@ struct Evaluator {
         } else if (n.kind == Node::Matches) {
           hit = std::regex_search(a.text.begin(), a.text.end(), *n.regex);
         }
-      } else if (n.kind == Node::In && n.negate) {
-        hit = false;  // missing is in no list, but a comparison with missing is false
       }
-      out[r] = hit;
+      return hit;
+    };
+    bool literals_only = true;
+    for (size_t i = 1; i < ops.size(); ++i) literals_only = literals_only && !ops[i].data;
+    const ColumnData* left = ops[0].data;
+    if (left && left->has_dict && literals_only && n.operands[0].kind == Node::Operand::Column) {
+      // Decide once per distinct value (and once for missing), then look it up per row.
+      std::vector<uint8_t> table(left->values.size() + 1);
+      table[0] = decide(Value{true, std::nan(""), {}}, 0);
+      for (size_t i = 0; i < left->values.size(); ++i)
+        table[i + 1] = decide(Value{false, left->value_num[i], left->values[i]}, 0);
+      const int32_t* ids = left->ids.data();
+      for (size_t r = 0; r < rows; ++r) out[r] = table[ids[r] + 1];
+      return out;
+    }
+    for (size_t r = 0; r < rows; ++r) {
+      for (const auto& o : ops)
+        if (o.data) t.prefetch(*o.data->col, r + Table::kPrefetchAhead);
+      out[r] = decide(value(ops[0], r, s1), r);
     }
     return out;
   }
@@ -375,11 +390,45 @@ SliceExpression::ParsedColumn SliceExpression::parse_column(const Table& t,
                                                             const std::string& name) {
   ParsedColumn d;
   d.col = &t.get(name);
-  d.num.resize(t.num_rows());
-  for (size_t r = 0; r < t.num_rows(); ++r) {
+  const size_t n = t.num_rows();
+  d.num.resize(n);
+  d.ids.resize(n);
+  std::unordered_map<std::string_view, int32_t> dict;
+  constexpr size_t kMaxDistinct = 65536;
+  d.has_dict = true;
+  for (size_t r = 0; r < n; ++r) {
     t.prefetch(*d.col, r + Table::kPrefetchAhead);
-    double v;
-    d.num[r] = parse_double(t.cell(*d.col, r), v) ? v : std::nan("");
+    std::string_view v = t.cell(*d.col, r);
+    if (d.has_dict) {
+      if (v.empty()) {
+        d.ids[r] = -1;
+        d.num[r] = std::nan("");
+        continue;
+      }
+      auto it = dict.find(v);
+      if (it == dict.end()) {
+        if (dict.size() >= kMaxDistinct) {
+          d.has_dict = false;  // too many distinct values: numbers are parsed per row instead
+        } else {
+          double x;
+          it = dict.emplace(v, static_cast<int32_t>(d.values.size())).first;
+          d.values.push_back(v);
+          d.value_num.push_back(parse_double(v, x) ? x : std::nan(""));
+        }
+      }
+      if (d.has_dict) {
+        d.ids[r] = it->second;
+        d.num[r] = d.value_num[it->second];
+        continue;
+      }
+    }
+    double x;
+    d.num[r] = parse_double(v, x) ? x : std::nan("");
+  }
+  if (!d.has_dict) {
+    d.ids.clear();
+    d.values.clear();
+    d.value_num.clear();
   }
   return d;
 }

@@ -41,6 +41,12 @@ class SliceExpression {
   struct ParsedColumn {
     const Column* col = nullptr;
     std::vector<double> num;  // NaN where the text is not a number
+    // Dictionary of distinct values (when there are at most 65536): a predicate over this
+    // column alone is decided once per distinct value, then read per row from `ids`.
+    bool has_dict = false;
+    std::vector<int32_t> ids;  // -1: missing
+    std::vector<std::string_view> values;
+    std::vector<double> value_num;
   };
   struct ColumnCache {
     std::map<std::string, ParsedColumn> columns;

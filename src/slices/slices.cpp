@@ -76,14 +76,18 @@ SliceSet build_slices(const Config& c, const Table& t, const std::vector<uint8_t
   SliceExpression::ColumnCache cache;
   std::vector<std::string> expression_columns;
   std::vector<SliceExpression> expressions;
-  for (const auto& d : c.slices->define)
+  auto add_column = [&](const std::string& col) {
+    if (std::find(expression_columns.begin(), expression_columns.end(), col) ==
+        expression_columns.end())
+      expression_columns.push_back(col);
+  };
+  for (const auto& d : c.slices->define) {
     if (d.where) {
       expressions.push_back(SliceExpression::parse(*d.where));
-      for (const auto& col : expressions.back().columns())
-        if (std::find(expression_columns.begin(), expression_columns.end(), col) ==
-            expression_columns.end())
-          expression_columns.push_back(col);
+      for (const auto& col : expressions.back().columns()) add_column(col);
     }
+    if (d.by) add_column(*d.by);
+  }
   std::vector<SliceExpression::ParsedColumn> parsed(expression_columns.size());
   parallel_for(expression_columns.size(), threads, [&](size_t i) {
     parsed[i] = SliceExpression::parse_column(t, expression_columns[i]);
@@ -98,10 +102,31 @@ SliceSet build_slices(const Config& c, const Table& t, const std::vector<uint8_t
     } else if (d.by) {
       const Column* col = &t.get(*d.by);
       auto whole = [](std::string_view v, auto&& emit) { emit(v); };
-      for (const auto& [value, count] : top_values(t, *col, keep, d.top_k, whole)) {
+      const auto* parsed = &cache.columns.at(*d.by);
+      std::vector<std::pair<std::string, int64_t>> top;
+      if (parsed->has_dict) {  // count dictionary ids instead of re-reading the text
+        std::vector<int64_t> counts(parsed->values.size(), 0);
+        for (int64_t r = 0; r < n; ++r)
+          if (keep[r] && parsed->ids[r] >= 0) counts[parsed->ids[r]]++;
+        for (size_t i = 0; i < counts.size(); ++i)
+          if (counts[i] > 0) top.emplace_back(std::string(parsed->values[i]), counts[i]);
+        std::sort(top.begin(), top.end(), [](const auto& a, const auto& b) {
+          return a.second != b.second ? a.second > b.second : a.first < b.first;
+        });
+        if (static_cast<int>(top.size()) > d.top_k) top.resize(d.top_k);
+      } else {
+        top = top_values(t, *col, keep, d.top_k, whole);
+      }
+      for (const auto& [value, count] : top) {
         jobs.push_back({d.name ? *d.name + "=" + value : *d.by + "=" + value,
-                        [&t, col, value = value, n] {
+                        [&t, col, parsed, value = value, n] {
                           std::vector<uint8_t> m(n, 0);
+                          if (parsed->has_dict) {  // compare dictionary ids, not text
+                            auto it = std::find(parsed->values.begin(), parsed->values.end(), value);
+                            const int32_t id = static_cast<int32_t>(it - parsed->values.begin());
+                            for (int64_t r = 0; r < n; ++r) m[r] = parsed->ids[r] == id;
+                            return m;
+                          }
                           for (int64_t r = 0; r < n; ++r) {
                             t.prefetch(*col, r + Table::kPrefetchAhead);
                             m[r] = t.cell(*col, r) == value;

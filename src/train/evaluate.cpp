@@ -6,6 +6,7 @@
 
 #include "features/feature.h"
 #include "util/json.h"
+#include "util/parallel.h"
 #include "util/strings.h"
 
 namespace kiln {
@@ -61,6 +62,13 @@ Evaluation evaluate(EcdModel& model, const Config& c, const MetadataMap& meta,
     }
   }
   e.rows = n;
+  if (needs_targets) {  // sort ROC scores of every accumulator, in parallel
+    std::vector<OutputMetrics*> all;
+    for (auto& [name, m] : e.outputs) all.push_back(m.get());
+    for (auto& se : e.slices)
+      for (auto& [name, m] : se.outputs) all.push_back(m.get());
+    parallel_for(all.size(), torch::get_num_threads(), [&](size_t i) { all[i]->finalize(); });
+  }
   for (const auto& f : c.output_features) {
     if (keep_logits)
       e.logits[f.name] = logit_parts[f.name].empty() ? torch::empty({0})

@@ -45,6 +45,8 @@ TEST_CASE("slice predicates over raw values") {
   CHECK(rows("notes matches '^[A-Z]+$'") == V{3});
   CHECK(rows("length(notes) > 5") == V{0, 2, 3});
   CHECK(rows("(age < 30 or age > 40) and not notes is missing") == V{0, 3});
+  CHECK(rows("age > length(notes)") == V{0, 3, 4});  // column against column: the per-row path
+  CHECK(rows("length(notes) < age") == V{0, 3, 4});
   CHECK(SliceExpression::parse("a < 1 and `b c` == 'x' or length(d) > 2").columns() ==
         std::vector<std::string>{"a", "b c", "d"});
 }
