@@ -4,6 +4,7 @@
 #include <boost/program_options.hpp>
 #include <iostream>
 
+#include "automl/type_inference.h"
 #include "config/config.h"
 #include "config/schema.h"
 #include "monitor/monitor_store.h"
@@ -212,6 +213,48 @@ int cmd_slices(const std::vector<std::string>& args, const std::string&) {
   if (o.min_support < 1) throw UsageError("--min_support: expected at least 1");
   if (!(o.alpha > 0 && o.alpha <= 1)) throw UsageError("--alpha: expected a value in (0, 1]");
   return run_find_slices(o);
+}
+
+int cmd_init_config(const std::vector<std::string>& args, const std::string&) {
+  std::string dataset, target, output, partial;
+  po::options_description d("options");
+  d.add_options()("dataset", po::value(&dataset), "CSV or TSV data")(
+      "target", po::value(&target), "the column to predict")(
+      "config,c", po::value(&partial), "a partial config whose features and keys override the inferred ones")(
+      "output,o", po::value(&output), "write the config here (default: stdout)");
+  po::variables_map vm;
+  if (!parse("init_config", "--dataset data.csv --target column [--config partial.yaml] [--output config.yaml]",
+             d, args, vm, {"dataset", "target"}))
+    return 0;
+  std::string user;
+  if (!partial.empty()) {
+    try {
+      user = read_file(partial);
+    } catch (const DataError& e) {
+      throw ConfigError(e.what());
+    }
+  }
+  InferredConfig r = infer_config(dataset, target, user, partial);
+  size_t w = 6;
+  for (const auto& c : r.columns) w = std::max(w, c.column.size());
+  std::cerr << "column" << std::string(w - 6 + 2, ' ') << "type      reason\n";
+  for (const auto& c : r.columns) {
+    std::string type = c.type.empty() ? "excluded" : c.type;
+    if (c.column == target) type += " (target)";
+    std::cerr << c.column << std::string(w - c.column.size() + 2, ' ') << type
+              << std::string(type.size() < 10 ? 10 - type.size() : 1, ' ') << c.reason << "\n";
+  }
+  if (!r.unsupported_types.empty())
+    std::cerr << "kiln: note: feature types " << join(r.unsupported_types, ", ")
+              << " are not implemented in this build yet; kiln train rejects them until they are\n";
+  if (output.empty()) {
+    std::cout << r.yaml;
+  } else {
+    make_dirs(parent_dir(output));
+    write_file_atomic(output, r.yaml);
+    std::cerr << "kiln: wrote " << output << "\n";
+  }
+  return 0;
 }
 
 int cmd_monitor(const std::vector<std::string>& args, const std::string&) {

@@ -20,5 +20,6 @@ int cmd_describe(const std::vector<std::string>&, const std::string&);
 int cmd_report(const std::vector<std::string>&, const std::string&);
 int cmd_monitor(const std::vector<std::string>&, const std::string&);
 int cmd_slices(const std::vector<std::string>&, const std::string&);
+int cmd_init_config(const std::vector<std::string>&, const std::string&);
 
 }  // namespace kiln

@@ -23,6 +23,7 @@ const std::vector<Command>& commands() {
       {"evaluate", "compute metrics of a trained model on a dataset", cmd_evaluate},
       {"predict", "write predictions of a trained model for a dataset", cmd_predict},
       {"config", "print the fully resolved config, or only check it (--validate)", cmd_config},
+      {"init_config", "infer a config from a dataset and a target column (types with reasons)", cmd_init_config},
       {"describe", "list registered feature types, encoders, combiners, decoders", cmd_describe},
       {"report", "print a report of a training run (text or json)", cmd_report},
       {"slices", "slices find: the top-k slices where the model errs most (SliceLine)", cmd_slices},
