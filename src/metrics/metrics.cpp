@@ -83,7 +83,7 @@ void BinaryMetrics::add(const PreparedBatch& p, const bool* mask) {
     bool pred = pp[i] >= threshold_, truth = yy[i] >= 0.5f;
     tp_ += pred && truth, fp_ += pred && !truth, tn_ += !pred && !truth, fn_ += !pred && truth;
     scores_.emplace_back(pp[i], truth);
-    sorted_ = false;
+    sorted_ = false, auc_valid_ = false;
     loss_ += l[i];
   }
 }
@@ -92,7 +92,7 @@ void BinaryMetrics::merge(const OutputMetrics& o) {
   const auto& x = dynamic_cast<const BinaryMetrics&>(o);
   tp_ += x.tp_, fp_ += x.fp_, tn_ += x.tn_, fn_ += x.fn_, loss_ += x.loss_;
   scores_.insert(scores_.end(), x.scores_.begin(), x.scores_.end());
-  sorted_ = false;
+  sorted_ = false, auc_valid_ = false;
 }
 
 void BinaryMetrics::sort_scores() const {
@@ -103,6 +103,7 @@ void BinaryMetrics::sort_scores() const {
 
 // Rank-sum (Mann-Whitney) AUC; tied scores get their average rank.
 double BinaryMetrics::roc_auc() const {
+  if (auc_valid_) return auc_;
   sort_scores();
   const auto& s = scores_;
   double pos = 0, rank_sum = 0;
@@ -115,8 +116,9 @@ double BinaryMetrics::roc_auc() const {
     i = j;
   }
   double neg = static_cast<double>(s.size()) - pos;
-  if (pos == 0 || neg == 0) return std::nan("");
-  return (rank_sum - pos * (pos + 1) / 2.0) / (pos * neg);
+  auc_ = pos == 0 || neg == 0 ? std::nan("") : (rank_sum - pos * (pos + 1) / 2.0) / (pos * neg);
+  auc_valid_ = true;
+  return auc_;
 }
 
 MetricValues BinaryMetrics::values() const {

@@ -91,6 +91,8 @@ class BinaryMetrics : public OutputMetrics {
   double loss_ = 0;
   mutable std::vector<std::pair<float, uint8_t>> scores_;
   mutable bool sorted_ = true;  // scores_ ascending by score (sorted lazily, once)
+  mutable bool auc_valid_ = false;  // roc_auc computed since the last add/merge
+  mutable double auc_ = 0;
   void sort_scores() const;
 };
 

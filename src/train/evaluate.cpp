@@ -97,8 +97,7 @@ std::string TrainingStatistics::to_json() const {
   JsonWriter w(sb);
   w.SetIndent(' ', 1);
   w.SetFormatOptions(rapidjson::kFormatSingleLineArray);
-  auto series = [&](const Series& fields) {
-    w.StartObject();
+  auto members = [&](const Series& fields) {  // field → metric → values, inside an object
     for (const auto& [field, metrics] : fields) {
       json_key(w, field);
       w.StartObject();
@@ -110,6 +109,10 @@ std::string TrainingStatistics::to_json() const {
       }
       w.EndObject();
     }
+  };
+  auto series = [&](const Series& fields) {
+    w.StartObject();
+    members(fields);
     w.EndObject();
   };
   w.StartObject();
@@ -130,19 +133,7 @@ std::string TrainingStatistics::to_json() const {
         w.Key("size");
         w.Int64(size);
         auto it = slices.find(split);
-        if (it != slices.end() && it->second.count(name)) {
-          for (const auto& [field, metrics] : it->second.at(name)) {
-            json_key(w, field);
-            w.StartObject();
-            for (const auto& [metric, values] : metrics) {
-              json_key(w, metric);
-              w.StartArray();
-              for (double v : values) json_double(w, v);
-              w.EndArray();
-            }
-            w.EndObject();
-          }
-        }
+        if (it != slices.end() && it->second.count(name)) members(it->second.at(name));
         w.EndObject();
       }
       w.EndObject();
