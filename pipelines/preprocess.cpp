@@ -320,7 +320,13 @@ ScoringData prepare_scoring_data(const Config& c, const MetadataMap& m, const st
   d.rows = to_index_tensor(rows);
   bool slice_columns_present = true;
   for (const auto& s : slice_columns(c)) slice_columns_present = slice_columns_present && t.find(s);
-  if (slice_columns_present) d.slices = build_slices(c, t, keep, threads);
+  if (slice_columns_present) {
+    std::map<std::string, EncodedColumn> encoded;  // category codes stand in for their text
+    for (const auto& f : c.input_features)
+      if (feature_kind(f.type).codes_identify_values(f))
+        encoded[f.column] = EncodedColumn{d.columns.at(f.name), &m.at(f.name).idx2str};
+    d.slices = build_slices(c, t, keep, threads, &encoded);
+  }
   return d;
 }
 

@@ -127,6 +127,12 @@ class CategoryKind : public FeatureKind {
       FeatureKind::mark_dropped(f, t, c, keep);
   }
 
+  bool codes_identify_values(const FeatureConfig& f) const override {
+    const auto& p = f.prep<CategoryPreprocessing>();
+    return !f.is_output && !p.lowercase && p.missing_value_strategy == "fill_with_const" &&
+           p.fill_value == kUnk;
+  }
+
   int64_t output_size(const FeatureConfig&, const FeatureMetadata& m) const override {
     return m.vocab_size();
   }

@@ -44,6 +44,9 @@ class FeatureKind {
     torch::Tensor e = encode(f, m, t, c);
     return {std::move(m), std::move(e)};
   }
+  // True when encode() gives each distinct raw value its own code, and 0 exactly to missing and
+  // unseen values (so slices can read codes instead of re-reading the text).
+  virtual bool codes_identify_values(const FeatureConfig&) const { return false; }
   // Rows whose value is missing and whose strategy is drop_row (or, for outputs, any missing).
   virtual void mark_dropped(const FeatureConfig& f, const Table& t, const Column& c,
                             std::vector<uint8_t>& keep) const;

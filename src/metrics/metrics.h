@@ -45,6 +45,7 @@ class OutputMetrics {
   // Heavy one-off work before values() is read (sorting scores); safe to run on several
   // accumulators in parallel.
   virtual void finalize() {}
+  virtual void reserve(int64_t /*rows*/) {}
 };
 
 // Number outputs; predictions and targets are mapped back to original units (x * scale + shift).
@@ -82,6 +83,7 @@ class BinaryMetrics : public OutputMetrics {
   int64_t count() const override { return tp_ + fp_ + tn_ + fn_; }
   int64_t correct() const override { return tp_ + tn_; }
   void finalize() override { sort_scores(); }
+  void reserve(int64_t rows) override { scores_.reserve(static_cast<size_t>(rows)); }
   double roc_auc() const;
 
  private:

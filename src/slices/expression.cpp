@@ -6,6 +6,8 @@
 #include <cmath>
 #include <map>
 #include <regex>
+
+#include <torch/torch.h>
 #include <unordered_map>
 
 #include "util/error.h"
@@ -429,6 +431,49 @@ SliceExpression::ParsedColumn SliceExpression::parse_column(const Table& t,
     d.ids.clear();
     d.values.clear();
     d.value_num.clear();
+  }
+  return d;
+}
+
+SliceExpression::ParsedColumn SliceExpression::parse_codes(const Table& t, const std::string& name,
+                                                           const torch::Tensor& codes,
+                                                           const std::vector<std::string>& vocab) {
+  ParsedColumn d;
+  d.col = &t.get(name);
+  const size_t n = t.num_rows();
+  d.has_dict = true;
+  d.ids.resize(n);
+  d.num.resize(n);
+  // Dictionary ids 0..V-1 are the vocabulary (id 0, <UNK>, is never assigned); unseen values
+  // found in code-0 rows are appended.
+  for (const auto& v : vocab) {
+    double x;
+    d.values.emplace_back(v);
+    d.value_num.push_back(parse_double(v, x) ? x : std::nan(""));
+  }
+  d.values[0] = std::string_view();  // matches nothing: code-0 rows are resolved below
+  std::unordered_map<std::string_view, int32_t> extra;
+  auto c = codes.contiguous();
+  const int64_t* code = c.data_ptr<int64_t>();
+  for (size_t r = 0; r < n; ++r) {
+    int32_t id = static_cast<int32_t>(code[r]);
+    if (id == 0) {
+      std::string_view v = t.cell(*d.col, r);
+      if (v.empty()) {
+        id = -1;
+      } else {
+        auto it = extra.find(v);
+        if (it == extra.end()) {
+          double x;
+          it = extra.emplace(v, static_cast<int32_t>(d.values.size())).first;
+          d.values.push_back(v);
+          d.value_num.push_back(parse_double(v, x) ? x : std::nan(""));
+        }
+        id = it->second;
+      }
+    }
+    d.ids[r] = id;
+    d.num[r] = id < 0 ? std::nan("") : d.value_num[id];
   }
   return d;
 }

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include <torch/types.h>
+
 #include "data/table.h"
 
 namespace kiln {
@@ -54,6 +56,10 @@ class SliceExpression {
   // Evaluation only reads `cache` for columns already in it (so several threads may share it).
   std::vector<uint8_t> evaluate(const Table& t, ColumnCache& cache) const;
   static ParsedColumn parse_column(const Table& t, const std::string& name);
+  // Same result from category codes (code i = vocabulary[i]; 0: missing or unseen, read from the
+  // text), touching the text only for code-0 rows.
+  static ParsedColumn parse_codes(const Table& t, const std::string& name,
+                                  const torch::Tensor& codes, const std::vector<std::string>& vocabulary);
 
  private:
   std::string text_;

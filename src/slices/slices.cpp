@@ -62,7 +62,7 @@ void for_each_tag(std::string_view s, Fn&& fn) {
 }  // namespace
 
 SliceSet build_slices(const Config& c, const Table& t, const std::vector<uint8_t>& keep,
-                      int threads) {
+                      int threads, const std::map<std::string, EncodedColumn>* encoded) {
   SliceSet s;
   if (!c.slices) return s;
   const int64_t n = static_cast<int64_t>(t.num_rows());
@@ -90,7 +90,13 @@ SliceSet build_slices(const Config& c, const Table& t, const std::vector<uint8_t
   }
   std::vector<SliceExpression::ParsedColumn> parsed(expression_columns.size());
   parallel_for(expression_columns.size(), threads, [&](size_t i) {
-    parsed[i] = SliceExpression::parse_column(t, expression_columns[i]);
+    const std::string& name = expression_columns[i];
+    if (encoded && encoded->count(name)) {
+      const auto& e = encoded->at(name);
+      parsed[i] = SliceExpression::parse_codes(t, name, e.codes, *e.vocabulary);
+    } else {
+      parsed[i] = SliceExpression::parse_column(t, name);
+    }
   });
   for (size_t i = 0; i < parsed.size(); ++i) cache.columns[expression_columns[i]] = std::move(parsed[i]);
 

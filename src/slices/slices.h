@@ -20,8 +20,14 @@ struct SliceSet {
 // Columns the slice definitions read (to add to the table's columns).
 std::vector<std::string> slice_columns(const Config& c);
 // `rows` (kept rows) decide the most frequent values of `by` / `tag_column` slices.
+// Category input columns already encoded, whose codes identify raw values (code 0: missing or
+// unseen): slices read them instead of re-reading the column's text.
+struct EncodedColumn {
+  torch::Tensor codes;  // int64 per table row
+  const std::vector<std::string>* vocabulary = nullptr;
+};
 SliceSet build_slices(const Config& c, const Table& t, const std::vector<uint8_t>& keep,
-                      int threads = 1);
+                      int threads = 1, const std::map<std::string, EncodedColumn>* encoded = nullptr);
 
 // One quality gate's verdict (slices.gates), for evaluate's output and --fail_on_gate.
 struct GateResult {

@@ -24,7 +24,10 @@ Evaluation evaluate(EcdModel& model, const Config& c, const MetadataMap& meta,
   model.eval();
   torch::NoGradGuard no_grad;
   for (const auto& f : c.output_features)
-    if (needs_targets) e.outputs[f.name] = feature_kind(f.type).metrics(f, meta.at(f.name));
+    if (needs_targets) {
+      e.outputs[f.name] = feature_kind(f.type).metrics(f, meta.at(f.name));
+      e.outputs[f.name]->reserve(rows.size(0));
+    }
   const bool with_slices = needs_targets && slices && !slices->empty();
   if (with_slices) {
     e.min_slice_size = c.slices ? c.slices->min_slice_size : 0;
@@ -33,7 +36,10 @@ Evaluation evaluate(EcdModel& model, const Config& c, const MetadataMap& meta,
       SliceEvaluation se;
       se.name = slices->names[s];
       se.size = sizes[static_cast<int64_t>(s)].item<int64_t>();
-      for (const auto& [name, m] : e.outputs) se.outputs[name] = m->empty_copy();
+      for (const auto& [name, m] : e.outputs) {
+        se.outputs[name] = m->empty_copy();
+        se.outputs[name]->reserve(se.size);
+      }
       e.slices.push_back(std::move(se));
     }
   }

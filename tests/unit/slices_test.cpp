@@ -2,6 +2,7 @@
 
 #include "slices/expression.h"
 #include "slices/slices.h"
+#include "features/feature.h"
 
 using namespace kiln;
 
@@ -95,4 +96,25 @@ TEST_CASE("Wilson interval") {
   auto [lo, hi] = wilson_interval(8, 10);
   CHECK(lo == doctest::Approx(0.4902).epsilon(1e-3));
   CHECK(hi == doctest::Approx(0.9433).epsilon(1e-3));
+}
+
+TEST_CASE("predicates read from category codes equal predicates read from text") {
+  Table t = table();
+  Config c = parse_config(
+      "input_features: [{name: dept, type: category}]\noutput_features: [{name: y, type: binary}]\n",
+      "m.yaml");
+  const auto& f = c.input_features[0];
+  const auto& kind = feature_kind("category");
+  REQUIRE(kind.codes_identify_values(f));
+  // vocabulary from rows 0-2 only: 'HR' (row 3) is unseen, so its code is 0 like missing
+  auto meta = kind.fit(f, t, t.get("dept"), {0, 1, 2});
+  auto codes = kind.encode(f, meta, t, t.get("dept"));
+  for (const char* expr : {"dept == 'Sales'", "dept == 'HR'", "dept in ['R&D', 'HR']",
+                           "dept is missing", "dept != 'Sales'", "dept > 'A'"}) {
+    SliceExpression::ColumnCache from_text, from_codes;
+    from_codes.columns["dept"] = SliceExpression::parse_codes(t, "dept", codes, meta.idx2str);
+    auto e = SliceExpression::parse(expr);
+    CAPTURE(expr);
+    CHECK(e.evaluate(t, from_text) == e.evaluate(t, from_codes));
+  }
 }
