@@ -409,7 +409,8 @@ SliceExpression::ParsedColumn SliceExpression::parse_column(const Table& t,
       }
       auto it = dict.find(v);
       if (it == dict.end()) {
-        if (dict.size() >= kMaxDistinct) {
+        // Mostly distinct values (jittered numbers, free text): a dictionary would not pay off.
+        if (dict.size() >= kMaxDistinct || (r >= 4096 && dict.size() * 2 > r)) {
           d.has_dict = false;  // too many distinct values: numbers are parsed per row instead
         } else {
           double x;

@@ -31,7 +31,11 @@ Evaluation evaluate(EcdModel& model, const Config& c, const MetadataMap& meta,
   const bool with_slices = needs_targets && slices && !slices->empty();
   if (with_slices) {
     e.min_slice_size = c.slices ? c.slices->min_slice_size : 0;
-    auto sizes = slices->membership.index_select(1, rows).sum(1);
+    // Scoring every row in order (predict/evaluate --split full) needs no gather.
+    const bool all_rows = rows.size(0) == slices->membership.size(1) &&
+                          (rows.size(0) == 0 || (rows[0].item<int64_t>() == 0 &&
+                                                 rows[-1].item<int64_t>() == rows.size(0) - 1));
+    auto sizes = (all_rows ? slices->membership : slices->membership.index_select(1, rows)).sum(1);
     for (size_t s = 0; s < slices->names.size(); ++s) {
       SliceEvaluation se;
       se.name = slices->names[s];
