@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
+#include <algorithm>
 #include <atomic>
 #include <random>
 #include <thread>
@@ -304,9 +305,15 @@ ScoringData prepare_scoring_data(const Config& c, const MetadataMap& m, const st
     }
   }
   std::vector<torch::Tensor> encoded(features.size());
+  std::vector<std::vector<double>> numbers(features.size());  // kept for slice predicates
+  const auto sliced = slice_columns(c);
   parallel_for(features.size(), threads, [&](size_t i) {
     const FeatureConfig& f = *features[i];
-    encoded[i] = feature_kind(f.type).encode(f, m.at(f.name), t, t.get(f.column));
+    const auto& kind = feature_kind(f.type);
+    if (std::find(sliced.begin(), sliced.end(), f.column) != sliced.end() && !f.is_output)
+      std::tie(encoded[i], numbers[i]) = kind.encode_with_numbers(f, m.at(f.name), t, t.get(f.column));
+    else
+      encoded[i] = kind.encode(f, m.at(f.name), t, t.get(f.column));
   });
   for (size_t i = 0; i < features.size(); ++i) d.columns[features[i]->name] = encoded[i];
   std::vector<int64_t> rows;
@@ -324,7 +331,9 @@ ScoringData prepare_scoring_data(const Config& c, const MetadataMap& m, const st
     std::map<std::string, EncodedColumn> encoded;  // category codes stand in for their text
     for (const auto& f : c.input_features)
       if (feature_kind(f.type).codes_identify_values(f))
-        encoded[f.column] = EncodedColumn{d.columns.at(f.name), &m.at(f.name).idx2str};
+        encoded[f.column] = EncodedColumn{d.columns.at(f.name), &m.at(f.name).idx2str, nullptr};
+    for (size_t i = 0; i < features.size(); ++i)
+      if (!numbers[i].empty()) encoded[features[i]->column] = EncodedColumn{{}, nullptr, &numbers[i]};
     d.slices = build_slices(c, t, keep, threads, &encoded);
   }
   return d;

@@ -44,6 +44,12 @@ class FeatureKind {
     torch::Tensor e = encode(f, m, t, c);
     return {std::move(m), std::move(e)};
   }
+  // encode(), plus the column's raw numbers (NaN where missing or not a number) when the type
+  // parses them anyway (number), so slices need not parse the text again; else an empty vector.
+  virtual std::pair<torch::Tensor, std::vector<double>> encode_with_numbers(
+      const FeatureConfig& f, const FeatureMetadata& m, const Table& t, const Column& c) const {
+    return {encode(f, m, t, c), {}};
+  }
   // True when encode() gives each distinct raw value its own code, and 0 exactly to missing and
   // unseen values (so slices can read codes instead of re-reading the text).
   virtual bool codes_identify_values(const FeatureConfig&) const { return false; }

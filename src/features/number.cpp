@@ -89,6 +89,19 @@ class NumberKind : public FeatureKind {
     return normalize(f, m, t, c, [&](int64_t r) { return parse_number(t, c, r); });
   }
 
+  std::pair<torch::Tensor, std::vector<double>> encode_with_numbers(
+      const FeatureConfig& f, const FeatureMetadata& m, const Table& t,
+      const Column& c) const override {
+    const int64_t n = static_cast<int64_t>(t.num_rows());
+    std::vector<double> raw(n);
+    for (int64_t r = 0; r < n; ++r) {
+      t.prefetch(c, r + Table::kPrefetchAhead);
+      raw[r] = Table::missing(c, r) ? std::nan("") : parse_number(t, c, r);
+    }
+    auto e = normalize(f, m, t, c, [&](int64_t r) { return raw[r]; });
+    return {e, std::move(raw)};
+  }
+
  private:
   static FeatureMetadata statistics(const FeatureConfig& f, std::vector<double> v,
                                     int64_t training_rows) {

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cstring>
 #include <cmath>
 
 namespace kiln {
@@ -95,9 +96,35 @@ void BinaryMetrics::merge(const OutputMetrics& o) {
   sorted_ = false, auc_valid_ = false;
 }
 
+// LSD radix sort on the float key (4 passes of 8 bits over an order-preserving uint32 image):
+// exact like std::sort, several times faster on the millions of scores evaluate collects.
+static void radix_sort_scores(std::vector<std::pair<float, uint8_t>>& v) {
+  const size_t n = v.size();
+  if (n < 256) {
+    std::sort(v.begin(), v.end(), [](auto& a, auto& b) { return a.first < b.first; });
+    return;
+  }
+  auto key = [](float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);  // negatives reversed, below positives
+  };
+  std::vector<std::pair<float, uint8_t>> tmp(n);
+  auto* src = &v;
+  auto* dst = &tmp;
+  for (int shift = 0; shift < 32; shift += 8) {
+    size_t count[257] = {0};
+    for (const auto& x : *src) count[((key(x.first) >> shift) & 0xFF) + 1]++;
+    for (int i = 0; i < 256; ++i) count[i + 1] += count[i];
+    for (const auto& x : *src) (*dst)[count[(key(x.first) >> shift) & 0xFF]++] = x;
+    std::swap(src, dst);
+  }
+  // four passes: the result is back in v
+}
+
 void BinaryMetrics::sort_scores() const {
   if (sorted_) return;
-  std::sort(scores_.begin(), scores_.end(), [](auto& a, auto& b) { return a.first < b.first; });
+  radix_sort_scores(scores_);
   sorted_ = true;
 }
 

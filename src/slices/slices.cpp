@@ -91,7 +91,10 @@ SliceSet build_slices(const Config& c, const Table& t, const std::vector<uint8_t
   std::vector<SliceExpression::ParsedColumn> parsed(expression_columns.size());
   parallel_for(expression_columns.size(), threads, [&](size_t i) {
     const std::string& name = expression_columns[i];
-    if (encoded && encoded->count(name)) {
+    if (encoded && encoded->count(name) && encoded->at(name).numbers) {
+      parsed[i].col = &t.get(name);  // numbers already parsed by the feature's encoding
+      parsed[i].num = *encoded->at(name).numbers;
+    } else if (encoded && encoded->count(name)) {
       const auto& e = encoded->at(name);
       parsed[i] = SliceExpression::parse_codes(t, name, e.codes, *e.vocabulary);
     } else {

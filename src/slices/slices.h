@@ -23,8 +23,9 @@ std::vector<std::string> slice_columns(const Config& c);
 // Category input columns already encoded, whose codes identify raw values (code 0: missing or
 // unseen): slices read them instead of re-reading the column's text.
 struct EncodedColumn {
-  torch::Tensor codes;  // int64 per table row
+  torch::Tensor codes;  // int64 per table row (category), or undefined
   const std::vector<std::string>* vocabulary = nullptr;
+  const std::vector<double>* numbers = nullptr;  // parsed numbers (number features), or null
 };
 SliceSet build_slices(const Config& c, const Table& t, const std::vector<uint8_t>& keep,
                       int threads = 1, const std::map<std::string, EncodedColumn>* encoded = nullptr);

@@ -20,24 +20,25 @@ static double brute_auc(const std::vector<float>& p, const std::vector<float>& y
 }
 
 TEST_CASE("binary metrics equal an independent computation, merged across batches") {
+  const int N = 1500;  // above the radix-sort threshold
   torch::manual_seed(3);
-  auto logits = torch::randn({200});
-  logits.index_put_({torch::indexing::Slice(0, 20)}, 0.0);  // ties
-  auto y = (torch::rand({200}) < 0.3).to(torch::kFloat32);
+  auto logits = torch::randn({N});
+  logits.index_put_({torch::indexing::Slice(0, 50)}, 0.0);  // ties
+  auto y = (torch::rand({N}) < 0.3).to(torch::kFloat32);
   BinaryMetrics a(0.5, {"no", "yes"}), b(0.5, {"no", "yes"});
-  a.update(logits.slice(0, 0, 120), y.slice(0, 0, 120), 0);
-  b.update(logits.slice(0, 120), y.slice(0, 120), 0);
+  a.update(logits.slice(0, 0, 600), y.slice(0, 0, 600), 0);
+  b.update(logits.slice(0, 600), y.slice(0, 600), 0);
   a.merge(b);
   auto p = torch::sigmoid(logits);
-  std::vector<float> pv(p.data_ptr<float>(), p.data_ptr<float>() + 200);
-  std::vector<float> yv(y.data_ptr<float>(), y.data_ptr<float>() + 200);
+  std::vector<float> pv(p.data_ptr<float>(), p.data_ptr<float>() + N);
+  std::vector<float> yv(y.data_ptr<float>(), y.data_ptr<float>() + N);
   CHECK(a.value("roc_auc") == doctest::Approx(brute_auc(pv, yv)).epsilon(1e-9));
   double tp = 0, fp = 0, tn = 0, fn = 0;
-  for (int i = 0; i < 200; ++i) {
+  for (int i = 0; i < N; ++i) {
     bool pred = pv[i] >= 0.5, t = yv[i] == 1;
     tp += pred && t, fp += pred && !t, tn += !pred && !t, fn += !pred && t;
   }
-  CHECK(a.value("accuracy") == doctest::Approx((tp + tn) / 200));
+  CHECK(a.value("accuracy") == doctest::Approx((tp + tn) / N));
   CHECK(a.value("precision") == doctest::Approx(tp / (tp + fp)));
   CHECK(a.value("recall") == doctest::Approx(tp / (tp + fn)));
   CHECK(a.value("specificity") == doctest::Approx(tn / (tn + fp)));
