@@ -29,12 +29,12 @@ Evaluation evaluate(EcdModel& model, const Config& c, const MetadataMap& meta,
       e.outputs[f.name]->reserve(rows.size(0));
     }
   const bool with_slices = needs_targets && slices && !slices->empty();
+  // Scoring every row in order (predict, evaluate --split full) needs no gathers for slices.
+  const bool all_rows = with_slices && rows.size(0) == slices->membership.size(1) &&
+                        (rows.size(0) == 0 || (rows[0].item<int64_t>() == 0 &&
+                                               rows[-1].item<int64_t>() == rows.size(0) - 1));
   if (with_slices) {
     e.min_slice_size = c.slices ? c.slices->min_slice_size : 0;
-    // Scoring every row in order (predict/evaluate --split full) needs no gather.
-    const bool all_rows = rows.size(0) == slices->membership.size(1) &&
-                          (rows.size(0) == 0 || (rows[0].item<int64_t>() == 0 &&
-                                                 rows[-1].item<int64_t>() == rows.size(0) - 1));
     auto sizes = (all_rows ? slices->membership : slices->membership.index_select(1, rows)).sum(1);
     for (size_t s = 0; s < slices->names.size(); ++s) {
       SliceEvaluation se;
@@ -54,8 +54,21 @@ Evaluation evaluate(EcdModel& model, const Config& c, const MetadataMap& meta,
     auto idx = rows.slice(0, start, std::min<int64_t>(n, start + batch_size));
     Batch b = batcher.gather(idx);
     auto out = model.forward(b);
-    torch::Tensor members;  // [slices, batch] bool: which rows of this batch each slice holds
-    if (with_slices) members = slices->membership.index_select(1, idx).contiguous();
+    // Which rows of this batch each slice holds: a pointer per slice. When every row is scored
+    // in order, that is a range of the membership matrix itself; otherwise gather it.
+    torch::Tensor members;
+    const bool* member_base = nullptr;
+    int64_t member_stride = 0;
+    if (with_slices) {
+      if (all_rows) {
+        member_base = slices->membership.data_ptr<bool>() + start;
+        member_stride = slices->membership.size(1);
+      } else {
+        members = slices->membership.index_select(1, idx).contiguous();
+        member_base = members.data_ptr<bool>();
+        member_stride = idx.size(0);
+      }
+    }
     for (const auto& f : c.output_features) {
       auto& logits = out.at(f.name);
       if (needs_targets) {
@@ -64,9 +77,8 @@ Evaluation evaluate(EcdModel& model, const Config& c, const MetadataMap& meta,
         auto& overall = *e.outputs[f.name];
         PreparedBatch pb = overall.prepare(logits, target, l.rows);
         overall.add(pb, nullptr);
-        const int64_t bsize = idx.size(0);
         for (size_t s = 0; with_slices && s < e.slices.size(); ++s)
-          e.slices[s].outputs[f.name]->add(pb, members.data_ptr<bool>() + s * bsize);
+          e.slices[s].outputs[f.name]->add(pb, member_base + s * member_stride);
       }
       if (keep_logits) logit_parts[f.name].push_back(logits);
     }
