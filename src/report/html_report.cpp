@@ -63,7 +63,9 @@ struct Series {
 
 // A line chart over evaluation index (epochs 1..n).
 std::string line_chart(const std::string& title, const std::vector<Series>& series) {
-  const double W = 560, H = 250, L = 50, R = 150, T = 28, B = 30;
+  // Tall enough for one legend line per series (many slices).
+  const double W = 560, L = 50, R = 150, T = 28, B = 30;
+  const double H = std::max(250.0, T + 16.0 * static_cast<double>(series.size()) + 10);
   double lo = INFINITY, hi = -INFINITY;
   size_t n = 0;
   for (const auto& s : series) {
@@ -93,7 +95,8 @@ std::string line_chart(const std::string& title, const std::vector<Series>& seri
     for (size_t i = 0; i < series[s].y.size(); ++i)
       if (std::isfinite(series[s].y[i])) pts += num(X(i), 1) + "," + num(Y(series[s].y[i]), 1) + " ";
     const char* color = kPalette[s % 10];
-    o << "<polyline fill=none stroke='" << color << "' stroke-width=2 points='" << pts << "'/>"
+    const char* dash = s >= 10 ? " stroke-dasharray='5 3'" : "";  // past 10 colours: dashed
+    o << "<polyline fill=none stroke='" << color << "'" << dash << " stroke-width=2 points='" << pts << "'/>"
       << "<rect x='" << W - R + 10 << "' y='" << T + 16 * s << "' width=10 height=10 fill='" << color
       << "'/><text x='" << W - R + 24 << "' y='" << T + 9 + 16 * s << "' class=tl>"
       << esc(series[s].name.substr(0, 22)) << "</text>";
