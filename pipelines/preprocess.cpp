@@ -19,6 +19,7 @@
 #include "util/error.h"
 #include "util/parallel.h"
 #include "util/fs.h"
+#include "util/tensor_bytes.h"
 #include "util/strings.h"
 
 namespace kiln {
@@ -65,17 +66,6 @@ std::string preprocessing_signature(const Config& c) {
 
 torch::Tensor to_index_tensor(const std::vector<int64_t>& v) {
   return torch::tensor(v, torch::kLong);
-}
-
-torch::Tensor bytes_tensor(const std::string& s) {
-  auto t = torch::empty({static_cast<int64_t>(s.size())}, torch::kUInt8);
-  if (!s.empty()) std::memcpy(t.data_ptr(), s.data(), s.size());
-  return t;
-}
-
-std::string tensor_bytes(const torch::Tensor& t) {
-  auto c = t.contiguous();
-  return std::string(static_cast<const char*>(c.data_ptr()), c.numel());
 }
 
 void save_cache(const std::string& path, const Config& c, const Prepared& p) {

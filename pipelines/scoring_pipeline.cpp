@@ -73,32 +73,6 @@ MetricValues prediction_summary(const FeatureConfig& f, const FeatureMetadata& m
   return out;
 }
 
-namespace {
-
-void write_drift_features(JsonWriter& w, const DataDrift& d) {
-  w.Key("rows"), w.Int64(d.rows);
-  w.Key("drift_share"), json_double(w, d.drift_share);
-  w.Key("features");
-  w.StartArray();
-  for (const auto& f : d.features) {
-    w.StartObject();
-    w.Key("name"), json_string(w, f.name);
-    w.Key("type"), json_string(w, f.type);
-    w.Key("status"), json_string(w, f.status);
-    w.Key("psi"), json_double(w, f.psi);
-    if (f.ks >= 0) w.Key("ks"), json_double(w, f.ks);
-    if (f.chi_square >= 0) w.Key("chi_square"), json_double(w, f.chi_square);
-    if (f.js_distance >= 0) w.Key("js_distance"), json_double(w, f.js_distance);
-    if (f.type != "number") w.Key("unseen_rate"), json_double(w, f.unseen_rate);
-    w.Key("missing_rate"), json_double(w, f.missing_rate);
-    w.Key("missing_rate_reference"), json_double(w, f.missing_rate_reference);
-    w.EndObject();
-  }
-  w.EndArray();
-}
-
-}  // namespace
-
 std::string format_metrics(const std::string& title, const Evaluation& e) {
   std::ostringstream ss;
   ss << title << " (" << e.rows << " rows)\n";
@@ -241,7 +215,7 @@ int run_predict(const ScoreOptions& o) {
   JsonWriter w(sb);
   w.SetIndent(' ', 1);
   w.StartObject();
-  write_drift_features(w, overall);
+  write_drift_json(w, overall);
   for (const auto& f : overall.features) ms.push_back({"", f.name, "psi", f.psi});
   ms.push_back({"", "*", "drift_share", overall.drift_share});
   std::vector<std::pair<std::string, DataDrift>> per_slice;
@@ -258,7 +232,7 @@ int run_predict(const ScoreOptions& o) {
     DataDrift sd = compare_profiles(it->second, profile_data(lm.config, *d.table, rows, &it->second), th);
     json_key(w, name);
     w.StartObject();
-    write_drift_features(w, sd);
+    write_drift_json(w, sd);
     w.EndObject();
     for (const auto& f : sd.features) ms.push_back({name, f.name, "psi", f.psi});
     ms.push_back({name, "*", "drift_share", sd.drift_share});

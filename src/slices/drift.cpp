@@ -223,6 +223,28 @@ DataProfile read_profile(const rapidjson::Value& v) {
 
 }  // namespace
 
+void write_drift_json(JsonWriter& w, const DataDrift& d) {
+  w.Key("rows"), w.Int64(d.rows);
+  w.Key("drift_share"), json_double(w, d.drift_share);
+  w.Key("features");
+  w.StartArray();
+  for (const auto& f : d.features) {
+    w.StartObject();
+    w.Key("name"), json_string(w, f.name);
+    w.Key("type"), json_string(w, f.type);
+    w.Key("status"), json_string(w, f.status);
+    w.Key("psi"), json_double(w, f.psi);
+    if (f.ks >= 0) w.Key("ks"), json_double(w, f.ks);
+    if (f.chi_square >= 0) w.Key("chi_square"), json_double(w, f.chi_square);
+    if (f.js_distance >= 0) w.Key("js_distance"), json_double(w, f.js_distance);
+    if (f.type != "number") w.Key("unseen_rate"), json_double(w, f.unseen_rate);
+    w.Key("missing_rate"), json_double(w, f.missing_rate);
+    w.Key("missing_rate_reference"), json_double(w, f.missing_rate_reference);
+    w.EndObject();
+  }
+  w.EndArray();
+}
+
 std::string drift_reference_to_json(const DriftReference& r) {
   rapidjson::StringBuffer sb;
   JsonWriter w(sb);

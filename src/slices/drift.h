@@ -10,6 +10,7 @@
 
 #include "config/config.h"
 #include "data/table.h"
+#include "util/json.h"
 
 namespace kiln {
 
@@ -56,6 +57,9 @@ DataProfile profile_data(const Config& c, const Table& t, const std::vector<int6
                          const DataProfile* reference);
 DataDrift compare_profiles(const DataProfile& reference, const DataProfile& now,
                            const DriftThresholds& th);
+
+// Writes rows, drift_share and the per-feature scores as members of the current JSON object.
+void write_drift_json(JsonWriter& w, const DataDrift& d);
 
 std::string drift_reference_to_json(const DriftReference& r);
 DriftReference drift_reference_from_json(const std::string& text, const std::string& source);

@@ -18,6 +18,7 @@
 #include "train/optimizers.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/tensor_bytes.h"
 #include "util/strings.h"
 
 namespace kiln {
@@ -39,17 +40,6 @@ struct State {
   int reductions = 0;
   bool early_stopped = false;
 };
-
-torch::Tensor bytes_tensor(const std::string& s) {
-  auto t = torch::empty({static_cast<int64_t>(s.size())}, torch::kUInt8);
-  std::memcpy(t.data_ptr(), s.data(), s.size());
-  return t;
-}
-
-std::string tensor_bytes(const torch::Tensor& t) {
-  auto c = t.contiguous();
-  return std::string(static_cast<const char*>(c.data_ptr()), c.numel());
-}
 
 void save_checkpoint(const std::string& path, EcdModel& model, torch::optim::Optimizer& opt,
                      const State& s, const TrainingStatistics& stats) {
