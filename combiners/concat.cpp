@@ -9,14 +9,6 @@
 namespace kiln {
 namespace {
 
-struct FcLayer {
-  int output_size = 256;
-  template <class V>
-  void visit(V& v) {
-    v("output_size", output_size, "width of this layer");
-  }
-};
-
 struct ConcatOptions : Options<ConcatOptions> {
   int num_fc_layers = 0;
   int output_size = 256;
@@ -64,7 +56,11 @@ struct ConcatCombiner : CombinerBase {
     fc = register_module("fc", FcStack(in, s));
   }
   torch::Tensor forward(const std::vector<torch::Tensor>& encoded) override {
-    return fc->forward(torch::cat(encoded, 1));
+    // Sequence outputs (an encoder with reduce_output: null) are flattened, as in Ludwig.
+    std::vector<torch::Tensor> flat;
+    flat.reserve(encoded.size());
+    for (const auto& e : encoded) flat.push_back(e.dim() > 2 ? e.flatten(1) : e);
+    return fc->forward(torch::cat(flat, 1));
   }
   int64_t output_size() const override { return fc->output_size(); }
   FcStack fc{nullptr};

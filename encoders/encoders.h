@@ -4,4 +4,5 @@ namespace kiln {
 void register_passthrough_encoder();
 void register_dense_encoder();
 void register_category_encoders();
+void register_sequence_encoders();
 }  // namespace kiln

@@ -7,6 +7,7 @@
 #include "decoders/decoders.h"
 #include "encoders/encoders.h"
 #include "features/feature.h"
+#include "features/tokenizers.h"
 #include "train/optimizers.h"
 
 namespace kiln {
@@ -17,9 +18,12 @@ void register_builtins() {
     register_number_feature();
     register_binary_feature();
     register_category_feature();
+    register_tokenizers();
+    register_text_features();
     register_passthrough_encoder();
     register_dense_encoder();
     register_category_encoders();
+    register_sequence_encoders();
     register_concat_combiner();
     register_regressor_decoder();
     register_classifier_decoder();

@@ -79,5 +79,6 @@ std::vector<int64_t> missing_sources(const Table& t, const Column& c, const std:
 void register_number_feature();
 void register_binary_feature();
 void register_category_feature();
+void register_text_features();  // text and sequence
 
 }  // namespace kiln

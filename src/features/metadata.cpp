@@ -5,6 +5,7 @@
 
 #include "util/error.h"
 #include "util/json.h"
+#include "util/strings.h"
 
 namespace kiln {
 
@@ -45,6 +46,20 @@ std::string metadata_to_json(const MetadataMap& m) {
       w.StartArray();
       for (auto c : f.str2freq) w.Int64(c);
       w.EndArray();
+      if (f.sequence_length > 0) {
+        json_key(w, "sequence_length");
+        w.Int64(f.sequence_length);
+      }
+      if (!f.tokenizer_model.empty()) {
+        json_key(w, "tokenizer_model");
+        json_string(w, base64_encode(f.tokenizer_model));
+      }
+      if (!f.idf.empty()) {
+        json_key(w, "str2idf");
+        w.StartArray();
+        for (double v : f.idf) json_double(w, v);
+        w.EndArray();
+      }
       if (f.type == "binary") {
         json_key(w, "true_label");
         json_string(w, f.true_label);
@@ -102,6 +117,15 @@ MetadataMap metadata_from_json_unchecked(const std::string& text, const std::str
       }
       if (o.HasMember("str2freq") && o["str2freq"].IsArray())
         for (const auto& c : o["str2freq"].GetArray()) f.str2freq.push_back(c.GetInt64());
+      if (o.HasMember("sequence_length") && o["sequence_length"].IsInt64())
+        f.sequence_length = o["sequence_length"].GetInt64();
+      if (o.HasMember("tokenizer_model")) {
+        if (!o["tokenizer_model"].IsString() ||
+            !base64_decode(o["tokenizer_model"].GetString(), f.tokenizer_model))
+          throw bad(f.name, "tokenizer_model is not base64");
+      }
+      if (o.HasMember("str2idf") && o["str2idf"].IsArray())
+        for (const auto& v : o["str2idf"].GetArray()) f.idf.push_back(v.IsNumber() ? v.GetDouble() : 0.0);
       if (o.HasMember("true_label") && o["true_label"].IsString())
         f.true_label = o["true_label"].GetString();
       if (o.HasMember("false_label") && o["false_label"].IsString())

@@ -40,6 +40,15 @@ Registry<EncoderBuilder>& encoder_builders();  // key "<feature type>/<name>"
 Registry<CombinerBuilder>& combiner_builders();
 Registry<DecoderBuilder>& decoder_builders();  // key "<feature type>/<name>"
 
+// One entry of an fc_layers list ([{output_size: n}, ...]).
+struct FcLayer {
+  int output_size = 256;
+  template <class V>
+  void visit(V& v) {
+    v("output_size", output_size, "width of this layer");
+  }
+};
+
 // A stack of fully connected layers (Linear → norm → activation → dropout, optional residual),
 // shared by the concat combiner, the dense encoders and the decoders. Options mirror Ludwig's.
 struct FcStackOptions {

@@ -109,6 +109,9 @@ DataProfile profile_data(const Config& c, const Table& t, const std::vector<int6
   d.rows = static_cast<int64_t>(rows.size());
   for (size_t i = 0; i < c.input_features.size(); ++i) {
     const auto& f = c.input_features[i];
+    // Profiles compare value distributions; free text and other non-tabular values (every one
+    // distinct) are left out.
+    if (f.type != "number" && f.type != "binary" && f.type != "category") continue;
     const FeatureProfile* ref = nullptr;
     if (reference)
       for (const auto& fp : reference->features)

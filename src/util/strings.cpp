@@ -106,4 +106,54 @@ std::string format_double(double v) {
   return buf;
 }
 
+namespace {
+constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+}  // namespace
+
+std::string base64_encode(std::string_view in) {
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
+    for (int k = 3; k >= 0; --k) out += kB64[(v >> (6 * k)) & 63];
+  }
+  if (i < in.size()) {
+    uint32_t v = uint8_t(in[i]) << 16;
+    if (i + 1 < in.size()) v |= uint8_t(in[i + 1]) << 8;
+    out += kB64[(v >> 18) & 63];
+    out += kB64[(v >> 12) & 63];
+    out += i + 1 < in.size() ? kB64[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+bool base64_decode(std::string_view in, std::string& out) {
+  int8_t lut[256];
+  std::fill(std::begin(lut), std::end(lut), int8_t(-1));
+  for (int k = 0; k < 64; ++k) lut[uint8_t(kB64[k])] = static_cast<int8_t>(k);
+  if (in.size() % 4) return false;
+  out.clear();
+  out.reserve(in.size() / 4 * 3);
+  for (size_t i = 0; i < in.size(); i += 4) {
+    uint32_t v = 0;
+    int pad = 0;
+    for (int k = 0; k < 4; ++k) {
+      char c = in[i + k];
+      if (c == '=' && i + 4 == in.size() && k >= 2) {
+        ++pad;
+        v <<= 6;
+        continue;
+      }
+      if (pad || lut[uint8_t(c)] < 0) return false;
+      v = (v << 6) | uint32_t(lut[uint8_t(c)]);
+    }
+    out += char((v >> 16) & 255);
+    if (pad < 2) out += char((v >> 8) & 255);
+    if (pad < 1) out += char(v & 255);
+  }
+  return true;
+}
+
 }  // namespace kiln

@@ -21,6 +21,10 @@ std::string_view trim(std::string_view s);
 bool parse_double(std::string_view s, double& out);
 bool parse_int(std::string_view s, int64_t& out);
 
+// RFC 4648 base64, for binary blobs inside JSON. decode returns false on malformed input.
+std::string base64_encode(std::string_view bytes);
+bool base64_decode(std::string_view text, std::string& out);
+
 // Shortest round-trippable text of a double ("0.1", "3", "1e-05").
 std::string format_double(double v);
 

@@ -1,0 +1,787 @@
+// Sequence encoders of text and sequence features (input: [batch, length] token indices, 0 =
+// padding): embed, parallel_cnn, stacked_cnn, stacked_parallel_cnn, rnn, cnnrnn and transformer,
+// with Ludwig's parameters and defaults. Each embeds the tokens, transforms the sequence, reduces
+// it over time (reduce_output) and applies an optional fully connected stack.
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "config/schema.h"
+#include "encoders/encoders.h"
+#include "model/components.h"
+#include "util/choice.h"
+
+namespace kiln {
+namespace {
+
+const std::vector<std::string>& reduce_modes() {
+  static const std::vector<std::string> m = {"sum", "mean", "avg", "max", "last", "concat", "none"};
+  return m;
+}
+
+// Fields every sequence encoder shares: the token embedding and the reduction over time.
+struct EmbedFields {
+  int embedding_size = 256;
+  std::string representation = "dense";
+  bool embeddings_trainable = true;
+  double dropout = 0.0;
+  std::optional<std::string> reduce_output;
+  template <class V>
+  void visit_embed(V& v) {
+    v("embedding_size", embedding_size, "width of the token embedding");
+    v("representation", representation, "dense (trainable embedding) | sparse (one-hot)");
+    v("embeddings_trainable", embeddings_trainable, "train the embedding");
+    v("dropout", dropout, "dropout rate");
+    v("reduce_output", reduce_output,
+      "sum | mean | avg | max | last | concat | null: how the sequence is reduced over time");
+  }
+  void embed_problems(std::vector<std::string>& p) const {
+    if (embedding_size < 1) p.push_back("embedding_size: expected at least 1");
+    check_choice(p, "representation", representation, {"dense", "sparse"});
+    if (dropout < 0 || dropout >= 1) p.push_back("dropout: expected a value in [0, 1)");
+    if (reduce_output) check_choice(p, "reduce_output", *reduce_output, reduce_modes());
+  }
+  std::string reduce() const { return reduce_output.value_or("none"); }
+};
+
+// Fields of the fully connected stack after the reduction.
+struct FcFields {
+  std::vector<FcLayer> fc_layers;
+  std::optional<int> num_fc_layers;
+  int output_size = 256;
+  std::string activation = "relu";
+  std::optional<std::string> norm;
+  template <class V>
+  void visit_fc(V& v) {
+    v("fc_layers", fc_layers, "fully connected layers after the reduction ([{output_size: n}])");
+    v("num_fc_layers", num_fc_layers, "number of fully connected layers of output_size");
+    v("output_size", output_size, "width of each fully connected layer");
+    v("activation", activation, "activation of the convolutions and fully connected layers");
+    v("norm", norm, "batch | layer | null: normalization in the fully connected layers");
+  }
+  void fc_problems(std::vector<std::string>& p) const {
+    check_choice(p, "activation", activation, activation_names());
+    if (norm) check_choice(p, "norm", *norm, {"batch", "layer"});
+    if (!fc_layers.empty() && num_fc_layers)
+      p.push_back("fc_layers: give either fc_layers or num_fc_layers, not both");
+    if (num_fc_layers && *num_fc_layers < 0) p.push_back("num_fc_layers: expected 0 or more");
+    if (output_size < 1) p.push_back("output_size: expected at least 1");
+  }
+  // default_sizes: the layers used when neither fc_layers nor num_fc_layers is given.
+  FcStackOptions stack(const std::vector<int>& default_sizes, double dropout) const {
+    FcStackOptions s;
+    s.output_size = output_size;
+    if (!fc_layers.empty())
+      for (const auto& l : fc_layers) s.fc_layer_sizes.push_back(l.output_size);
+    else if (num_fc_layers)
+      s.num_fc_layers = *num_fc_layers;
+    else
+      s.fc_layer_sizes = default_sizes;
+    s.activation = activation;
+    s.norm = norm;
+    s.dropout = dropout;
+    return s;
+  }
+};
+
+struct ConvLayer {
+  std::optional<int> filter_size;
+  std::optional<int> num_filters;
+  std::optional<int> pool_size;
+  int dilation_rate = 1;
+  template <class V>
+  void visit(V& v) {
+    v("filter_size", filter_size, "kernel width (default: the encoder's filter_size)");
+    v("num_filters", num_filters, "output channels (default: the encoder's num_filters)");
+    v("pool_size", pool_size, "max-pool width after this layer (null: none)");
+    v("dilation_rate", dilation_rate, "dilation of the kernel");
+  }
+};
+
+struct ConvFields {
+  std::vector<ConvLayer> conv_layers;
+  std::optional<int> num_conv_layers;
+  int filter_size = 3;
+  int num_filters = 256;
+  std::optional<int> pool_size;
+  std::string pool_function = "max";
+  template <class V>
+  void visit_conv(V& v) {
+    v("conv_layers", conv_layers, "convolution layers ([{filter_size, num_filters, pool_size}])");
+    v("num_conv_layers", num_conv_layers, "number of convolution layers with the defaults below");
+    v("filter_size", filter_size, "default kernel width");
+    v("num_filters", num_filters, "default output channels");
+    v("pool_size", pool_size, "default pooling width (null: none)");
+    v("pool_function", pool_function, "max | average: pooling after the convolutions");
+  }
+  void conv_problems(std::vector<std::string>& p) const {
+    if (!conv_layers.empty() && num_conv_layers)
+      p.push_back("conv_layers: give either conv_layers or num_conv_layers, not both");
+    if (num_conv_layers && *num_conv_layers < 1) p.push_back("num_conv_layers: expected at least 1");
+    if (filter_size < 1) p.push_back("filter_size: expected at least 1");
+    if (num_filters < 1) p.push_back("num_filters: expected at least 1");
+    if (pool_size && *pool_size < 1) p.push_back("pool_size: expected at least 1");
+    check_choice(p, "pool_function", pool_function, {"max", "average", "avg", "mean"});
+    for (size_t i = 0; i < conv_layers.size(); ++i) {
+      const auto& l = conv_layers[i];
+      std::string at = "conv_layers[" + std::to_string(i) + "].";
+      if (l.filter_size && *l.filter_size < 1) p.push_back(at + "filter_size: expected at least 1");
+      if (l.num_filters && *l.num_filters < 1) p.push_back(at + "num_filters: expected at least 1");
+      if (l.pool_size && *l.pool_size < 1) p.push_back(at + "pool_size: expected at least 1");
+      if (l.dilation_rate < 1) p.push_back(at + "dilation_rate: expected at least 1");
+    }
+  }
+  // The layers to build: conv_layers, else num_conv_layers default layers, else `defaults`.
+  std::vector<ConvLayer> layers(const std::vector<ConvLayer>& defaults) const {
+    std::vector<ConvLayer> out = !conv_layers.empty() ? conv_layers
+                                 : num_conv_layers    ? std::vector<ConvLayer>(*num_conv_layers)
+                                                      : defaults;
+    for (auto& l : out) {
+      if (!l.filter_size) l.filter_size = filter_size;
+      if (!l.num_filters) l.num_filters = num_filters;
+      if (!l.pool_size) l.pool_size = pool_size;
+    }
+    return out;
+  }
+};
+
+ConvLayer conv(int filter, std::optional<int> pool = std::nullopt) {
+  ConvLayer l;
+  l.filter_size = filter;
+  l.pool_size = pool;
+  return l;
+}
+
+// Token embedding: a trainable (or frozen) table whose row 0, the padding, stays zero; or the
+// one-hot vectors themselves (representation: sparse).
+class TokenEmbedImpl : public torch::nn::Module {
+ public:
+  TokenEmbedImpl(int64_t vocab, const EmbedFields& e) : vocab_(vocab), dropout_(e.dropout) {
+    sparse_ = e.representation == "sparse";
+    size_ = sparse_ ? vocab : e.embedding_size;
+    if (!sparse_) {
+      table = register_module(
+          "table", torch::nn::Embedding(torch::nn::EmbeddingOptions(vocab, size_).padding_idx(0)));
+      table->weight.set_requires_grad(e.embeddings_trainable);
+    }
+  }
+  torch::Tensor forward(const torch::Tensor& ids) {
+    auto h = sparse_ ? torch::one_hot(ids, vocab_).to(torch::kFloat32) : table->forward(ids);
+    return dropout_ > 0 ? torch::dropout(h, dropout_, is_training()) : h;
+  }
+  int64_t size() const { return size_; }
+  torch::nn::Embedding table{nullptr};
+
+ private:
+  int64_t vocab_, size_;
+  bool sparse_;
+  double dropout_;
+};
+TORCH_MODULE(TokenEmbed);
+
+// Reduces h over time: h is [B, T, H], or [B, H, T] when channels_first (the layout of
+// convolutions, reduced without transposing). `mask` [B, T] marks real steps (tokens, or pooled
+// steps that cover one), so padding never counts.
+torch::Tensor reduce_sequence(const torch::Tensor& h, const std::string& mode,
+                              const torch::Tensor& mask, bool channels_first = false) {
+  const int64_t t = channels_first ? 2 : 1;
+  if (mode == "none" || mode == "concat") {
+    auto x = channels_first ? h.transpose(1, 2) : h;
+    return mode == "none" ? x : x.flatten(1);
+  }
+  const bool masked = mask.defined() && mask.size(1) == h.size(t);
+  auto weights = [&] { return mask.to(h.dtype()).unsqueeze(channels_first ? 2 : 1); };
+  if (mode == "sum" || mode == "mean" || mode == "avg") {
+    // A masked sum is a batched matrix-vector product: no [B, T, H] temporary.
+    torch::Tensor s;
+    if (!masked)
+      s = h.sum(t);
+    else
+      s = channels_first ? torch::bmm(h, weights()).squeeze(2) : torch::bmm(weights(), h).squeeze(1);
+    if (mode == "sum") return s;
+    auto n = masked ? mask.sum(1, true).to(h.dtype()).clamp_min(1)
+                    : torch::full({h.size(0), 1}, static_cast<double>(h.size(t)), h.options());
+    return s / n;
+  }
+  if (mode == "max") {
+    if (!masked) return std::get<0>(h.max(t));
+    auto pad = mask.logical_not().unsqueeze(channels_first ? 1 : 2);
+    auto x = std::get<0>(h.masked_fill(pad, -std::numeric_limits<float>::infinity()).max(t));
+    return torch::where(mask.any(1, true), x, torch::zeros_like(x));
+  }
+  // last: the last real step (with left padding, the last position).
+  torch::Tensor idx;
+  if (masked) {
+    auto pos = torch::arange(h.size(t), mask.options().dtype(torch::kLong)).unsqueeze(0);
+    idx = (pos * mask.to(torch::kLong)).amax(1);
+  } else {
+    idx = torch::full({h.size(0)}, h.size(t) - 1, torch::kLong);
+  }
+  if (channels_first) return h.gather(2, idx.view({-1, 1, 1}).expand({h.size(0), h.size(1), 1})).squeeze(2);
+  return h.index({torch::arange(h.size(0), torch::kLong), idx});
+}
+
+int64_t reduced_size(const std::string& mode, int64_t steps, int64_t width) {
+  return mode == "concat" || mode == "none" ? steps * width : width;
+}
+
+// Conv1d with "same" padding, activation, dropout and optional max/average pooling.
+class ConvBlockImpl : public torch::nn::Module {
+ public:
+  ConvBlockImpl(int64_t in, const ConvLayer& l, const std::string& activation, double dropout,
+                const std::string& pool_function)
+      : activation_(activation), dropout_(dropout), pool_(l.pool_size.value_or(0)),
+        average_(pool_function != "max") {
+    // "same" padding: half the receptive field on each side; an even width gives one step
+    // too many, cut off on the right (cheaper than padding the input unevenly).
+    const int64_t span = (*l.filter_size - 1) * l.dilation_rate;
+    conv = register_module("conv", torch::nn::Conv1d(torch::nn::Conv1dOptions(in, *l.num_filters,
+                                                                              *l.filter_size)
+                                                         .padding((span + 1) / 2)
+                                                         .dilation(l.dilation_rate)));
+  }
+  // x: [B, C, T] → [B, F, T'] (T' = ceil(T / pool)).
+  torch::Tensor forward(const torch::Tensor& x) {
+    auto c = conv->forward(x);
+    if (c.size(2) != x.size(2)) c = c.narrow(2, 0, x.size(2));
+    auto h = activate(c, activation_);
+    if (dropout_ > 0) h = torch::dropout(h, dropout_, is_training());
+    if (pool_ > 1) {
+      h = average_ ? torch::avg_pool1d(h, {pool_}, {pool_}, {0}, true)
+                   : torch::max_pool1d(h, {pool_}, {pool_}, {0}, {1}, true);
+    }
+    return h;
+  }
+  int64_t pooled(int64_t steps) const { return pool_ > 1 ? (steps + pool_ - 1) / pool_ : steps; }
+  // The mask [B, T] of real tokens after pooling: a pooled step is real when any input was.
+  torch::Tensor pool_mask(const torch::Tensor& mask) const {
+    if (pool_ <= 1) return mask;
+    return torch::max_pool1d(mask.to(torch::kFloat32).unsqueeze(1), {pool_}, {pool_}, {0}, {1}, true)
+        .squeeze(1)
+        .gt(0);
+  }
+  torch::nn::Conv1d conv{nullptr};
+
+ private:
+  std::string activation_;
+  double dropout_;
+  int64_t pool_;
+  bool average_;
+};
+TORCH_MODULE(ConvBlock);
+
+// Parallel convolutions over the same input, concatenated on channels.
+class ParallelConvImpl : public torch::nn::Module {
+ public:
+  ParallelConvImpl(int64_t in, const std::vector<ConvLayer>& layers, const std::string& activation,
+                   double dropout, const std::string& pool_function) {
+    for (size_t i = 0; i < layers.size(); ++i) {
+      blocks_.push_back(register_module("conv" + std::to_string(i),
+                                        ConvBlock(in, layers[i], activation, dropout, pool_function)));
+      out_ += *layers[i].num_filters;
+    }
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    std::vector<torch::Tensor> parts;
+    for (auto& b : blocks_) parts.push_back(b->forward(x));
+    if (parts.size() == 1) return parts[0];
+    // Different pool sizes give different lengths: cut to the shortest.
+    int64_t t = parts[0].size(2);
+    for (auto& p : parts) t = std::min(t, p.size(2));
+    for (auto& p : parts) p = p.narrow(2, 0, t);
+    return torch::cat(parts, 1);
+  }
+  // Each branch reduced over time, then concatenated: the same result as reducing the
+  // concatenation (for every mode but concat/none), without the [B, channels, T] temporary.
+  torch::Tensor forward_reduced(const torch::Tensor& x, const std::string& mode,
+                                const torch::Tensor& mask) {
+    std::vector<torch::Tensor> parts;
+    for (auto& b : blocks_) parts.push_back(reduce_sequence(b->forward(x), mode, b->pool_mask(mask), true));
+    return parts.size() == 1 ? parts[0] : torch::cat(parts, 1);
+  }
+  int64_t channels() const { return out_; }
+  torch::Tensor pool_mask(const torch::Tensor& mask) const {
+    torch::Tensor out;
+    for (const auto& b : blocks_) {
+      auto m = b->pool_mask(mask);
+      if (!out.defined() || m.size(1) < out.size(1)) out = m;
+    }
+    return out;
+  }
+  int64_t pooled(int64_t steps) const {
+    int64_t t = steps;
+    for (const auto& b : blocks_) t = std::min(t, b->pooled(steps));
+    return t;
+  }
+
+ private:
+  std::vector<ConvBlock> blocks_;
+  int64_t out_ = 0;
+};
+TORCH_MODULE(ParallelConv);
+
+// ---------------------------------------------------------------------------------------------
+
+struct EmbedOptions : Options<EmbedOptions>, EmbedFields {
+  EmbedOptions() { embedding_size = 50, reduce_output = "sum"; }
+  template <class V>
+  void visit(V& v) {
+    visit_embed(v);
+  }
+  std::vector<std::string> problems() const override {
+    std::vector<std::string> p;
+    embed_problems(p);
+    return p;
+  }
+};
+
+struct EmbedEncoder : EncoderBase {
+  EmbedEncoder(const EmbedOptions& o, const FeatureMetadata& m) : mode_(o.reduce()) {
+    embed = register_module("embed", TokenEmbed(m.vocab_size(), o));
+    out_ = reduced_size(mode_, m.sequence_length, embed->size());
+  }
+  torch::Tensor forward(const torch::Tensor& ids) override {
+    return reduce_sequence(embed->forward(ids), mode_, ids.ne(0));
+  }
+  int64_t output_size() const override { return out_; }
+  TokenEmbed embed{nullptr};
+  std::string mode_;
+  int64_t out_;
+};
+
+struct ParallelCnnOptions : Options<ParallelCnnOptions>, EmbedFields, ConvFields, FcFields {
+  ParallelCnnOptions() { reduce_output = "sum"; }
+  template <class V>
+  void visit(V& v) {
+    visit_embed(v);
+    visit_conv(v);
+    visit_fc(v);
+  }
+  std::vector<std::string> problems() const override {
+    std::vector<std::string> p;
+    embed_problems(p), conv_problems(p), fc_problems(p);
+    return p;
+  }
+};
+
+// parallel_cnn: convolutions of widths 2, 3, 4, 5 side by side, reduced over time, then fully
+// connected layers (default 512, 256).
+struct ParallelCnnEncoder : EncoderBase {
+  ParallelCnnEncoder(const ParallelCnnOptions& o, const FeatureMetadata& m) : mode_(o.reduce()) {
+    embed = register_module("embed", TokenEmbed(m.vocab_size(), o));
+    convs = register_module("convs", ParallelConv(embed->size(),
+                                                  o.layers({conv(2), conv(3), conv(4), conv(5)}),
+                                                  o.activation, o.dropout, o.pool_function));
+    int64_t steps = convs->pooled(m.sequence_length);
+    fc = register_module("fc", FcStack(reduced_size(mode_, steps, convs->channels()),
+                                       o.stack({512, 256}, o.dropout)));
+  }
+  torch::Tensor forward(const torch::Tensor& ids) override {
+    auto x = embed->forward(ids).transpose(1, 2).contiguous();  // shared by every branch
+    auto mask = ids.ne(0);
+    if (mode_ == "concat" || mode_ == "none")
+      return fc->forward(reduce_sequence(convs->forward(x), mode_, convs->pool_mask(mask), true));
+    return fc->forward(convs->forward_reduced(x, mode_, mask));
+  }
+  int64_t output_size() const override { return fc->output_size(); }
+  TokenEmbed embed{nullptr};
+  ParallelConv convs{nullptr};
+  FcStack fc{nullptr};
+  std::string mode_;
+};
+
+struct StackedCnnOptions : Options<StackedCnnOptions>, EmbedFields, ConvFields, FcFields {
+  StackedCnnOptions() { reduce_output = "max"; }
+  template <class V>
+  void visit(V& v) {
+    visit_embed(v);
+    visit_conv(v);
+    visit_fc(v);
+  }
+  std::vector<std::string> problems() const override {
+    std::vector<std::string> p;
+    embed_problems(p), conv_problems(p), fc_problems(p);
+    return p;
+  }
+};
+
+// stacked_cnn: convolutions one after the other (default six: widths 7, 7, 3, 3, 3, 3 with
+// pooling 3 after the first, second and last), reduced over time, then fc layers (512, 512).
+struct StackedCnnEncoder : EncoderBase {
+  StackedCnnEncoder(const StackedCnnOptions& o, const FeatureMetadata& m) : mode_(o.reduce()) {
+    embed = register_module("embed", TokenEmbed(m.vocab_size(), o));
+    auto layers = o.layers({conv(7, 3), conv(7, 3), conv(3), conv(3), conv(3), conv(3, 3)});
+    int64_t in = embed->size(), steps = m.sequence_length;
+    for (size_t i = 0; i < layers.size(); ++i) {
+      blocks.push_back(register_module("conv" + std::to_string(i),
+                                       ConvBlock(in, layers[i], o.activation, o.dropout,
+                                                 o.pool_function)));
+      in = *layers[i].num_filters;
+      steps = blocks.back()->pooled(steps);
+    }
+    fc = register_module("fc", FcStack(reduced_size(mode_, steps, in), o.stack({512, 512}, o.dropout)));
+  }
+  torch::Tensor forward(const torch::Tensor& ids) override {
+    auto h = embed->forward(ids).transpose(1, 2);
+    auto mask = ids.ne(0);
+    for (auto& b : blocks) h = b->forward(h), mask = b->pool_mask(mask);
+    return fc->forward(reduce_sequence(h, mode_, mask, true));
+  }
+  int64_t output_size() const override { return fc->output_size(); }
+  TokenEmbed embed{nullptr};
+  std::vector<ConvBlock> blocks;
+  FcStack fc{nullptr};
+  std::string mode_;
+};
+
+struct StackedParallelCnnOptions : Options<StackedParallelCnnOptions>, EmbedFields, ConvFields,
+                                   FcFields {
+  std::vector<std::vector<ConvLayer>> stacked_layers;
+  std::optional<int> num_stacked_layers;
+  StackedParallelCnnOptions() { reduce_output = "max"; }
+  template <class V>
+  void visit(V& v) {
+    visit_embed(v);
+    v("stacked_layers", stacked_layers, "stacks of parallel convolution layers");
+    v("num_stacked_layers", num_stacked_layers, "number of stacks of the default parallel layers");
+    v("filter_size", filter_size, "default kernel width");
+    v("num_filters", num_filters, "default output channels");
+    v("pool_size", pool_size, "default pooling width (null: none)");
+    v("pool_function", pool_function, "max | average");
+    visit_fc(v);
+  }
+  std::vector<std::string> problems() const override {
+    std::vector<std::string> p;
+    embed_problems(p), conv_problems(p), fc_problems(p);
+    if (!stacked_layers.empty() && num_stacked_layers)
+      p.push_back("stacked_layers: give either stacked_layers or num_stacked_layers, not both");
+    if (num_stacked_layers && *num_stacked_layers < 1)
+      p.push_back("num_stacked_layers: expected at least 1");
+    return p;
+  }
+};
+
+// stacked_parallel_cnn: stacks (default three) of parallel convolutions of widths 2, 3, 4, 5.
+struct StackedParallelCnnEncoder : EncoderBase {
+  StackedParallelCnnEncoder(const StackedParallelCnnOptions& o, const FeatureMetadata& m)
+      : mode_(o.reduce()) {
+    embed = register_module("embed", TokenEmbed(m.vocab_size(), o));
+    std::vector<ConvLayer> widths = {conv(2), conv(3), conv(4), conv(5)};
+    auto stacks = o.stacked_layers;
+    if (stacks.empty()) stacks.assign(o.num_stacked_layers.value_or(3), widths);
+    int64_t in = embed->size(), steps = m.sequence_length;
+    for (size_t i = 0; i < stacks.size(); ++i) {
+      for (auto& l : stacks[i]) {
+        if (!l.filter_size) l.filter_size = o.filter_size;
+        if (!l.num_filters) l.num_filters = o.num_filters;
+        if (!l.pool_size) l.pool_size = o.pool_size;
+      }
+      stacks_.push_back(register_module(
+          "stack" + std::to_string(i),
+          ParallelConv(in, stacks[i], o.activation, o.dropout, o.pool_function)));
+      in = stacks_.back()->channels();
+      steps = stacks_.back()->pooled(steps);
+    }
+    fc = register_module("fc", FcStack(reduced_size(mode_, steps, in), o.stack({512, 256}, o.dropout)));
+  }
+  torch::Tensor forward(const torch::Tensor& ids) override {
+    auto h = embed->forward(ids).transpose(1, 2);
+    auto mask = ids.ne(0);
+    for (auto& s : stacks_) h = s->forward(h), mask = s->pool_mask(mask);
+    return fc->forward(reduce_sequence(h, mode_, mask, true));
+  }
+  int64_t output_size() const override { return fc->output_size(); }
+  TokenEmbed embed{nullptr};
+  std::vector<ParallelConv> stacks_;
+  FcStack fc{nullptr};
+  std::string mode_;
+};
+
+// Recurrent layers shared by rnn and cnnrnn.
+struct RnnFields {
+  int state_size = 256;
+  std::string cell_type = "rnn";
+  bool bidirectional = false;
+  double recurrent_dropout = 0.0;
+  template <class V>
+  void visit_rnn(V& v, const char* layers_key, int& layers) {
+    v(layers_key, layers, "number of stacked recurrent layers");
+    v("state_size", state_size, "hidden state width");
+    v("cell_type", cell_type, "rnn | lstm | gru");
+    v("bidirectional", bidirectional, "also run the sequence backwards (doubles the width)");
+    v("recurrent_dropout", recurrent_dropout, "dropout between recurrent layers");
+  }
+  void rnn_problems(std::vector<std::string>& p, const char* layers_key, int layers) const {
+    if (layers < 1) p.push_back(std::string(layers_key) + ": expected at least 1");
+    if (state_size < 1) p.push_back("state_size: expected at least 1");
+    check_choice(p, "cell_type", cell_type, {"rnn", "lstm", "gru"});
+    if (recurrent_dropout < 0 || recurrent_dropout >= 1)
+      p.push_back("recurrent_dropout: expected a value in [0, 1)");
+  }
+};
+
+class RecurrentImpl : public torch::nn::Module {
+ public:
+  RecurrentImpl(int64_t in, const RnnFields& r, int layers) : kind_(r.cell_type) {
+    const double drop = layers > 1 ? r.recurrent_dropout : 0.0;
+    if (kind_ == "lstm")
+      lstm = register_module("lstm", torch::nn::LSTM(torch::nn::LSTMOptions(in, r.state_size)
+                                                         .num_layers(layers)
+                                                         .batch_first(true)
+                                                         .bidirectional(r.bidirectional)
+                                                         .dropout(drop)));
+    else if (kind_ == "gru")
+      gru = register_module("gru", torch::nn::GRU(torch::nn::GRUOptions(in, r.state_size)
+                                                      .num_layers(layers)
+                                                      .batch_first(true)
+                                                      .bidirectional(r.bidirectional)
+                                                      .dropout(drop)));
+    else
+      rnn = register_module("rnn", torch::nn::RNN(torch::nn::RNNOptions(in, r.state_size)
+                                                      .num_layers(layers)
+                                                      .batch_first(true)
+                                                      .bidirectional(r.bidirectional)
+                                                      .dropout(drop)));
+    width_ = r.state_size * (r.bidirectional ? 2 : 1);
+  }
+  torch::Tensor forward(const torch::Tensor& x) {  // [B, T, C] → [B, T, width]
+    if (lstm) return std::get<0>(lstm->forward(x));
+    if (gru) return std::get<0>(gru->forward(x));
+    return std::get<0>(rnn->forward(x));
+  }
+  int64_t width() const { return width_; }
+  torch::nn::LSTM lstm{nullptr};
+  torch::nn::GRU gru{nullptr};
+  torch::nn::RNN rnn{nullptr};
+
+ private:
+  std::string kind_;
+  int64_t width_;
+};
+TORCH_MODULE(Recurrent);
+
+struct RnnOptions : Options<RnnOptions>, EmbedFields, RnnFields, FcFields {
+  int num_layers = 1;
+  double fc_dropout = 0.0;
+  RnnOptions() { reduce_output = "last"; }
+  template <class V>
+  void visit(V& v) {
+    visit_embed(v);
+    visit_rnn(v, "num_layers", num_layers);
+    visit_fc(v);
+    v("fc_dropout", fc_dropout, "dropout in the fully connected layers");
+  }
+  std::vector<std::string> problems() const override {
+    std::vector<std::string> p;
+    embed_problems(p), rnn_problems(p, "num_layers", num_layers), fc_problems(p);
+    return p;
+  }
+};
+
+// rnn: embedding → recurrent layers (rnn | lstm | gru) → reduction (default: the last real
+// token's state) → optional fc layers (none by default).
+struct RnnEncoder : EncoderBase {
+  RnnEncoder(const RnnOptions& o, const FeatureMetadata& m) : mode_(o.reduce()) {
+    embed = register_module("embed", TokenEmbed(m.vocab_size(), o));
+    rec = register_module("recurrent", Recurrent(embed->size(), o, o.num_layers));
+    fc = register_module("fc", FcStack(reduced_size(mode_, m.sequence_length, rec->width()),
+                                       o.stack({}, o.fc_dropout)));
+  }
+  torch::Tensor forward(const torch::Tensor& ids) override {
+    return fc->forward(reduce_sequence(rec->forward(embed->forward(ids)), mode_, ids.ne(0)));
+  }
+  int64_t output_size() const override { return fc->output_size(); }
+  TokenEmbed embed{nullptr};
+  Recurrent rec{nullptr};
+  FcStack fc{nullptr};
+  std::string mode_;
+};
+
+struct CnnRnnOptions : Options<CnnRnnOptions>, EmbedFields, ConvFields, RnnFields, FcFields {
+  int num_rec_layers = 1;
+  double fc_dropout = 0.0;
+  CnnRnnOptions() {
+    reduce_output = "last";
+    filter_size = 5;
+    pool_size = 2;
+  }
+  template <class V>
+  void visit(V& v) {
+    visit_embed(v);
+    visit_conv(v);
+    visit_rnn(v, "num_rec_layers", num_rec_layers);
+    visit_fc(v);
+    v("fc_dropout", fc_dropout, "dropout in the fully connected layers");
+  }
+  std::vector<std::string> problems() const override {
+    std::vector<std::string> p;
+    embed_problems(p), conv_problems(p), rnn_problems(p, "num_rec_layers", num_rec_layers);
+    fc_problems(p);
+    return p;
+  }
+};
+
+// cnnrnn: convolutions (default one, width 5, pooling 2) then recurrent layers.
+struct CnnRnnEncoder : EncoderBase {
+  CnnRnnEncoder(const CnnRnnOptions& o, const FeatureMetadata& m) : mode_(o.reduce()) {
+    embed = register_module("embed", TokenEmbed(m.vocab_size(), o));
+    ConvLayer d;
+    d.pool_size = o.pool_size;
+    auto layers = o.layers({d});
+    int64_t in = embed->size(), steps = m.sequence_length;
+    for (size_t i = 0; i < layers.size(); ++i) {
+      blocks.push_back(register_module("conv" + std::to_string(i),
+                                       ConvBlock(in, layers[i], o.activation, o.dropout,
+                                                 o.pool_function)));
+      in = *layers[i].num_filters;
+      steps = blocks.back()->pooled(steps);
+    }
+    rec = register_module("recurrent", Recurrent(in, o, o.num_rec_layers));
+    fc = register_module("fc", FcStack(reduced_size(mode_, steps, rec->width()),
+                                       o.stack({}, o.fc_dropout)));
+  }
+  torch::Tensor forward(const torch::Tensor& ids) override {
+    auto h = embed->forward(ids).transpose(1, 2);
+    auto mask = ids.ne(0);
+    for (auto& b : blocks) h = b->forward(h), mask = b->pool_mask(mask);
+    return fc->forward(reduce_sequence(rec->forward(h.transpose(1, 2)), mode_, mask));
+  }
+  int64_t output_size() const override { return fc->output_size(); }
+  TokenEmbed embed{nullptr};
+  std::vector<ConvBlock> blocks;
+  Recurrent rec{nullptr};
+  FcStack fc{nullptr};
+  std::string mode_;
+};
+
+struct TransformerOptions : Options<TransformerOptions>, EmbedFields, FcFields {
+  int num_layers = 1;
+  int num_heads = 8;
+  int hidden_size = 256;
+  int transformer_output_size = 256;
+  double fc_dropout = 0.0;
+  TransformerOptions() {
+    reduce_output = "last";
+    dropout = 0.1;
+  }
+  template <class V>
+  void visit(V& v) {
+    visit_embed(v);
+    v("num_layers", num_layers, "number of transformer blocks");
+    v("num_heads", num_heads, "attention heads (must divide hidden_size)");
+    v("hidden_size", hidden_size, "width of the attention layers");
+    v("transformer_output_size", transformer_output_size, "width of each block's feed-forward layer");
+    visit_fc(v);
+    v("fc_dropout", fc_dropout, "dropout in the fully connected layers");
+  }
+  std::vector<std::string> problems() const override {
+    std::vector<std::string> p;
+    embed_problems(p), fc_problems(p);
+    if (num_layers < 1) p.push_back("num_layers: expected at least 1");
+    if (num_heads < 1) p.push_back("num_heads: expected at least 1");
+    if (hidden_size < 1) p.push_back("hidden_size: expected at least 1");
+    if (num_heads >= 1 && hidden_size % num_heads != 0)
+      p.push_back("num_heads: " + std::to_string(num_heads) + " does not divide hidden_size " +
+                  std::to_string(hidden_size));
+    if (transformer_output_size < 1) p.push_back("transformer_output_size: expected at least 1");
+    return p;
+  }
+};
+
+// transformer: token + learned position embeddings, projected to hidden_size, then post-norm
+// blocks of multi-head self-attention and a feed-forward layer, padding masked out.
+struct TransformerEncoder : EncoderBase {
+  TransformerEncoder(const TransformerOptions& o, const FeatureMetadata& m) : mode_(o.reduce()) {
+    embed = register_module("embed", TokenEmbed(m.vocab_size(), o));
+    position = register_module("position",
+                               torch::nn::Embedding(std::max<int64_t>(1, m.sequence_length), embed->size()));
+    if (embed->size() != o.hidden_size)
+      project = register_module("project", torch::nn::Linear(embed->size(), o.hidden_size));
+    for (int i = 0; i < o.num_layers; ++i)
+      blocks.push_back(register_module(
+          "block" + std::to_string(i),
+          torch::nn::TransformerEncoderLayer(
+              torch::nn::TransformerEncoderLayerOptions(o.hidden_size, o.num_heads)
+                  .dim_feedforward(o.transformer_output_size)
+                  .dropout(o.dropout))));
+    fc = register_module("fc", FcStack(reduced_size(mode_, m.sequence_length, o.hidden_size),
+                                       o.stack({}, o.fc_dropout)));
+  }
+  torch::Tensor forward(const torch::Tensor& ids) override {
+    auto mask = ids.ne(0);
+    // A row without tokens attends to its first position, so attention stays defined.
+    auto pad = mask.logical_not();
+    pad.select(1, 0).logical_and_(mask.any(1));
+    auto pos = torch::arange(ids.size(1), ids.options().dtype(torch::kLong));
+    auto h = embed->forward(ids) + position->forward(pos).unsqueeze(0);
+    if (project) h = project->forward(h);
+    h = h.transpose(0, 1);  // [T, B, H]
+    for (auto& b : blocks) h = b->forward(h, {}, pad);
+    return fc->forward(reduce_sequence(h.transpose(0, 1), mode_, mask));
+  }
+  int64_t output_size() const override { return fc->output_size(); }
+  TokenEmbed embed{nullptr};
+  torch::nn::Embedding position{nullptr};
+  torch::nn::Linear project{nullptr};
+  std::vector<torch::nn::TransformerEncoderLayer> blocks;
+  FcStack fc{nullptr};
+  std::string mode_;
+};
+
+struct TfIdfOptions : Options<TfIdfOptions> {
+  template <class V>
+  void visit(V&) {}
+};
+
+// tf_idf: term frequency × inverse document frequency (from the training split) per vocabulary
+// entry; no parameters.
+struct TfIdfEncoder : EncoderBase {
+  explicit TfIdfEncoder(const FeatureMetadata& m) {
+    idf_ = register_buffer("idf", torch::tensor(m.idf, torch::kFloat32));
+    idf_.index_put_({0}, 0.0);  // padding
+  }
+  torch::Tensor forward(const torch::Tensor& ids) override {
+    auto counts = torch::zeros({ids.size(0), idf_.size(0)}, torch::kFloat32);
+    counts.scatter_add_(1, ids, torch::ones(ids.sizes(), torch::kFloat32));
+    counts.select(1, 0).zero_();
+    auto tf = counts / counts.sum(1, true).clamp_min(1);
+    return tf * idf_;
+  }
+  int64_t output_size() const override { return idf_.size(0); }
+  torch::Tensor idf_;
+};
+
+template <class O, class E>
+void add_encoder(const std::string& name, const std::string& doc) {
+  for (const char* type : {"text", "sequence"}) {
+    std::string key = std::string(type) + "/" + name;
+    encoder_schemas().add(key, {doc, {type}, [] { return std::make_shared<O>(); }});
+    encoder_builders().add(key, [](const OptionsBase& o, const FeatureMetadata& m) {
+      return std::make_shared<E>(dynamic_cast<const O&>(o), m);
+    });
+  }
+}
+
+}  // namespace
+
+void register_sequence_encoders() {
+  add_encoder<EmbedOptions, EmbedEncoder>("embed", "token embeddings reduced over the sequence");
+  add_encoder<ParallelCnnOptions, ParallelCnnEncoder>(
+      "parallel_cnn", "parallel convolutions of several widths, reduced, then fc layers");
+  add_encoder<StackedCnnOptions, StackedCnnEncoder>(
+      "stacked_cnn", "a stack of convolutions with pooling, reduced, then fc layers");
+  add_encoder<StackedParallelCnnOptions, StackedParallelCnnEncoder>(
+      "stacked_parallel_cnn", "stacks of parallel convolutions, reduced, then fc layers");
+  add_encoder<RnnOptions, RnnEncoder>("rnn", "recurrent layers (rnn, lstm or gru)");
+  add_encoder<CnnRnnOptions, CnnRnnEncoder>("cnnrnn", "convolutions, then recurrent layers");
+  add_encoder<TransformerOptions, TransformerEncoder>(
+      "transformer", "self-attention blocks over token and position embeddings");
+  encoder_schemas().add("text/tf_idf", {"term frequency x inverse document frequency", {"text"},
+                                        [] { return std::make_shared<TfIdfOptions>(); }});
+  encoder_builders().add("text/tf_idf", [](const OptionsBase&, const FeatureMetadata& m) {
+    return std::make_shared<TfIdfEncoder>(m);
+  });
+}
+
+}  // namespace kiln

@@ -1,0 +1,281 @@
+// text and sequence: each row is tokenized (features/tokenizers.h) and mapped to indices into a
+// vocabulary built from the TRAINING split, then truncated or padded to one length:
+// sequence_length if set, else the longest training row capped at max_sequence_length.
+// Index 0 is <PAD>, 1 <UNK> (unseen tokens), 2 <SOS>, 3 <EOS>; the vocabulary follows, most
+// frequent first. text and sequence differ only in their defaults (tokenizer, lowercase,
+// encoder), as in Ludwig.
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "config/schema.h"
+#include "features/feature.h"
+#include "features/tokenizers.h"
+#include "util/choice.h"
+#include "util/error.h"
+#include "util/log.h"
+#include "util/strings.h"
+
+namespace kiln {
+namespace {
+
+constexpr int64_t kPad = 0, kUnk = 1, kSos = 2, kEos = 3, kSpecials = 4;
+
+struct TextPreprocessing : Options<TextPreprocessing> {
+  std::string tokenizer = "space_punct";
+  bool lowercase = true;
+  int most_common = 20000;
+  int max_sequence_length = 256;
+  std::optional<int> sequence_length;
+  std::string padding = "right";
+  std::string padding_symbol = "<PAD>";
+  std::string unknown_symbol = "<UNK>";
+  std::string missing_value_strategy = "fill_with_const";
+  std::string fill_value = "<UNK>";
+  bool compute_idf = false;
+  int vocab_size = 8000;
+  std::string sentencepiece_model_type = "unigram";
+  template <class V>
+  void visit(V& v) {
+    v("tokenizer", tokenizer, "space | space_punct | characters | sentencepiece");
+    v("lowercase", lowercase, "lower-case (ASCII) before tokenizing");
+    v("most_common", most_common, "maximum vocabulary size (most frequent training tokens)");
+    v("max_sequence_length", max_sequence_length,
+      "longest sequence kept; longer rows are truncated (with a warning)");
+    v("sequence_length", sequence_length, "fixed length of every row (default: the longest "
+                                          "training row, at most max_sequence_length)");
+    v("padding", padding, "right | left: where padding goes");
+    v("padding_symbol", padding_symbol, "name of the padding token in the vocabulary");
+    v("unknown_symbol", unknown_symbol, "name of the unknown token in the vocabulary");
+    v("missing_value_strategy", missing_value_strategy,
+      "fill_with_const | bfill | ffill | drop_row");
+    v("fill_value", fill_value, "fill_with_const: the text used for missing values");
+    v("compute_idf", compute_idf,
+      "accepted for Ludwig configs; inverse document frequencies are always computed");
+    v("vocab_size", vocab_size, "sentencepiece: size of the trained vocabulary");
+    v("sentencepiece_model_type", sentencepiece_model_type, "sentencepiece: unigram | bpe");
+  }
+  std::vector<std::string> problems() const override {
+    std::vector<std::string> p;
+    check_choice(p, "tokenizer", tokenizer, tokenizers().names());
+    check_choice(p, "padding", padding, {"right", "left"});
+    check_choice(p, "missing_value_strategy", missing_value_strategy,
+                 {"fill_with_const", "bfill", "ffill", "drop_row"});
+    check_choice(p, "sentencepiece_model_type", sentencepiece_model_type, {"unigram", "bpe"});
+    if (most_common < 1) p.push_back("most_common: expected at least 1");
+    if (max_sequence_length < 1) p.push_back("max_sequence_length: expected at least 1");
+    if (sequence_length && *sequence_length < 1) p.push_back("sequence_length: expected at least 1");
+    if (vocab_size < 8) p.push_back("vocab_size: expected at least 8");
+    return p;
+  }
+};
+
+// The row's text as the tokenizer sees it (lower-cased if asked).
+struct RowText {
+  const TextPreprocessing& p;
+  std::string buf;
+  std::string_view get(std::string_view raw) {
+    if (!p.lowercase) return raw;
+    buf = to_lower(raw);
+    return buf;
+  }
+};
+
+std::unique_ptr<Tokenizer> make_tokenizer(const TextPreprocessing& p, const FeatureMetadata& m) {
+  return tokenizers().find(p.tokenizer)->make(m.tokenizer_model);
+}
+
+std::string feature_where(const FeatureConfig& f, const Table& t) {
+  return t.source + ": " + (f.is_output ? "output" : "input") + " feature '" + f.name +
+         "' (column '" + f.column + "')";
+}
+
+class TextKind : public FeatureKind {
+ public:
+  explicit TextKind(std::string type) : type_(std::move(type)) {}
+
+  FeatureMetadata fit(const FeatureConfig& f, const Table& t, const Column& c,
+                      const std::vector<int64_t>& rows) const override {
+    const auto& p = f.prep<TextPreprocessing>();
+    FeatureMetadata m;
+    m.name = f.name, m.type = type_;
+    m.training_rows = static_cast<int64_t>(rows.size());
+    RowText text{p, {}};
+    const TokenizerSpec& spec = *tokenizers().find(p.tokenizer);
+    if (spec.train) {
+      std::vector<std::string> lowered;
+      std::vector<std::string_view> texts;
+      for (int64_t r : rows) {
+        if (Table::missing(c, r)) continue;
+        if (p.lowercase) {
+          lowered.push_back(to_lower(t.cell(c, r)));
+        } else {
+          texts.push_back(t.cell(c, r));
+        }
+      }
+      for (const auto& s : lowered) texts.push_back(s);
+      if (texts.empty())
+        throw DataError(feature_where(f, t) + ": no text in the training split to train the "
+                                              "sentencepiece tokenizer on");
+      TokenizerTraining tt;
+      tt.vocab_size = p.vocab_size;
+      tt.model_type = p.sentencepiece_model_type;
+      try {
+        m.tokenizer_model = spec.train(texts, tt);
+      } catch (const DataError& e) {
+        throw DataError(feature_where(f, t) + ": " + e.what());
+      }
+    }
+    auto tok = spec.make(m.tokenizer_model);
+    std::unordered_map<std::string, int64_t> counts, docs;
+    std::unordered_set<std::string> seen;
+    int64_t longest = 0;
+    for (int64_t r : rows) {
+      if (Table::missing(c, r)) {
+        ++m.training_missing;
+        continue;
+      }
+      int64_t n = 0;
+      seen.clear();
+      tok->tokenize(text.get(t.cell(c, r)), [&](std::string_view s) {
+        ++n;
+        auto it = counts.find(std::string(s));
+        if (it == counts.end()) it = counts.emplace(std::string(s), 0).first;
+        ++it->second;
+        seen.emplace(s);
+      });
+      for (const auto& s : seen) ++docs[s];
+      longest = std::max(longest, n);
+    }
+    std::vector<std::pair<std::string, int64_t>> sorted(counts.begin(), counts.end());
+    std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
+      return a.second != b.second ? a.second > b.second : a.first < b.first;
+    });
+    m.idx2str = {p.padding_symbol, p.unknown_symbol, "<SOS>", "<EOS>"};
+    m.str2freq = {0, 0, 0, 0};
+    for (const auto& [s, n] : sorted) {
+      if (static_cast<int64_t>(m.idx2str.size()) - kSpecials >= p.most_common) break;
+      if (s == p.padding_symbol || s == p.unknown_symbol || s == "<SOS>" || s == "<EOS>") continue;
+      m.idx2str.push_back(s);
+      m.str2freq.push_back(n);
+    }
+    m.index();
+    {  // inverse document frequencies (tf_idf encoder; kept in the metadata like Ludwig's str2idf)
+      const double n_docs = static_cast<double>(m.training_rows - m.training_missing);
+      m.idf.assign(m.idx2str.size(), 0.0);
+      for (size_t i = kSpecials; i < m.idx2str.size(); ++i)
+        m.idf[i] = std::log((1 + n_docs) / (1 + docs[m.idx2str[i]])) + 1;  // smoothed idf
+      m.idf[kUnk] = std::log(1 + n_docs) + 1;
+    }
+    m.sequence_length = p.sequence_length
+                            ? *p.sequence_length
+                            : std::max<int64_t>(1, std::min<int64_t>(longest, p.max_sequence_length));
+    return m;
+  }
+
+  torch::Tensor encode(const FeatureConfig& f, const FeatureMetadata& m, const Table& t,
+                       const Column& c) const override {
+    const auto& p = f.prep<TextPreprocessing>();
+    auto tok = make_tokenizer(p, m);
+    const int64_t n = static_cast<int64_t>(t.num_rows()), L = m.sequence_length;
+    auto out = torch::zeros({n, L}, torch::kInt64);
+    int64_t* o = out.data_ptr<int64_t>();
+    std::unordered_map<std::string_view, int64_t> lut;  // views into m.idx2str
+    for (size_t i = kSpecials; i < m.idx2str.size(); ++i)
+      lut.emplace(m.idx2str[i], static_cast<int64_t>(i));
+    auto src = missing_sources(t, c, p.missing_value_strategy);
+    RowText text{p, {}};
+    std::vector<int64_t> ids;
+    int64_t truncated = 0, first_truncated = -1, empty = 0, first_empty = -1;
+    auto tokens_of = [&](std::string_view s) {
+      ids.clear();
+      tok->tokenize(text.get(s), [&](std::string_view w) {
+        auto it = lut.find(w);
+        ids.push_back(it == lut.end() ? kUnk : it->second);
+      });
+    };
+    for (int64_t r = 0; r < n; ++r) {
+      if (src[r] < 0) {
+        if (p.fill_value == p.unknown_symbol) {
+          ids.assign(1, kUnk);
+        } else {
+          tokens_of(p.fill_value);
+        }
+      } else {
+        tokens_of(t.cell(c, src[r]));
+        if (ids.empty() && src[r] == r && empty++ == 0) first_empty = r;
+      }
+      if (static_cast<int64_t>(ids.size()) > L && truncated++ == 0) first_truncated = r;
+      const int64_t k = std::min<int64_t>(L, static_cast<int64_t>(ids.size()));
+      int64_t* row = o + r * L + (p.padding == "left" ? L - k : 0);
+      std::copy(ids.begin(), ids.begin() + k, row);
+    }
+    if (truncated)
+      warn(feature_where(f, t) + ": " + std::to_string(truncated) + " of " + std::to_string(n) +
+           " values are longer than " + std::to_string(L) +
+           " tokens (the sequence length) and were truncated; first at " +
+           t.where(static_cast<size_t>(first_truncated)));
+    if (empty)
+      warn(feature_where(f, t) + ": " + std::to_string(empty) + " of " + std::to_string(n) +
+           " values have no tokens and are encoded as padding only; first at " +
+           t.where(static_cast<size_t>(first_empty)));
+    return out;
+  }
+
+  void mark_dropped(const FeatureConfig& f, const Table& t, const Column& c,
+                    std::vector<uint8_t>& keep) const override {
+    if (f.prep<TextPreprocessing>().missing_value_strategy == "drop_row")
+      FeatureKind::mark_dropped(f, t, c, keep);
+  }
+
+  // Outputs (tagger / generator decoders) are not built yet: the schema says can_output = false,
+  // so the config parser rejects text outputs before these are reached.
+  int64_t output_size(const FeatureConfig&, const FeatureMetadata& m) const override {
+    return m.vocab_size();
+  }
+  LossResult loss(const FeatureConfig&, const FeatureMetadata&, const torch::Tensor&,
+                  const torch::Tensor&) const override {
+    throw std::logic_error(type_ + " outputs are not supported");
+  }
+  std::unique_ptr<OutputMetrics> metrics(const FeatureConfig&,
+                                         const FeatureMetadata&) const override {
+    throw std::logic_error(type_ + " outputs are not supported");
+  }
+  std::vector<PredictionColumn> predictions(const FeatureConfig&, const FeatureMetadata&,
+                                            const torch::Tensor&) const override {
+    throw std::logic_error(type_ + " outputs are not supported");
+  }
+
+ private:
+  std::string type_;
+};
+
+void register_one(const std::string& type, const std::string& doc, const std::string& tokenizer,
+                  bool lowercase, const std::string& encoder) {
+  FeatureSchema s;
+  s.doc = doc;
+  s.can_output = false;
+  s.make_preprocessing = [tokenizer, lowercase](bool) {
+    auto p = std::make_shared<TextPreprocessing>();
+    p->tokenizer = tokenizer;
+    p->lowercase = lowercase;
+    return p;
+  };
+  s.default_encoder = encoder;
+  feature_schemas().add(type, std::move(s));
+  feature_kinds().add(type, std::make_shared<TextKind>(type));
+}
+
+}  // namespace
+
+void register_text_features() {
+  register_one("text", "free text: tokens (space_punct, lower-cased) mapped to a training vocabulary",
+               "space_punct", true, "parallel_cnn");
+  register_one("sequence", "a sequence of tokens (space-separated by default)", "space", false,
+               "embed");
+}
+
+}  // namespace kiln

@@ -1,0 +1,44 @@
+#pragma once
+// Tokenizers of text and sequence features, registered by their config names (Ludwig's): space,
+// space_punct, characters, and sentencepiece, which is trained on the training split at
+// preprocessing and whose model is kept in the feature metadata for predict.
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "util/registry.h"
+
+namespace kiln {
+
+class Tokenizer {
+ public:
+  virtual ~Tokenizer() = default;
+  // Calls emit(token) for each token of `text`, in order. Thread-safe.
+  virtual void tokenize(std::string_view text,
+                        const std::function<void(std::string_view)>& emit) const = 0;
+};
+
+struct TokenizerTraining {
+  int vocab_size = 8000;
+  std::string model_type = "unigram";  // sentencepiece: unigram | bpe
+  int threads = 1;
+  uint64_t seed = 42;
+};
+
+struct TokenizerSpec {
+  std::string doc;
+  // Trained tokenizers: learns a model (serialized bytes) from the training texts; throws
+  // DataError when it cannot. Null for the rule-based tokenizers.
+  std::function<std::string(const std::vector<std::string_view>& texts, const TokenizerTraining&)>
+      train;
+  // Builds the tokenizer from the trained model (ignored by rule-based ones); throws ModelError
+  // if the model is corrupt.
+  std::function<std::unique_ptr<Tokenizer>(const std::string& model)> make;
+};
+
+Registry<TokenizerSpec>& tokenizers();
+void register_tokenizers();
+
+}  // namespace kiln
