@@ -5,6 +5,7 @@ RSS, test metrics, ratios) to bench/results/tabular.md and into bench/README.md 
 <!-- tabular:begin --> / <!-- tabular:end --> markers.
 
   bench/run_bench.py [--runs 3] [--cases attrition,ames,penguins,attrition_1m] [--threads 2]
+  bench/run_bench.py --table text --cases spam_assassin     # -> <!-- text:begin --> markers
 
 Needs the [bench] packages (scripts/setup.sh bench) and build/kiln.
 """
@@ -95,6 +96,7 @@ def main():
     ap.add_argument("--cases", default="attrition,ames,penguins,attrition_same,ames_same,penguins_same,attrition_1m")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--tmp", default="/tmp/kiln_bench")
+    ap.add_argument("--table", default="tabular", help="results/<table>.md and README markers")
     args = ap.parse_args()
     os.makedirs(args.tmp, exist_ok=True)
     rows = []
@@ -141,11 +143,11 @@ def main():
                      f"| **{kw / rw:.2f}×** | {rt:.2f} | {kw / rt:.2f}× | {krss:.0f} | {rrss:.0f} | {met} |")
     table = "\n".join(lines) + "\n"
     os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
-    with open(os.path.join(ROOT, "bench", "results", "tabular.md"), "w") as f:
+    with open(os.path.join(ROOT, "bench", "results", args.table + ".md"), "w") as f:
         f.write(table)
     readme = os.path.join(ROOT, "bench", "README.md")
     text = open(readme).read()
-    text = re.sub(r"(<!-- tabular:begin -->\n).*?(<!-- tabular:end -->)",
+    text = re.sub(r"(<!-- " + args.table + r":begin -->\n).*?(<!-- " + args.table + r":end -->)",
                   lambda m: m.group(1) + table + m.group(2), text, flags=re.S)
     open(readme, "w").write(text)
     print(table)

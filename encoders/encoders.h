@@ -5,4 +5,5 @@ void register_passthrough_encoder();
 void register_dense_encoder();
 void register_category_encoders();
 void register_sequence_encoders();
+void register_image_encoders();
 }  // namespace kiln

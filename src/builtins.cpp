@@ -20,10 +20,12 @@ void register_builtins() {
     register_category_feature();
     register_tokenizers();
     register_text_features();
+    register_image_feature();
     register_passthrough_encoder();
     register_dense_encoder();
     register_category_encoders();
     register_sequence_encoders();
+    register_image_encoders();
     register_concat_combiner();
     register_regressor_decoder();
     register_classifier_decoder();

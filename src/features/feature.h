@@ -80,5 +80,6 @@ void register_number_feature();
 void register_binary_feature();
 void register_category_feature();
 void register_text_features();  // text and sequence
+void register_image_feature();
 
 }  // namespace kiln

@@ -30,7 +30,20 @@ std::string metadata_to_json(const MetadataMap& m) {
     w.Int64(f.training_rows);
     json_key(w, "training_missing");
     w.Int64(f.training_missing);
-    if (f.type == "number") {
+    if (f.type == "image") {
+      for (auto [k, v] : {std::pair<const char*, int64_t>{"height", f.height}, {"width", f.width},
+                          {"num_channels", f.channels}}) {
+        w.Key(k);
+        w.Int64(v);
+      }
+      for (auto [k, vec] : {std::pair<const char*, const std::vector<double>*>{"channel_mean", &f.channel_mean},
+                            {"channel_std", &f.channel_std}}) {
+        w.Key(k);
+        w.StartArray();
+        for (double v : *vec) json_double(w, v);
+        w.EndArray();
+      }
+    } else if (f.type == "number") {
       for (auto [k, v] : {std::pair<const char*, double>{"mean", f.mean}, {"std", f.std},
                           {"min", f.min}, {"max", f.max}, {"q1", f.q1}, {"q2", f.q2},
                           {"q3", f.q3}, {"fill_value", f.fill_value}}) {
@@ -102,7 +115,17 @@ MetadataMap metadata_from_json_unchecked(const std::string& text, const std::str
       f.training_rows = o["training_rows"].GetInt64();
     if (o.HasMember("training_missing") && o["training_missing"].IsInt64())
       f.training_missing = o["training_missing"].GetInt64();
-    if (f.type == "number") {
+    if (f.type == "image") {
+      auto dim = [&](const char* k, int64_t& v) {
+        if (!o.HasMember(k) || !o[k].IsInt64() || o[k].GetInt64() < 1) throw bad(f.name, "missing image size");
+        v = o[k].GetInt64();
+      };
+      dim("height", f.height), dim("width", f.width), dim("num_channels", f.channels);
+      for (auto [k, vec] : {std::pair<const char*, std::vector<double>*>{"channel_mean", &f.channel_mean},
+                            {"channel_std", &f.channel_std}})
+        if (o.HasMember(k) && o[k].IsArray())
+          for (const auto& v : o[k].GetArray()) vec->push_back(v.IsNumber() ? v.GetDouble() : 0.0);
+    } else if (f.type == "number") {
       auto num = [&](const char* k, double& v) {
         if (!o.HasMember(k)) throw bad(f.name, "missing statistics");
         v = o[k].IsNumber() ? o[k].GetDouble() : std::nan("");

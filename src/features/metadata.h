@@ -26,6 +26,10 @@ struct FeatureMetadata {
   int64_t sequence_length = 0;
   std::string tokenizer_model;
   std::vector<double> idf;
+  // image: the size every image is resized to, and per-channel standardization (empty: pixels
+  // are only scaled to [0, 1]).
+  int64_t height = 0, width = 0, channels = 0;
+  std::vector<double> channel_mean, channel_std;
 
   void index();  // rebuilds str2idx from idx2str
   int64_t vocab_size() const { return static_cast<int64_t>(idx2str.size()); }

@@ -15,7 +15,12 @@ EcdModel::EcdModel(const Config& c, const MetadataMap& metadata) {
     const auto& f = c.input_features[i];
     const auto* build = encoder_builders().find(f.type + "/" + f.encoder.type);
     if (!build) throw std::logic_error("no builder for encoder " + f.type + "/" + f.encoder.type);
-    auto enc = (*build)(*f.encoder.options, metadata.at(f.name));
+    std::shared_ptr<EncoderBase> enc;
+    try {
+      enc = (*build)(*f.encoder.options, metadata.at(f.name));
+    } catch (const ConfigError& e) {  // a setting that does not fit the data (image too small)
+      throw ConfigError(c.file + ": input feature '" + f.name + "': " + e.what());
+    }
     register_module("input" + std::to_string(i), enc);  // feature names may hold '.'
     sizes.push_back(enc->output_size());
     encoders_.emplace_back(f.name, enc);

@@ -43,6 +43,16 @@ expect 64 "kiln train: missing --dataset (usage: kiln train --config model.yaml 
 expect 64 "kiln evaluate: --split: unknown split 'tst'; did you mean 'test'?" -- evaluate --model_path "$WORK/m" --dataset "$D/tiny.csv" --split tst
 expect 64 "kiln: unknown command 'trian'; did you mean 'train'? (kiln --help lists them)" -- trian
 
+# Images: missing file, undecodable file, another channel count than the training images had;
+# at predict, a missing image is the same one-line error naming its row.
+I=(train --config "$D/images.yaml" --dataset)
+expect 3 "error: $D/images_missing.csv:8: input feature 'image' (column 'image'): image file not found: $D/images/nothere.png" -- "${I[@]}" "$D/images_missing.csv"
+expect 3 "error: $D/images_broken.csv:8: input feature 'image' (column 'image'): cannot decode image $D/images/broken.png (expected a PNG, JPEG or BMP file)" -- "${I[@]}" "$D/images_broken.csv"
+expect 3 "error: $D/images_rgb.csv:8: input feature 'image' (column 'image'): image has 3 channel(s), expected 1 (inferred from the training images); set preprocessing.num_channels to convert every image" -- "${I[@]}" "$D/images_rgb.csv"
+"$KILN" train --config "$D/images.yaml" --dataset "$D/images_ok.csv" --output_directory "$WORK/img" -q
+expect 3 "error: $D/images_missing.csv:8: input feature 'image' (column 'image'): image file not found: $D/images/nothere.png" -- predict --model_path "$WORK/img/model" --dataset "$D/images_missing.csv" --output_directory "$WORK/imgp"
+[ ! -e "$WORK/imgp/predictions.csv" ] || fail "predictions written despite a missing image"
+
 # A good model, then corrupt copies of it.
 "$KILN" train --config "$D/tiny.yaml" --dataset "$D/tiny.csv" --output_directory "$WORK/good" -q
 cp -r "$WORK/good/model" "$WORK/corrupt_weights"

@@ -1,0 +1,381 @@
+// Image encoders (input: uint8 [batch, channels, height, width]): stacked_cnn, resnet (18/34,
+// trained from scratch) and mlp_mixer, with Ludwig's parameters and defaults. Each first scales
+// pixels to [0, 1] and applies the feature's standardization.
+#include <torch/torch.h>
+
+#include "config/schema.h"
+#include "encoders/encoders.h"
+#include "model/components.h"
+#include "util/choice.h"
+#include "util/error.h"
+
+namespace kiln {
+namespace {
+
+// uint8 pixels → float in [0, 1], standardized per channel when the metadata says so.
+class PixelsImpl : public torch::nn::Module {
+ public:
+  explicit PixelsImpl(const FeatureMetadata& m) {
+    if (!m.channel_mean.empty()) {
+      mean_ = register_buffer("mean", torch::tensor(m.channel_mean, torch::kFloat32).view({1, -1, 1, 1}));
+      std_ = register_buffer("std", torch::tensor(m.channel_std, torch::kFloat32).view({1, -1, 1, 1}));
+    }
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    auto h = x.to(torch::kFloat32).div_(255.0);
+    if (mean_.defined()) h = (h - mean_) / std_;
+    return h;
+  }
+
+ private:
+  torch::Tensor mean_, std_;
+};
+TORCH_MODULE(Pixels);
+
+struct Conv2dLayer {
+  std::optional<int> out_channels, kernel_size, stride, pool_kernel_size, pool_stride;
+  std::optional<std::string> padding;
+  template <class V>
+  void visit(V& v) {
+    v("out_channels", out_channels, "output channels (default: the encoder's out_channels)");
+    v("kernel_size", kernel_size, "kernel width and height");
+    v("stride", stride, "convolution stride");
+    v("padding", padding, "valid | same");
+    v("pool_kernel_size", pool_kernel_size, "max-pool size after this layer (0: none)");
+    v("pool_stride", pool_stride, "pool stride (default: pool_kernel_size)");
+  }
+};
+
+struct StackedCnn2dOptions : Options<StackedCnn2dOptions> {
+  std::vector<Conv2dLayer> conv_layers;
+  std::optional<int> num_conv_layers;
+  int out_channels = 32;
+  std::optional<int> num_filters;
+  int kernel_size = 3;
+  int stride = 1;
+  std::string padding = "valid";
+  std::string conv_activation = "relu";
+  double conv_dropout = 0.0;
+  std::optional<std::string> conv_norm;
+  std::string pool_function = "max";
+  int pool_kernel_size = 2;
+  std::optional<int> pool_stride;
+  std::vector<FcLayer> fc_layers;
+  int num_fc_layers = 1;
+  int output_size = 128;
+  std::string fc_activation = "relu";
+  double fc_dropout = 0.0;
+  std::optional<std::string> fc_norm;
+  template <class V>
+  void visit(V& v) {
+    v("conv_layers", conv_layers, "convolution layers ([{out_channels, kernel_size, ...}])");
+    v("num_conv_layers", num_conv_layers, "number of convolution layers with the defaults below "
+                                          "(default: two, of 32 and 64 channels)");
+    v("out_channels", out_channels, "default output channels of each layer");
+    v("num_filters", num_filters, "alias of out_channels");
+    v("kernel_size", kernel_size, "default kernel size");
+    v("stride", stride, "default stride");
+    v("padding", padding, "valid | same");
+    v("conv_activation", conv_activation, "activation after each convolution");
+    v("conv_dropout", conv_dropout, "dropout after each convolution");
+    v("conv_norm", conv_norm, "batch | null: normalization after each convolution");
+    v("pool_function", pool_function, "max | average");
+    v("pool_kernel_size", pool_kernel_size, "pooling size after each layer (0: none)");
+    v("pool_stride", pool_stride, "pool stride (default: pool_kernel_size)");
+    v("fc_layers", fc_layers, "fully connected layers after flattening");
+    v("num_fc_layers", num_fc_layers, "number of fully connected layers of output_size");
+    v("output_size", output_size, "width of each fully connected layer");
+    v("fc_activation", fc_activation, "activation of the fully connected layers");
+    v("fc_dropout", fc_dropout, "dropout in the fully connected layers");
+    v("fc_norm", fc_norm, "batch | layer | null");
+  }
+  std::vector<std::string> problems() const override {
+    std::vector<std::string> p;
+    if (!conv_layers.empty() && num_conv_layers)
+      p.push_back("conv_layers: give either conv_layers or num_conv_layers, not both");
+    if (num_conv_layers && *num_conv_layers < 1) p.push_back("num_conv_layers: expected at least 1");
+    if (out_channels < 1) p.push_back("out_channels: expected at least 1");
+    if (kernel_size < 1) p.push_back("kernel_size: expected at least 1");
+    if (stride < 1) p.push_back("stride: expected at least 1");
+    check_choice(p, "padding", padding, {"valid", "same"});
+    for (size_t i = 0; i < conv_layers.size(); ++i)
+      if (conv_layers[i].padding)
+        check_choice(p, "conv_layers[" + std::to_string(i) + "].padding", *conv_layers[i].padding,
+                     {"valid", "same"});
+    check_choice(p, "conv_activation", conv_activation, activation_names());
+    check_choice(p, "fc_activation", fc_activation, activation_names());
+    if (conv_norm) check_choice(p, "conv_norm", *conv_norm, {"batch"});
+    if (fc_norm) check_choice(p, "fc_norm", *fc_norm, {"batch", "layer"});
+    check_choice(p, "pool_function", pool_function, {"max", "average", "avg", "mean"});
+    if (conv_dropout < 0 || conv_dropout >= 1) p.push_back("conv_dropout: expected a value in [0, 1)");
+    if (fc_dropout < 0 || fc_dropout >= 1) p.push_back("fc_dropout: expected a value in [0, 1)");
+    if (num_fc_layers < 0) p.push_back("num_fc_layers: expected 0 or more");
+    return p;
+  }
+};
+
+// stacked_cnn: convolution → norm → activation → dropout → pooling, per layer; flatten; fc layers.
+struct StackedCnn2dEncoder : EncoderBase {
+  StackedCnn2dEncoder(const StackedCnn2dOptions& o, const FeatureMetadata& m)
+      : activation_(o.conv_activation), dropout_(o.conv_dropout), average_(o.pool_function != "max") {
+    pixels = register_module("pixels", Pixels(m));
+    std::vector<Conv2dLayer> layers = o.conv_layers;
+    const int channels = o.num_filters.value_or(o.out_channels);
+    if (layers.empty() && o.num_conv_layers) layers.resize(*o.num_conv_layers);
+    if (layers.empty()) {
+      layers.resize(2);
+      layers[0].out_channels = 32, layers[1].out_channels = 64;
+    }
+    int64_t in = m.channels, h = m.height, w = m.width;
+    for (size_t i = 0; i < layers.size(); ++i) {
+      const auto& l = layers[i];
+      const int64_t out = l.out_channels.value_or(channels), k = l.kernel_size.value_or(o.kernel_size),
+                    s = l.stride.value_or(o.stride);
+      const bool same = l.padding.value_or(o.padding) == "same";
+      auto opts = torch::nn::Conv2dOptions(in, out, k).stride(s);
+      if (same) opts.padding(k / 2);  // odd kernels keep the size at stride 1
+      convs.push_back(register_module("conv" + std::to_string(i), torch::nn::Conv2d(opts)));
+      if (o.conv_norm)
+        norms.push_back(register_module("norm" + std::to_string(i), torch::nn::BatchNorm2d(out)));
+      h = same ? (h + s - 1) / s : (h - k) / s + 1;
+      w = same ? (w + s - 1) / s : (w - k) / s + 1;
+      const int64_t pk = l.pool_kernel_size.value_or(o.pool_kernel_size);
+      const int64_t ps = l.pool_stride.value_or(o.pool_stride.value_or(static_cast<int>(pk)));
+      pools_.push_back({pk, ps});
+      if (pk > 1) h = (h - pk) / ps + 1, w = (w - pk) / ps + 1;
+      if (h < 1 || w < 1)
+        throw ConfigError("stacked_cnn: " + std::to_string(i + 1) + " convolution layer(s) shrink a " +
+                          std::to_string(m.height) + "x" + std::to_string(m.width) +
+                          " image to nothing; use fewer layers, padding: same or a larger image");
+      in = out;
+    }
+    FcStackOptions s;
+    s.num_fc_layers = o.num_fc_layers;
+    s.output_size = o.output_size;
+    for (const auto& l : o.fc_layers) s.fc_layer_sizes.push_back(l.output_size);
+    s.activation = o.fc_activation;
+    s.norm = o.fc_norm;
+    s.dropout = o.fc_dropout;
+    fc = register_module("fc", FcStack(in * h * w, s));
+  }
+  torch::Tensor forward(const torch::Tensor& x) override {
+    auto h = pixels->forward(x);
+    for (size_t i = 0; i < convs.size(); ++i) {
+      h = convs[i]->forward(h);
+      if (!norms.empty()) h = norms[i]->forward(h);
+      h = activate(h, activation_);
+      if (dropout_ > 0) h = torch::dropout(h, dropout_, is_training());
+      auto [pk, ps] = pools_[i];
+      if (pk > 1) h = average_ ? torch::avg_pool2d(h, pk, ps) : torch::max_pool2d(h, pk, ps);
+    }
+    return fc->forward(h.flatten(1));
+  }
+  int64_t output_size() const override { return fc->output_size(); }
+  Pixels pixels{nullptr};
+  std::vector<torch::nn::Conv2d> convs;
+  std::vector<torch::nn::BatchNorm2d> norms;
+  FcStack fc{nullptr};
+  std::vector<std::pair<int64_t, int64_t>> pools_;
+  std::string activation_;
+  double dropout_;
+  bool average_;
+};
+
+struct ResNetOptions : Options<ResNetOptions> {
+  int model_variant = 18;
+  bool use_pretrained = false;
+  bool trainable = true;
+  std::vector<FcLayer> fc_layers;
+  int num_fc_layers = 0;
+  int output_size = 256;
+  double dropout = 0.0;
+  template <class V>
+  void visit(V& v) {
+    v("model_variant", model_variant, "18 | 34: residual blocks per stage 2-2-2-2 or 3-4-6-3");
+    v("use_pretrained", use_pretrained, "must be false: no pretrained weights can be downloaded");
+    v("trainable", trainable, "train the residual network (false: a fixed random projection)");
+    v("fc_layers", fc_layers, "fully connected layers after global pooling");
+    v("num_fc_layers", num_fc_layers, "number of fully connected layers of output_size");
+    v("output_size", output_size, "width of each fully connected layer");
+    v("dropout", dropout, "dropout in the fully connected layers");
+  }
+  std::vector<std::string> problems() const override {
+    std::vector<std::string> p;
+    if (model_variant != 18 && model_variant != 34)
+      p.push_back("model_variant: expected 18 or 34 (basic-block ResNets, trained from scratch)");
+    if (use_pretrained)
+      p.push_back("use_pretrained: pretrained weights cannot be downloaded here; set it to false");
+    if (num_fc_layers < 0) p.push_back("num_fc_layers: expected 0 or more");
+    return p;
+  }
+};
+
+class BasicBlockImpl : public torch::nn::Module {
+ public:
+  BasicBlockImpl(int64_t in, int64_t out, int64_t stride) {
+    c1 = register_module("c1", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false)));
+    b1 = register_module("b1", torch::nn::BatchNorm2d(out));
+    c2 = register_module("c2", torch::nn::Conv2d(torch::nn::Conv2dOptions(out, out, 3).padding(1).bias(false)));
+    b2 = register_module("b2", torch::nn::BatchNorm2d(out));
+    if (stride != 1 || in != out) {
+      down = register_module("down", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 1).stride(stride).bias(false)));
+      bd = register_module("bd", torch::nn::BatchNorm2d(out));
+    }
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    auto h = torch::relu(b1->forward(c1->forward(x)));
+    h = b2->forward(c2->forward(h));
+    return torch::relu(h + (down ? bd->forward(down->forward(x)) : x));
+  }
+  torch::nn::Conv2d c1{nullptr}, c2{nullptr}, down{nullptr};
+  torch::nn::BatchNorm2d b1{nullptr}, b2{nullptr}, bd{nullptr};
+};
+TORCH_MODULE(BasicBlock);
+
+// resnet: the 18/34-layer residual network (7x7 stem, four stages of basic blocks, global average
+// pooling: 512 features), trained from scratch.
+struct ResNetEncoder : EncoderBase {
+  ResNetEncoder(const ResNetOptions& o, const FeatureMetadata& m) {
+    pixels = register_module("pixels", Pixels(m));
+    stem = register_module("stem", torch::nn::Conv2d(torch::nn::Conv2dOptions(m.channels, 64, 7).stride(2).padding(3).bias(false)));
+    stem_bn = register_module("stem_bn", torch::nn::BatchNorm2d(64));
+    const std::vector<int> blocks = o.model_variant == 34 ? std::vector<int>{3, 4, 6, 3}
+                                                          : std::vector<int>{2, 2, 2, 2};
+    int64_t in = 64;
+    for (size_t s = 0; s < 4; ++s) {
+      const int64_t out = 64 << s;
+      for (int b = 0; b < blocks[s]; ++b) {
+        layers.push_back(register_module("block" + std::to_string(s) + "_" + std::to_string(b),
+                                         BasicBlock(in, out, b == 0 && s > 0 ? 2 : 1)));
+        in = out;
+      }
+    }
+    if (!o.trainable)
+      for (auto& p : parameters()) p.set_requires_grad(false);
+    FcStackOptions f;
+    f.num_fc_layers = o.num_fc_layers;
+    f.output_size = o.output_size;
+    for (const auto& l : o.fc_layers) f.fc_layer_sizes.push_back(l.output_size);
+    f.dropout = o.dropout;
+    fc = register_module("fc", FcStack(512, f));
+  }
+  torch::Tensor forward(const torch::Tensor& x) override {
+    auto h = torch::relu(stem_bn->forward(stem->forward(pixels->forward(x))));
+    h = torch::max_pool2d(h, 3, 2, 1);
+    for (auto& b : layers) h = b->forward(h);
+    return fc->forward(h.mean({2, 3}));
+  }
+  int64_t output_size() const override { return fc->output_size(); }
+  Pixels pixels{nullptr};
+  torch::nn::Conv2d stem{nullptr};
+  torch::nn::BatchNorm2d stem_bn{nullptr};
+  std::vector<BasicBlock> layers;
+  FcStack fc{nullptr};
+};
+
+struct MlpMixerOptions : Options<MlpMixerOptions> {
+  int patch_size = 16;
+  int embed_size = 512;
+  int token_size = 2048;
+  int channel_dim = 256;
+  int num_layers = 8;
+  double dropout = 0.0;
+  bool avg_pool = true;
+  template <class V>
+  void visit(V& v) {
+    v("patch_size", patch_size, "side of the square patches (must divide height and width)");
+    v("embed_size", embed_size, "patch embedding width");
+    v("token_size", token_size, "hidden width of the token-mixing MLP");
+    v("channel_dim", channel_dim, "hidden width of the channel-mixing MLP");
+    v("num_layers", num_layers, "number of mixer layers");
+    v("dropout", dropout, "dropout in the MLPs");
+    v("avg_pool", avg_pool, "average the patches (false: flatten them)");
+  }
+  std::vector<std::string> problems() const override {
+    std::vector<std::string> p;
+    for (auto [k, v] : {std::pair<const char*, int>{"patch_size", patch_size}, {"embed_size", embed_size},
+                        {"token_size", token_size}, {"channel_dim", channel_dim}, {"num_layers", num_layers}})
+      if (v < 1) p.push_back(std::string(k) + ": expected at least 1");
+    if (dropout < 0 || dropout >= 1) p.push_back("dropout: expected a value in [0, 1)");
+    return p;
+  }
+};
+
+class MixerLayerImpl : public torch::nn::Module {
+ public:
+  MixerLayerImpl(int64_t patches, const MlpMixerOptions& o) : dropout_(o.dropout) {
+    n1 = register_module("n1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.embed_size})));
+    t1 = register_module("t1", torch::nn::Linear(patches, o.token_size));
+    t2 = register_module("t2", torch::nn::Linear(o.token_size, patches));
+    n2 = register_module("n2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.embed_size})));
+    c1 = register_module("c1", torch::nn::Linear(o.embed_size, o.channel_dim));
+    c2 = register_module("c2", torch::nn::Linear(o.channel_dim, o.embed_size));
+  }
+  torch::Tensor forward(const torch::Tensor& x) {  // [B, patches, embed]
+    auto mlp = [&](torch::nn::Linear& a, torch::nn::Linear& b, torch::Tensor h) {
+      h = torch::gelu(a->forward(h));
+      if (dropout_ > 0) h = torch::dropout(h, dropout_, is_training());
+      return b->forward(h);
+    };
+    auto h = x + mlp(t1, t2, n1->forward(x).transpose(1, 2)).transpose(1, 2);
+    return h + mlp(c1, c2, n2->forward(h));
+  }
+  torch::nn::LayerNorm n1{nullptr}, n2{nullptr};
+  torch::nn::Linear t1{nullptr}, t2{nullptr}, c1{nullptr}, c2{nullptr};
+
+ private:
+  double dropout_;
+};
+TORCH_MODULE(MixerLayer);
+
+// mlp_mixer: non-overlapping patches embedded linearly, then layers mixing across patches and
+// across channels (MLP-Mixer), layer norm, and the patches averaged.
+struct MlpMixerEncoder : EncoderBase {
+  MlpMixerEncoder(const MlpMixerOptions& o, const FeatureMetadata& m) : avg_(o.avg_pool) {
+    if (m.height % o.patch_size || m.width % o.patch_size)
+      throw ConfigError("mlp_mixer: patch_size " + std::to_string(o.patch_size) + " does not divide the " +
+                        std::to_string(m.height) + "x" + std::to_string(m.width) +
+                        " images; set patch_size or the image height and width");
+    pixels = register_module("pixels", Pixels(m));
+    const int64_t patches = (m.height / o.patch_size) * (m.width / o.patch_size);
+    embed = register_module("embed", torch::nn::Conv2d(torch::nn::Conv2dOptions(m.channels, o.embed_size, o.patch_size)
+                                                           .stride(o.patch_size)));
+    for (int i = 0; i < o.num_layers; ++i)
+      layers.push_back(register_module("mixer" + std::to_string(i), MixerLayer(patches, o)));
+    norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.embed_size})));
+    out_ = avg_ ? o.embed_size : o.embed_size * patches;
+  }
+  torch::Tensor forward(const torch::Tensor& x) override {
+    auto h = embed->forward(pixels->forward(x)).flatten(2).transpose(1, 2);  // [B, patches, embed]
+    for (auto& l : layers) h = l->forward(h);
+    h = norm->forward(h);
+    return avg_ ? h.mean(1) : h.flatten(1);
+  }
+  int64_t output_size() const override { return out_; }
+  Pixels pixels{nullptr};
+  torch::nn::Conv2d embed{nullptr};
+  std::vector<MixerLayer> layers;
+  torch::nn::LayerNorm norm{nullptr};
+  bool avg_;
+  int64_t out_;
+};
+
+template <class O, class E>
+void add_image_encoder(const std::string& name, const std::string& doc) {
+  const std::string key = "image/" + name;
+  encoder_schemas().add(key, {doc, {"image"}, [] { return std::make_shared<O>(); }});
+  encoder_builders().add(key, [](const OptionsBase& o, const FeatureMetadata& m) {
+    return std::make_shared<E>(dynamic_cast<const O&>(o), m);
+  });
+}
+
+}  // namespace
+
+void register_image_encoders() {
+  add_image_encoder<StackedCnn2dOptions, StackedCnn2dEncoder>(
+      "stacked_cnn", "convolution and pooling layers, flattened, then fc layers");
+  add_image_encoder<ResNetOptions, ResNetEncoder>("resnet", "ResNet-18/34 trained from scratch");
+  add_image_encoder<MlpMixerOptions, MlpMixerEncoder>("mlp_mixer", "MLP-Mixer over image patches");
+}
+
+}  // namespace kiln

@@ -1,0 +1,247 @@
+// image: each row names an image file (PNG, JPEG, BMP; relative paths are resolved from the data
+// file's folder). Images are decoded with OpenCV on every core, converted to the feature's
+// channel count, resized to one size, and kept as uint8 [rows, channels, height, width]; the
+// encoders scale them to [0, 1] (and standardize) per batch. Size and channel count come from
+// the config, else from a sample of the training images, as in Ludwig.
+#include <ATen/Parallel.h>
+#include <torch/torch.h>
+
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <mutex>
+
+#include "config/schema.h"
+#include "features/feature.h"
+#include "util/choice.h"
+#include "util/error.h"
+#include "util/fs.h"
+#include "util/parallel.h"
+
+namespace kiln {
+namespace {
+
+struct ImagePreprocessing : Options<ImagePreprocessing> {
+  std::optional<int> height, width, num_channels;
+  std::string resize_method = "interpolate";
+  bool infer_image_num_channels = true;
+  bool infer_image_dimensions = true;
+  int infer_image_max_height = 256;
+  int infer_image_max_width = 256;
+  int infer_image_sample_size = 100;
+  std::optional<std::string> standardize_image;
+  std::string missing_value_strategy = "bfill";
+  bool in_memory = true;
+  template <class V>
+  void visit(V& v) {
+    v("height", height, "height images are resized to (default: inferred from a sample)");
+    v("width", width, "width images are resized to (default: inferred from a sample)");
+    v("num_channels", num_channels,
+      "1 (grayscale), 3 (RGB) or 4 (RGBA); when set, images are converted to it; when inferred, "
+      "an image with another channel count is an error");
+    v("resize_method", resize_method, "interpolate | crop_or_pad");
+    v("infer_image_num_channels", infer_image_num_channels, "infer num_channels from a sample");
+    v("infer_image_dimensions", infer_image_dimensions, "infer height and width from a sample");
+    v("infer_image_max_height", infer_image_max_height, "cap on the inferred height");
+    v("infer_image_max_width", infer_image_max_width, "cap on the inferred width");
+    v("infer_image_sample_size", infer_image_sample_size, "training images sampled for inference");
+    v("standardize_image", standardize_image,
+      "null (scale to [0, 1]) | imagenet1k (ImageNet channel means and deviations)");
+    v("missing_value_strategy", missing_value_strategy, "bfill | ffill | drop_row");
+    v("in_memory", in_memory, "decode every image at preprocessing (only true is built so far)");
+  }
+  std::vector<std::string> problems() const override {
+    std::vector<std::string> p;
+    check_choice(p, "resize_method", resize_method, {"interpolate", "crop_or_pad"});
+    check_choice(p, "missing_value_strategy", missing_value_strategy, {"bfill", "ffill", "drop_row"});
+    if (standardize_image) check_choice(p, "standardize_image", *standardize_image, {"imagenet1k"});
+    if (height && *height < 1) p.push_back("height: expected at least 1");
+    if (width && *width < 1) p.push_back("width: expected at least 1");
+    if (num_channels && *num_channels != 1 && *num_channels != 3 && *num_channels != 4)
+      p.push_back("num_channels: expected 1, 3 or 4");
+    if (!in_memory) p.push_back("in_memory: only true (decode at preprocessing) is built so far");
+    if (infer_image_sample_size < 1) p.push_back("infer_image_sample_size: expected at least 1");
+    return p;
+  }
+};
+
+std::string where(const FeatureConfig& f, const Table& t, size_t row) {
+  return t.where(row) + ": input feature '" + f.name + "' (column '" + f.column + "')";
+}
+
+std::string resolve(const Table& t, std::string_view value) {
+  std::string p(trim(value));
+  if (!p.empty() && p[0] == '/') return p;
+  std::string dir = parent_dir(t.source);
+  return dir.empty() ? p : path_join(dir, p);
+}
+
+// Decodes one image as 8-bit with its own channel count (1, 3 or 4; OpenCV's BGR order is turned
+// into RGB). Throws DataError naming row and column.
+cv::Mat decode(const FeatureConfig& f, const Table& t, size_t row, std::string_view value) {
+  const std::string path = resolve(t, value);
+  if (!file_exists(path))
+    throw DataError(where(f, t, row) + ": image file not found: " + path);
+  cv::Mat m = cv::imread(path, cv::IMREAD_UNCHANGED);
+  if (m.empty())
+    throw DataError(where(f, t, row) + ": cannot decode image " + path +
+                    " (expected a PNG, JPEG or BMP file)");
+  if (m.depth() == CV_16U) m.convertTo(m, CV_8U, 1.0 / 257);
+  if (m.depth() != CV_8U)
+    throw DataError(where(f, t, row) + ": unsupported pixel type in " + path + " (expected 8 or 16 bits)");
+  if (m.channels() == 3) cv::cvtColor(m, m, cv::COLOR_BGR2RGB);
+  if (m.channels() == 4) cv::cvtColor(m, m, cv::COLOR_BGRA2RGBA);
+  if (m.channels() == 2) {  // gray + alpha: keep the gray
+    std::vector<cv::Mat> planes;
+    cv::split(m, planes);
+    m = planes[0];
+  }
+  return m;
+}
+
+cv::Mat to_channels(cv::Mat m, int channels) {
+  if (m.channels() == channels) return m;
+  cv::Mat out;
+  if (channels == 1) cv::cvtColor(m, out, m.channels() == 3 ? cv::COLOR_RGB2GRAY : cv::COLOR_RGBA2GRAY);
+  else if (channels == 3) cv::cvtColor(m, out, m.channels() == 1 ? cv::COLOR_GRAY2RGB : cv::COLOR_RGBA2RGB);
+  else cv::cvtColor(m, out, m.channels() == 1 ? cv::COLOR_GRAY2RGBA : cv::COLOR_RGB2RGBA);
+  return out;
+}
+
+cv::Mat resize_to(const cv::Mat& m, int h, int w, const std::string& method) {
+  if (m.rows == h && m.cols == w) return m;
+  cv::Mat out;
+  if (method == "interpolate") {
+    const bool shrink = m.rows > h || m.cols > w;
+    cv::resize(m, out, cv::Size(w, h), 0, 0, shrink ? cv::INTER_AREA : cv::INTER_LINEAR);
+    return out;
+  }
+  // crop_or_pad: centred crop where larger, zero padding where smaller.
+  out = cv::Mat::zeros(h, w, m.type());
+  const int ch = std::min(h, m.rows), cw = std::min(w, m.cols);
+  m(cv::Rect((m.cols - cw) / 2, (m.rows - ch) / 2, cw, ch))
+      .copyTo(out(cv::Rect((w - cw) / 2, (h - ch) / 2, cw, ch)));
+  return out;
+}
+
+class ImageKind : public FeatureKind {
+ public:
+  FeatureMetadata fit(const FeatureConfig& f, const Table& t, const Column& c,
+                      const std::vector<int64_t>& rows) const override {
+    const auto& p = f.prep<ImagePreprocessing>();
+    FeatureMetadata m;
+    m.name = f.name, m.type = "image";
+    m.training_rows = static_cast<int64_t>(rows.size());
+    std::vector<int> heights, widths;
+    std::map<int, int> channel_counts;
+    for (int64_t r : rows) {
+      if (Table::missing(c, r)) {
+        ++m.training_missing;
+        continue;
+      }
+      if (static_cast<int>(heights.size()) >= p.infer_image_sample_size) continue;
+      cv::Mat img = decode(f, t, static_cast<size_t>(r), t.cell(c, r));
+      heights.push_back(img.rows), widths.push_back(img.cols);
+      channel_counts[img.channels()]++;
+    }
+    if (heights.empty())
+      throw DataError(t.source + ": input feature '" + f.name + "' (column '" + f.column +
+                      "'): no image in the training split");
+    auto median = [](std::vector<int> v) {
+      std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+      return v[v.size() / 2];
+    };
+    m.height = p.height ? *p.height : std::min(median(heights), p.infer_image_max_height);
+    m.width = p.width ? *p.width : std::min(median(widths), p.infer_image_max_width);
+    if (p.num_channels) {
+      m.channels = *p.num_channels;
+    } else {
+      m.channels = 0;
+      int best = 0;
+      for (auto [ch, n] : channel_counts)
+        if (n > best) best = n, m.channels = ch;
+    }
+    if (p.standardize_image && *p.standardize_image == "imagenet1k") {
+      const std::vector<double> mean = {0.485, 0.456, 0.406}, sd = {0.229, 0.224, 0.225};
+      for (int64_t ch = 0; ch < m.channels; ++ch) {
+        // Grayscale uses the mean of the RGB statistics; an alpha channel is left as is.
+        m.channel_mean.push_back(ch >= 3 ? 0.0 : m.channels == 1 ? 0.449 : mean[ch]);
+        m.channel_std.push_back(ch >= 3 ? 1.0 : m.channels == 1 ? 0.226 : sd[ch]);
+      }
+    }
+    return m;
+  }
+
+  torch::Tensor encode(const FeatureConfig& f, const FeatureMetadata& m, const Table& t,
+                       const Column& c) const override {
+    const auto& p = f.prep<ImagePreprocessing>();
+    const int64_t n = static_cast<int64_t>(t.num_rows());
+    const int H = static_cast<int>(m.height), W = static_cast<int>(m.width),
+              C = static_cast<int>(m.channels);
+    auto out = torch::zeros({n, C, H, W}, torch::kUInt8);
+    uint8_t* o = out.data_ptr<uint8_t>();
+    auto src = missing_sources(t, c, p.missing_value_strategy);
+    // A missing value with no neighbour to copy stays black; bfill/ffill copy the neighbour's
+    // pixels (decoded again: rows are independent, so the decoding runs in parallel).
+    const int threads = std::max(1, at::get_num_threads());
+    parallel_for(static_cast<size_t>(n), threads, [&](size_t r) {
+      if (src[r] < 0) return;
+      cv::Mat img = decode(f, t, static_cast<size_t>(src[r]), t.cell(c, src[r]));
+      if (img.channels() != C) {
+        if (!p.num_channels)
+          throw DataError(where(f, t, static_cast<size_t>(src[r])) + ": image has " +
+                          std::to_string(img.channels()) + " channel(s), expected " +
+                          std::to_string(C) + " (inferred from the training images); set "
+                          "preprocessing.num_channels to convert every image");
+        img = to_channels(img, C);
+      }
+      img = resize_to(img, H, W, p.resize_method);
+      if (!img.isContinuous()) img = img.clone();
+      // HWC (OpenCV) → CHW.
+      uint8_t* dst = o + static_cast<int64_t>(r) * C * H * W;
+      const uint8_t* px = img.ptr<uint8_t>();
+      for (int y = 0; y < H; ++y)
+        for (int x = 0; x < W; ++x)
+          for (int ch = 0; ch < C; ++ch) dst[(ch * H + y) * W + x] = px[(y * W + x) * C + ch];
+    });
+    return out;
+  }
+
+  void mark_dropped(const FeatureConfig& f, const Table& t, const Column& c,
+                    std::vector<uint8_t>& keep) const override {
+    if (f.prep<ImagePreprocessing>().missing_value_strategy == "drop_row")
+      FeatureKind::mark_dropped(f, t, c, keep);
+  }
+
+  // Image outputs (segmentation decoders) are not built: the schema says can_output = false.
+  int64_t output_size(const FeatureConfig&, const FeatureMetadata&) const override { return 0; }
+  LossResult loss(const FeatureConfig&, const FeatureMetadata&, const torch::Tensor&,
+                  const torch::Tensor&) const override {
+    throw std::logic_error("image outputs are not supported");
+  }
+  std::unique_ptr<OutputMetrics> metrics(const FeatureConfig&, const FeatureMetadata&) const override {
+    throw std::logic_error("image outputs are not supported");
+  }
+  std::vector<PredictionColumn> predictions(const FeatureConfig&, const FeatureMetadata&,
+                                            const torch::Tensor&) const override {
+    throw std::logic_error("image outputs are not supported");
+  }
+};
+
+}  // namespace
+
+void register_image_feature() {
+  FeatureSchema s;
+  s.doc = "an image file path (PNG, JPEG, BMP), decoded, converted and resized to one size";
+  s.can_output = false;
+  s.make_preprocessing = [](bool) { return std::make_shared<ImagePreprocessing>(); };
+  s.default_encoder = "stacked_cnn";
+  feature_schemas().add("image", std::move(s));
+  feature_kinds().add("image", std::make_shared<ImageKind>());
+}
+
+}  // namespace kiln

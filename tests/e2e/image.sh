@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Image features end to end on Fashion-MNIST (small): a two-layer CNN trained 20 epochs reaches
+# test accuracy >= 0.85; predict decodes the images again with the saved size and channels.
+source "$(dirname "$0")/lib.sh"
+ex="$SRC/examples/fashion_mnist_small"
+out="$WORK/img"
+sed 's/  epochs: 5/  epochs: 20/' "$ex/config.yaml" > "$WORK/config.yaml"
+"$KILN" experiment --config "$WORK/config.yaml" --dataset "$ex/fashion_mnist_small.csv" \
+  --output_directory "$out" --threads 2 -q
+acc=$(json "$out/test_statistics.json" '.label.accuracy')
+at_least "$acc" 0.85 "fashion_mnist test accuracy (stacked_cnn, 20 epochs)"
+jq -e '.image_path | .height == 28 and .width == 28 and .num_channels == 1' "$out/model/feature_metadata.json" >/dev/null \
+  || fail "image size and channels not saved with the model"
+"$KILN" predict --model_path "$out/model" --dataset "$ex/fashion_mnist_small.csv" --output_directory "$WORK/p" -q
+[ "$(wc -l < "$WORK/p/predictions.csv")" -eq 7001 ] || fail "predictions: expected 7000 rows"
+"$KILN" evaluate --model_path "$out/model" --dataset "$ex/fashion_mnist_small.csv" --split test \
+  --output_directory "$WORK/e" -q
+[ "$(json "$WORK/e/test_statistics.json" '.label.accuracy')" = "$acc" ] || fail "evaluate disagrees with experiment"
+echo "image: ok"
