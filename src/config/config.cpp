@@ -7,6 +7,7 @@
 #include "slices/expression.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/choice.h"
 #include "util/strings.h"
 
 namespace kiln {
@@ -115,6 +116,7 @@ struct Parser {
     r("type", f.type);
     r("column", f.column);
     r.mark_known("preprocessing");
+    if (!output && f.type == "image") r.mark_known("augmentation");
     const YAML::Node& cm = merged;
     if (YAML::Node p = cm["preprocessing"]) {
       if (!p.IsMap()) {
@@ -149,8 +151,44 @@ struct Parser {
       }
     } else {
       r("encoder", f.encoder);
+      if (f.type == "image") read_augmentation(cm, path, f);
     }
     r.finish(std::string(output ? "an output" : "an input") + " feature");
+  }
+
+  // augmentation: a list of steps, or true for the default list (flip, small rotation,
+  // brightness and contrast), or false.
+  void read_augmentation(const YAML::Node& cm, const std::string& path, FeatureConfig& f) {
+    YAML::Node a = cm["augmentation"];
+    if (!a || a.IsNull()) return;
+    if (a.IsScalar()) {
+      const std::string v = a.Scalar();
+      if (v == "true" || v == "True") {
+        for (const char* t : {"random_horizontal_flip", "random_rotate", "random_brightness",
+                              "random_contrast"}) {
+          AugmentationOp op;
+          op.type = t;
+          op.min = 0.8, op.max = 1.2;
+          f.augmentation.push_back(op);
+        }
+      } else if (v != "false" && v != "False") {
+        err(a, path + ".augmentation", "expected true, false or a list of steps, got '" + v + "'");
+      }
+      return;
+    }
+    YamlReader ar(file, cm, path, &errors);
+    ar("augmentation", f.augmentation);
+    for (size_t i = 0; i < f.augmentation.size(); ++i) {
+      const auto& op = f.augmentation[i];
+      const std::string at = path + ".augmentation[" + std::to_string(i) + "]";
+      YAML::Node n = a.IsSequence() && i < a.size() ? a[i] : a;
+      std::vector<std::string> p;
+      check_choice(p, "type", op.type, augmentation_types());
+      if (op.min <= 0 || op.max < op.min) p.push_back("min: expected 0 < min <= max");
+      if (op.min_scale <= 0 || op.min_scale > 1) p.push_back("min_scale: expected a value in (0, 1]");
+      if (op.probability < 0 || op.probability > 1) p.push_back("probability: expected a value in [0, 1]");
+      for (const auto& q : p) err(n, at + "." + q.substr(0, q.find(':')), q.substr(q.find(':') + 2));
+    }
   }
 
   void parse_features(const YAML::Node& root, const char* key, bool output,
@@ -336,6 +374,13 @@ struct Parser {
 
 }  // namespace
 
+const std::vector<std::string>& augmentation_types() {
+  static const std::vector<std::string> t = {"random_horizontal_flip", "random_vertical_flip",
+                                             "random_rotate", "random_brightness",
+                                             "random_contrast", "random_crop"};
+  return t;
+}
+
 const FeatureConfig* Config::find_output(const std::string& name) const {
   for (const auto& f : output_features)
     if (f.name == name) return &f;
@@ -447,6 +492,7 @@ std::string config_to_yaml(const Config& c) {
         w("reduce_input", f.reduce_input);
       } else {
         w("encoder", f.encoder);
+        if (!f.augmentation.empty()) w("augmentation", f.augmentation);
       }
       e << YAML::EndMap;
     }

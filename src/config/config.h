@@ -34,6 +34,27 @@ struct LossConfig {
   }
 };
 
+// One image augmentation step (Ludwig's feature-level `augmentation:` list), applied to training
+// batches only.
+struct AugmentationOp {
+  std::string type;
+  double degree = 15;                   // random_rotate: angle drawn in [-degree, degree]
+  double min = 0.5, max = 2.0;          // random_brightness / random_contrast: factor range
+  double min_scale = 0.8;               // random_crop: side of the crop, as a fraction
+  double probability = 0.5;             // flips: chance per image
+  template <class V>
+  void visit(V& v) {
+    v("type", type, "random_horizontal_flip | random_vertical_flip | random_rotate | "
+                    "random_brightness | random_contrast | random_crop");
+    v("degree", degree, "random_rotate: maximum angle in degrees");
+    v("min", min, "random_brightness / random_contrast: smallest factor");
+    v("max", max, "random_brightness / random_contrast: largest factor");
+    v("min_scale", min_scale, "random_crop: smallest crop side, as a fraction of the image");
+    v("probability", probability, "flips: chance that an image is flipped");
+  }
+};
+const std::vector<std::string>& augmentation_types();
+
 struct FeatureConfig {
   std::string name, type, column;
   bool is_output = false;
@@ -45,6 +66,7 @@ struct FeatureConfig {
   int top_k = 3;           // category outputs: hits_at_k
   std::string reduce_input = "sum";
   std::vector<std::string> dependencies;
+  std::vector<AugmentationOp> augmentation;  // image inputs
 
   template <class T>
   const T& prep() const {

@@ -4,6 +4,7 @@
 // its schema (config layer) and its FeatureKind (here) in one register_*() call.
 #include <torch/types.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -56,6 +57,12 @@ class FeatureKind {
   // Rows whose value is missing and whose strategy is drop_row (or, for outputs, any missing).
   virtual void mark_dropped(const FeatureConfig& f, const Table& t, const Column& c,
                             std::vector<uint8_t>& keep) const;
+
+  // Inputs: a random transformation applied to training batches only (image augmentation), or
+  // an empty function when the feature has none. Draws from torch's global generator.
+  virtual std::function<torch::Tensor(const torch::Tensor&)> augmenter(const FeatureConfig&) const {
+    return {};
+  }
 
   // Outputs.
   virtual int64_t output_size(const FeatureConfig& f, const FeatureMetadata& m) const = 0;

@@ -11,6 +11,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -128,8 +129,54 @@ cv::Mat resize_to(const cv::Mat& m, int h, int w, const std::string& method) {
   return out;
 }
 
+// The augmentation steps on a batch [B, C, H, W] of 0-255 pixels; each image draws its own
+// parameters. Returns floats in 0-255 (the encoders scale them like the stored bytes).
+torch::Tensor augment(const std::vector<AugmentationOp>& ops, const torch::Tensor& batch) {
+  namespace F = torch::nn::functional;
+  auto x = batch.to(torch::kFloat32);
+  const int64_t B = x.size(0);
+  auto uniform = [&](double lo, double hi) { return torch::empty({B}).uniform_(lo, hi); };
+  for (const auto& op : ops) {
+    if (op.type == "random_horizontal_flip" || op.type == "random_vertical_flip") {
+      auto flip = (torch::rand({B}) < op.probability).view({B, 1, 1, 1});
+      x = torch::where(flip, x.flip({op.type == "random_horizontal_flip" ? 3 : 2}), x);
+    } else if (op.type == "random_brightness") {
+      x = (x * uniform(op.min, op.max).view({B, 1, 1, 1})).clamp(0, 255);
+    } else if (op.type == "random_contrast") {
+      auto mean = x.mean({1, 2, 3}, true);
+      x = ((x - mean) * uniform(op.min, op.max).view({B, 1, 1, 1}) + mean).clamp(0, 255);
+    } else {  // random_rotate, random_crop: an affine resampling
+      auto theta = torch::zeros({B, 2, 3});
+      if (op.type == "random_rotate") {
+        auto a = uniform(-op.degree, op.degree) * (M_PI / 180.0);
+        theta.select(2, 0).select(1, 0).copy_(a.cos());
+        theta.select(2, 1).select(1, 0).copy_(-a.sin());
+        theta.select(2, 0).select(1, 1).copy_(a.sin());
+        theta.select(2, 1).select(1, 1).copy_(a.cos());
+      } else {
+        auto scale = uniform(op.min_scale, 1.0);
+        auto room = 1 - scale;
+        theta.select(2, 0).select(1, 0).copy_(scale);
+        theta.select(2, 1).select(1, 1).copy_(scale);
+        theta.select(2, 2).select(1, 0).copy_((torch::rand({B}) * 2 - 1) * room);
+        theta.select(2, 2).select(1, 1).copy_((torch::rand({B}) * 2 - 1) * room);
+      }
+      auto grid = F::affine_grid(theta, x.sizes(), false);
+      x = F::grid_sample(x, grid, F::GridSampleFuncOptions().mode(torch::kBilinear)
+                                      .padding_mode(torch::kZeros).align_corners(false));
+    }
+  }
+  return x;
+}
+
 class ImageKind : public FeatureKind {
  public:
+  std::function<torch::Tensor(const torch::Tensor&)> augmenter(const FeatureConfig& f) const override {
+    if (f.augmentation.empty()) return {};
+    auto ops = f.augmentation;
+    return [ops](const torch::Tensor& batch) { return augment(ops, batch); };
+  }
+
   FeatureMetadata fit(const FeatureConfig& f, const Table& t, const Column& c,
                       const std::vector<int64_t>& rows) const override {
     const auto& p = f.prep<ImagePreprocessing>();

@@ -24,6 +24,7 @@ EcdModel::EcdModel(const Config& c, const MetadataMap& metadata) {
     register_module("input" + std::to_string(i), enc);  // feature names may hold '.'
     sizes.push_back(enc->output_size());
     encoders_.emplace_back(f.name, enc);
+    augmenters_.push_back(feature_kind(f.type).augmenter(f));
   }
   combiner_ = (*combiner_builders().find(c.combiner.type))(*c.combiner.options, sizes);
   register_module("combiner", combiner_);
@@ -41,7 +42,11 @@ EcdModel::EcdModel(const Config& c, const MetadataMap& metadata) {
 std::map<std::string, torch::Tensor> EcdModel::forward(const Batch& batch) {
   std::vector<torch::Tensor> encoded;
   encoded.reserve(encoders_.size());
-  for (auto& [name, enc] : encoders_) encoded.push_back(enc->forward(batch.at(name)));
+  for (size_t i = 0; i < encoders_.size(); ++i) {
+    const auto& x = batch.at(encoders_[i].first);
+    const bool augment = is_training() && augmenters_[i];
+    encoded.push_back(encoders_[i].second->forward(augment ? augmenters_[i](x) : x));
+  }
   auto hidden = combiner_->forward(encoded);
   std::map<std::string, torch::Tensor> out;
   for (auto& [name, dec] : decoders_) out[name] = dec->forward(hidden);

@@ -2,6 +2,7 @@
 // The Encoder-Combiner-Decoder model, assembled from the config through the registries.
 #include <torch/nn/module.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -24,6 +25,7 @@ class EcdModel : public torch::nn::Module {
 
  private:
   std::vector<std::pair<std::string, std::shared_ptr<EncoderBase>>> encoders_;
+  std::vector<std::function<torch::Tensor(const torch::Tensor&)>> augmenters_;  // per encoder
   std::shared_ptr<CombinerBase> combiner_;
   std::vector<std::pair<std::string, std::shared_ptr<DecoderBase>>> decoders_;
 };
