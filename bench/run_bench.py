@@ -81,8 +81,11 @@ def case_paths(name, tmp):
         return cfg, cfg, csv
     if name.endswith("_same"):
         return matched(name, tmp)
-    cfg = os.path.join(SHARED, "configs", name + ".yaml")
+    cfg = os.path.join(SHARED, "configs", CONFIG_NAMES.get(name, name) + ".yaml")
     return cfg, cfg, os.path.join(SHARED, "data", name + ".csv")
+
+
+CONFIG_NAMES = {"fashion_mnist_small": "fashion_mnist"}  # data file name -> config name
 
 
 def output_type(cfg):

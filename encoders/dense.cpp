@@ -1,4 +1,5 @@
-// dense (number, binary): a stack of fully connected layers over the 1-wide value.
+// dense (number, binary, vector): a stack of fully connected layers over the value (1 wide) or the
+// vector.
 #include <torch/torch.h>
 
 #include "config/schema.h"
@@ -37,7 +38,7 @@ struct DenseOptions : Options<DenseOptions> {
 };
 
 struct DenseEncoder : EncoderBase {
-  explicit DenseEncoder(const DenseOptions& o) {
+  DenseEncoder(const DenseOptions& o, int64_t width) : width_(width) {
     FcStackOptions s;
     s.num_fc_layers = o.num_layers;
     s.output_size = o.output_size;
@@ -45,22 +46,27 @@ struct DenseEncoder : EncoderBase {
     s.norm = o.norm;
     s.dropout = o.dropout;
     s.use_bias = o.use_bias;
-    fc = register_module("fc", FcStack(1, s));
+    fc = register_module("fc", FcStack(width, s));
   }
-  torch::Tensor forward(const torch::Tensor& x) override { return fc->forward(x.reshape({-1, 1})); }
+  torch::Tensor forward(const torch::Tensor& x) override {
+    return fc->forward(x.reshape({-1, width_}));
+  }
   int64_t output_size() const override { return fc->output_size(); }
   FcStack fc{nullptr};
+  int64_t width_;
 };
 
 }  // namespace
 
 void register_dense_encoder() {
-  for (const char* type : {"number", "binary"}) {
+  for (const char* type : {"number", "binary", "vector"}) {
     std::string key = std::string(type) + "/dense";
     encoder_schemas().add(key, {"fully connected layers over the value", {type},
                                 [] { return std::make_shared<DenseOptions>(); }});
-    encoder_builders().add(key, [](const OptionsBase& o, const FeatureMetadata&) {
-      return std::make_shared<DenseEncoder>(dynamic_cast<const DenseOptions&>(o));
+    encoder_builders().add(key, [](const OptionsBase& o, const FeatureMetadata& m) {
+      // vector: the row's values (sequence_length of them); number and binary: one value.
+      return std::make_shared<DenseEncoder>(dynamic_cast<const DenseOptions&>(o),
+                                            m.type == "vector" ? m.sequence_length : 1);
     });
   }
 }

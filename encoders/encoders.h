@@ -6,4 +6,5 @@ void register_dense_encoder();
 void register_category_encoders();
 void register_sequence_encoders();
 void register_image_encoders();
+void register_date_encoders();
 }  // namespace kiln

@@ -1,4 +1,4 @@
-// passthrough (number, binary): the value itself as a 1-wide vector.
+// passthrough (number, binary, vector): the value itself (1 wide), or the vector itself.
 #include <torch/torch.h>
 
 #include "config/schema.h"
@@ -14,19 +14,21 @@ struct PassthroughOptions : Options<PassthroughOptions> {
 };
 
 struct PassthroughEncoder : EncoderBase {
-  torch::Tensor forward(const torch::Tensor& x) override { return x.reshape({-1, 1}); }
-  int64_t output_size() const override { return 1; }
+  explicit PassthroughEncoder(int64_t width) : width_(width) {}
+  torch::Tensor forward(const torch::Tensor& x) override { return x.reshape({-1, width_}); }
+  int64_t output_size() const override { return width_; }
+  int64_t width_;
 };
 
 }  // namespace
 
 void register_passthrough_encoder() {
-  for (const char* type : {"number", "binary"}) {
+  for (const char* type : {"number", "binary", "vector"}) {
     std::string key = std::string(type) + "/passthrough";
-    encoder_schemas().add(key, {"the value itself (1 wide)", {type},
+    encoder_schemas().add(key, {"the value itself (1 wide; a vector as it is)", {type},
                                 [] { return std::make_shared<PassthroughOptions>(); }});
-    encoder_builders().add(key, [](const OptionsBase&, const FeatureMetadata&) {
-      return std::make_shared<PassthroughEncoder>();
+    encoder_builders().add(key, [](const OptionsBase&, const FeatureMetadata& m) {
+      return std::make_shared<PassthroughEncoder>(m.type == "vector" ? m.sequence_length : 1);
     });
   }
 }

@@ -21,11 +21,14 @@ void register_builtins() {
     register_tokenizers();
     register_text_features();
     register_image_feature();
+    register_vector_feature();
+    register_date_feature();
     register_passthrough_encoder();
     register_dense_encoder();
     register_category_encoders();
     register_sequence_encoders();
     register_image_encoders();
+    register_date_encoders();
     register_concat_combiner();
     register_regressor_decoder();
     register_classifier_decoder();

@@ -88,5 +88,7 @@ void register_binary_feature();
 void register_category_feature();
 void register_text_features();  // text and sequence
 void register_image_feature();
+void register_vector_feature();
+void register_date_feature();
 
 }  // namespace kiln

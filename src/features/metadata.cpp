@@ -43,7 +43,7 @@ std::string metadata_to_json(const MetadataMap& m) {
         for (double v : *vec) json_double(w, v);
         w.EndArray();
       }
-    } else if (f.type == "number") {
+    } else if (f.type == "number" || f.type == "date") {
       for (auto [k, v] : {std::pair<const char*, double>{"mean", f.mean}, {"std", f.std},
                           {"min", f.min}, {"max", f.max}, {"q1", f.q1}, {"q2", f.q2},
                           {"q3", f.q3}, {"fill_value", f.fill_value}}) {
@@ -125,7 +125,7 @@ MetadataMap metadata_from_json_unchecked(const std::string& text, const std::str
                             {"channel_std", &f.channel_std}})
         if (o.HasMember(k) && o[k].IsArray())
           for (const auto& v : o[k].GetArray()) vec->push_back(v.IsNumber() ? v.GetDouble() : 0.0);
-    } else if (f.type == "number") {
+    } else if (f.type == "number" || f.type == "date") {
       auto num = [&](const char* k, double& v) {
         if (!o.HasMember(k)) throw bad(f.name, "missing statistics");
         v = o[k].IsNumber() ? o[k].GetDouble() : std::nan("");

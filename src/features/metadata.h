@@ -21,7 +21,7 @@ struct FeatureMetadata {
   // binary: the labels predictions are written with
   std::string true_label = "true", false_label = "false";
   int64_t training_rows = 0, training_missing = 0;
-  // text / sequence: padded length of every encoded row, the trained tokenizer (a serialized
+  // text / sequence: padded length of every encoded row (vector: its number of values), the trained tokenizer (a serialized
   // SentencePiece model, kept base64-encoded in the JSON) and inverse document frequencies.
   int64_t sequence_length = 0;
   std::string tokenizer_model;

@@ -53,6 +53,16 @@ expect 3 "error: $D/images_rgb.csv:8: input feature 'image' (column 'image'): im
 expect 3 "error: $D/images_missing.csv:8: input feature 'image' (column 'image'): image file not found: $D/images/nothere.png" -- predict --model_path "$WORK/img/model" --dataset "$D/images_missing.csv" --output_directory "$WORK/imgp"
 [ ! -e "$WORK/imgp/predictions.csv" ] || fail "predictions written despite a missing image"
 
+# Malformed date and vector values.
+expect 3 "error: $D/dates_bad.csv:5: input feature 'when' (column 'when'): '2024-13-01' is not a date (set preprocessing.datetime_format, e.g. '%Y-%m-%d')" -- train --config "$D/date_vector.yaml" --dataset "$D/dates_bad.csv"
+expect 3 "error: $D/vectors_bad.csv:4: input feature 'v' (column 'v'): value 3 'two' is not a number (expected space-separated numbers)" -- train --config "$D/date_vector.yaml" --dataset "$D/vectors_bad.csv"
+
+# The same config trains and predicts on good values (date embed and vector dense encoders).
+sed 's/2024-13-01/2024-12-01/' "$D/dates_bad.csv" > "$WORK/dates_ok.csv"
+"$KILN" train --config "$D/date_vector.yaml" --dataset "$WORK/dates_ok.csv" --output_directory "$WORK/dv" -q
+"$KILN" predict --model_path "$WORK/dv/model" --dataset "$WORK/dates_ok.csv" --output_directory "$WORK/dvp" -q
+[ "$(wc -l < "$WORK/dvp/predictions.csv")" -eq 5 ] || fail "date/vector predictions"
+
 # A good model, then corrupt copies of it.
 "$KILN" train --config "$D/tiny.yaml" --dataset "$D/tiny.csv" --output_directory "$WORK/good" -q
 cp -r "$WORK/good/model" "$WORK/corrupt_weights"

@@ -26,11 +26,18 @@ static FeatureMetadata meta_for(const std::string& type) {
     m.idf = {0, 2.0, 0, 0, 1.1, 1.2, 1.5, 2.0};
   }
   if (type == "image") m.height = 32, m.width = 32, m.channels = 3;
+  if (type == "vector") m.sequence_length = 5;
+  if (type == "date") m.mean = 2010, m.std = 5;
   return m;
 }
 
 static torch::Tensor batch_for(const std::string& type) {
   if (type == "image") return torch::randint(0, 256, {2, 3, 32, 32}).to(torch::kUInt8);
+  if (type == "vector") return torch::randn({2, 5});
+  if (type == "date")
+    return torch::tensor({2012, 3, 14, 2, 73, 9, 30, 0, 34200, 1999, 11, 30, 4, 364, 23, 59, 59, 86399},
+                         torch::kLong)
+        .reshape({2, 9});
   if (type == "category") return torch::tensor({1, 4}, torch::kLong);
   if (type == "text" || type == "sequence")  // the second row is shorter: padding on the right
     return torch::tensor({4, 5, 6, 7, 1, 4, 4, 5, 6, 7, 5, 4, 6, 7, 1, 4, 5, 0, 0, 0, 0, 0, 0, 0},
@@ -74,7 +81,8 @@ TEST_CASE("every encoder builds from defaults, has its output size and trains") 
     check_all_changed(*enc, [&] { return enc->forward(batch_for(type)).pow(2).sum(); }, key);
     ++n;
   }
-  CHECK(n >= 7 + 2 * 7 + 1 + 3);  // tabular, 7 sequence encoders for text and sequence, tf_idf, image
+  // tabular, 7 sequence encoders for text and sequence, tf_idf, image, vector, date
+  CHECK(n >= 7 + 2 * 7 + 1 + 3 + 2 + 2);
 }
 
 TEST_CASE("combiners and decoders build from defaults and train") {
