@@ -1,4 +1,6 @@
 #pragma once
 namespace kiln {
 void register_concat_combiner();
+void register_transformer_combiners();  // transformer, ft_transformer
+void register_project_aggregate_combiner();
 }  // namespace kiln

@@ -30,6 +30,8 @@ void register_builtins() {
     register_image_encoders();
     register_date_encoders();
     register_concat_combiner();
+    register_transformer_combiners();
+    register_project_aggregate_combiner();
     register_regressor_decoder();
     register_classifier_decoder();
     register_optimizers();

@@ -18,4 +18,11 @@ cut -d, -f1 "$WORK/p/predictions.csv" | tail -n +2 | sort -u | tr '\n' ' ' | gre
 grep -q "learning curve (Attrition roc_auc)" "$WORK/report.txt" || fail "report lacks the learning curve"
 grep -q "confusion matrix" "$WORK/report.txt" || fail "report lacks the confusion matrix"
 "$KILN" report --output_directory "$out" --format json | jq -e '.test_statistics.Attrition.roc_auc' >/dev/null
+# The same inputs through the FT-Transformer combiner (one token per feature plus [CLS]).
+awk '/^combiner:/ {print "combiner: {type: ft_transformer, hidden_size: 32, num_heads: 4, transformer_output_size: 64}"; skip=1; next}
+     skip && /^  / {next} {skip=0} {sub(/^  epochs: 30/, "  epochs: 8"); print}' "$ex/config.yaml" > "$WORK/ft.yaml"
+"$KILN" experiment --config "$WORK/ft.yaml" --dataset "$ex/attrition.csv" --output_directory "$WORK/ft" --threads 2 -q
+grep -q "type: ft_transformer" "$WORK/ft/model/config.yaml" || fail "ft_transformer not in the saved config"
+auc=$(json "$WORK/ft/test_statistics.json" '.Attrition.roc_auc')
+at_least "$auc" 0.75 "test roc_auc (ft_transformer combiner)"
 echo "attrition: ok"

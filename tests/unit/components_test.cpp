@@ -92,6 +92,7 @@ TEST_CASE("combiners and decoders build from defaults and train") {
     auto out = comb->forward(in);
     CAPTURE(key);
     CHECK(out.sizes() == torch::IntArrayRef({2, comb->output_size()}));
+    check_all_changed(*comb, [&] { return comb->forward(in).pow(2).sum(); }, key);
   }
   for (const auto& [key, schema] : decoder_schemas().entries()) {
     auto dec = (*decoder_builders().find(key))(*schema.make_options(), 6, 4);
