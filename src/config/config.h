@@ -139,6 +139,7 @@ struct TrainerConfig {
   bool evaluate_training_set = false;
   std::optional<int> random_seed;
   int threads = 0;  // Kiln: intra-op threads; 0 = all cores
+  bool use_mixed_precision = false;
   template <class V>
   void visit(V& v) {
     v("type", type, "trainer type (only 'trainer', the ECD trainer)");
@@ -159,6 +160,9 @@ struct TrainerConfig {
     v("evaluate_training_set", evaluate_training_set, "also evaluate the training split");
     v("random_seed", random_seed, "seed (also accepted at the top level)");
     v("threads", threads, "Kiln: intra-op CPU threads (0: all cores)");
+    v("use_mixed_precision", use_mixed_precision,
+      "train the forward pass in bfloat16 (CPU autocast; oneDNN uses AMX where the CPU has it); "
+      "weights, gradients and the optimizer stay float32");
   }
 };
 

@@ -1,5 +1,7 @@
 #include "train/trainer.h"
 
+#include <ATen/autocast_mode.h>
+
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/serialize.h>
 #include <torch/torch.h>
@@ -23,6 +25,26 @@
 
 namespace kiln {
 namespace {
+
+// bfloat16 autocast of the forward pass for as long as it lives (trainer.use_mixed_precision).
+class MixedPrecision {
+ public:
+  explicit MixedPrecision(bool on) : on_(on) {
+    if (!on_) return;
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    at::autocast::set_cpu_enabled(true);
+  }
+  ~MixedPrecision() {
+    if (!on_) return;
+    at::autocast::set_cpu_enabled(false);
+    at::autocast::clear_cache();
+  }
+  MixedPrecision(const MixedPrecision&) = delete;
+  MixedPrecision& operator=(const MixedPrecision&) = delete;
+
+ private:
+  bool on_;
+};
 
 using Clock = std::chrono::steady_clock;
 
@@ -235,7 +257,13 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
                              std::min<int64_t>(n_train, (step + 1) * tc.batch_size));
       Batch b = batcher.gather(idx);
       flat.zero_grad();
-      auto logits = model.forward(b);
+      std::map<std::string, torch::Tensor> logits;
+      {
+        MixedPrecision mp(tc.use_mixed_precision);
+        logits = model.forward(b);
+      }
+      if (tc.use_mixed_precision)
+        for (auto& [name, l] : logits) l = l.to(torch::kFloat32);  // losses in float32
       torch::Tensor loss = torch::zeros({}, torch::kFloat32);
       for (const auto& f : c.output_features) {
         auto l = feature_kind(f.type).loss(f, meta.at(f.name), logits.at(f.name), b.at(f.name));
