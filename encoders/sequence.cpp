@@ -350,8 +350,10 @@ struct EmbedEncoder : EncoderBase {
   int64_t out_;
 };
 
-struct ParallelCnnOptions : Options<ParallelCnnOptions>, EmbedFields, ConvFields, FcFields {
-  ParallelCnnOptions() { reduce_output = "sum"; }
+// The options of the convolutional encoders (parallel_cnn, stacked_cnn), which differ only in
+// their default reduction; one type each, so each keeps its own schema entry.
+template <class Self>
+struct CnnOptions : Options<Self>, EmbedFields, ConvFields, FcFields {
   template <class V>
   void visit(V& v) {
     visit_embed(v);
@@ -363,6 +365,10 @@ struct ParallelCnnOptions : Options<ParallelCnnOptions>, EmbedFields, ConvFields
     embed_problems(p), conv_problems(p), fc_problems(p);
     return p;
   }
+};
+
+struct ParallelCnnOptions : CnnOptions<ParallelCnnOptions> {
+  ParallelCnnOptions() { reduce_output = "sum"; }
 };
 
 // parallel_cnn: convolutions of widths 2, 3, 4, 5 side by side, reduced over time, then fully
@@ -391,19 +397,8 @@ struct ParallelCnnEncoder : EncoderBase {
   std::string mode_;
 };
 
-struct StackedCnnOptions : Options<StackedCnnOptions>, EmbedFields, ConvFields, FcFields {
+struct StackedCnnOptions : CnnOptions<StackedCnnOptions> {
   StackedCnnOptions() { reduce_output = "max"; }
-  template <class V>
-  void visit(V& v) {
-    visit_embed(v);
-    visit_conv(v);
-    visit_fc(v);
-  }
-  std::vector<std::string> problems() const override {
-    std::vector<std::string> p;
-    embed_problems(p), conv_problems(p), fc_problems(p);
-    return p;
-  }
 };
 
 // stacked_cnn: convolutions one after the other (default six: widths 7, 7, 3, 3, 3, 3 with
