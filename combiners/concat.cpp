@@ -44,13 +44,8 @@ struct ConcatCombiner : CombinerBase {
   ConcatCombiner(const ConcatOptions& o, const std::vector<int64_t>& sizes) {
     int64_t in = 0;
     for (auto s : sizes) in += s;
-    FcStackOptions s;
-    s.num_fc_layers = o.num_fc_layers;
-    s.output_size = o.output_size;
-    for (const auto& l : o.fc_layers) s.fc_layer_sizes.push_back(l.output_size);
-    s.dropout = o.dropout;
-    s.activation = o.activation;
-    s.norm = o.norm;
+    FcStackOptions s = fc_stack_options(o.fc_layers, o.num_fc_layers, o.output_size, o.activation,
+                                        o.norm, o.dropout);
     s.residual = o.residual;
     s.use_bias = o.use_bias;
     fc = register_module("fc", FcStack(in, s));

@@ -47,13 +47,8 @@ struct ProjectAggregateCombiner : CombinerBase {
     for (size_t i = 0; i < sizes.size(); ++i)
       projections.push_back(register_module("project" + std::to_string(i),
                                             torch::nn::Linear(sizes[i], o.projection_size)));
-    FcStackOptions s;
-    s.num_fc_layers = o.num_fc_layers;
-    s.output_size = o.output_size;
-    for (const auto& l : o.fc_layers) s.fc_layer_sizes.push_back(l.output_size);
-    s.activation = o.activation;
-    s.norm = o.norm;
-    s.dropout = o.dropout;
+    FcStackOptions s = fc_stack_options(o.fc_layers, o.num_fc_layers, o.output_size, o.activation,
+                                        o.norm, o.dropout);
     s.residual = o.residual;
     fc = register_module("fc", FcStack(o.projection_size, s));
   }

@@ -75,14 +75,8 @@ struct TransformerCombiner : CombinerBase {
                   .dropout(o.dropout))));
     const int64_t tokens = static_cast<int64_t>(sizes.size());
     const int64_t width = !cls_ && reduce_ == "concat" ? tokens * o.hidden_size : o.hidden_size;
-    FcStackOptions s;
-    s.num_fc_layers = o.num_fc_layers;
-    s.output_size = o.output_size;
-    for (const auto& l : o.fc_layers) s.fc_layer_sizes.push_back(l.output_size);
-    s.activation = o.fc_activation;
-    s.dropout = o.fc_dropout;
-    s.norm = o.norm;
-    fc = register_module("fc", FcStack(width, s));
+    fc = register_module("fc", FcStack(width, fc_stack_options(o.fc_layers, o.num_fc_layers, o.output_size,
+                                                               o.fc_activation, o.norm, o.fc_dropout)));
   }
   torch::Tensor forward(const std::vector<torch::Tensor>& encoded) override {
     std::vector<torch::Tensor> tokens;

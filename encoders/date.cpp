@@ -45,14 +45,7 @@ struct DateOptions : Options<DateOptions> {
     return p;
   }
   FcStackOptions stack() const {
-    FcStackOptions s;
-    s.num_fc_layers = num_fc_layers;
-    s.output_size = output_size;
-    for (const auto& l : fc_layers) s.fc_layer_sizes.push_back(l.output_size);
-    s.activation = activation;
-    s.norm = norm;
-    s.dropout = dropout;
-    return s;
+    return fc_stack_options(fc_layers, num_fc_layers, output_size, activation, norm, dropout);
   }
 };
 

@@ -149,14 +149,9 @@ struct StackedCnn2dEncoder : EncoderBase {
                           " image to nothing; use fewer layers, padding: same or a larger image");
       in = out;
     }
-    FcStackOptions s;
-    s.num_fc_layers = o.num_fc_layers;
-    s.output_size = o.output_size;
-    for (const auto& l : o.fc_layers) s.fc_layer_sizes.push_back(l.output_size);
-    s.activation = o.fc_activation;
-    s.norm = o.fc_norm;
-    s.dropout = o.fc_dropout;
-    fc = register_module("fc", FcStack(in * h * w, s));
+    fc = register_module("fc", FcStack(in * h * w, fc_stack_options(o.fc_layers, o.num_fc_layers,
+                                                                     o.output_size, o.fc_activation,
+                                                                     o.fc_norm, o.fc_dropout)));
   }
   torch::Tensor forward(const torch::Tensor& x) override {
     auto h = pixels->forward(x);
@@ -252,12 +247,8 @@ struct ResNetEncoder : EncoderBase {
     }
     if (!o.trainable)
       for (auto& p : parameters()) p.set_requires_grad(false);
-    FcStackOptions f;
-    f.num_fc_layers = o.num_fc_layers;
-    f.output_size = o.output_size;
-    for (const auto& l : o.fc_layers) f.fc_layer_sizes.push_back(l.output_size);
-    f.dropout = o.dropout;
-    fc = register_module("fc", FcStack(512, f));
+    fc = register_module("fc", FcStack(512, fc_stack_options(o.fc_layers, o.num_fc_layers, o.output_size,
+                                                             "relu", std::nullopt, o.dropout)));
   }
   torch::Tensor forward(const torch::Tensor& x) override {
     auto h = torch::relu(stem_bn->forward(stem->forward(pixels->forward(x))));

@@ -70,17 +70,9 @@ struct FcFields {
   }
   // default_sizes: the layers used when neither fc_layers nor num_fc_layers is given.
   FcStackOptions stack(const std::vector<int>& default_sizes, double dropout) const {
-    FcStackOptions s;
-    s.output_size = output_size;
-    if (!fc_layers.empty())
-      for (const auto& l : fc_layers) s.fc_layer_sizes.push_back(l.output_size);
-    else if (num_fc_layers)
-      s.num_fc_layers = *num_fc_layers;
-    else
-      s.fc_layer_sizes = default_sizes;
-    s.activation = activation;
-    s.norm = norm;
-    s.dropout = dropout;
+    FcStackOptions s = fc_stack_options(fc_layers, num_fc_layers.value_or(0), output_size,
+                                        activation, norm, dropout);
+    if (fc_layers.empty() && !num_fc_layers) s.fc_layer_sizes = default_sizes;
     return s;
   }
 };

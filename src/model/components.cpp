@@ -33,6 +33,19 @@ torch::Tensor activate(const torch::Tensor& x, const std::string& name) {
   return x;  // linear / none
 }
 
+FcStackOptions fc_stack_options(const std::vector<FcLayer>& fc_layers, int num_fc_layers,
+                                int output_size, const std::string& activation,
+                                const std::optional<std::string>& norm, double dropout) {
+  FcStackOptions s;
+  s.num_fc_layers = num_fc_layers;
+  s.output_size = output_size;
+  for (const auto& l : fc_layers) s.fc_layer_sizes.push_back(l.output_size);
+  s.activation = activation;
+  s.norm = norm;
+  s.dropout = dropout;
+  return s;
+}
+
 FcStackImpl::FcStackImpl(int64_t input_size, const FcStackOptions& o)
     : activation_(o.activation), dropout_(o.dropout), output_size_(input_size) {
   std::vector<int64_t> sizes;

@@ -62,6 +62,12 @@ struct FcStackOptions {
   bool use_bias = true;
 };
 
+// The stack a component's options describe: its fc_layers if given, else num_fc_layers layers of
+// output_size (callers set residual / use_bias where they have them).
+FcStackOptions fc_stack_options(const std::vector<FcLayer>& fc_layers, int num_fc_layers,
+                                int output_size, const std::string& activation,
+                                const std::optional<std::string>& norm, double dropout);
+
 class FcStackImpl : public torch::nn::Module {
  public:
   FcStackImpl(int64_t input_size, const FcStackOptions& o);
