@@ -1,6 +1,7 @@
 #pragma once
 // The commands' pipelines: train / experiment (read → split → fit → encode → train → evaluate →
 // store) and evaluate / predict (load → encode → forward → postprocess → write).
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -15,7 +16,17 @@ struct TrainOptions {
   int threads = 0;  // 0: config's trainer.threads, else all cores
   bool quiet = false;
   bool use_cache = true;
+  std::string cache_dir;  // empty: default_cache_dir()
   std::string command_line;
+  // Hyperopt trials: stop between batches / after an epoch (see TrainRun), and read the outcome.
+  std::function<bool()> should_stop;
+  std::function<bool(int epoch, double value)> on_epoch;
+  struct Outcome {
+    int epochs = 0, best_epoch = 0;
+    double best_value = 0, seconds = 0;
+    bool interrupted = false, cache_hit = false;
+  };
+  Outcome* outcome = nullptr;
 };
 
 struct ScoreOptions {

@@ -88,7 +88,7 @@ int run_train(const TrainOptions& o, bool then_evaluate_test) {
   PrepareOptions po;
   po.threads = threads;
   po.quiet = o.quiet;
-  if (o.use_cache) po.cache_dir = default_cache_dir();
+  if (o.use_cache) po.cache_dir = o.cache_dir.empty() ? default_cache_dir() : o.cache_dir;
   Prepared p = prepare_training_data(c, o.dataset, po);
   if (!o.quiet)
     std::fprintf(stderr, "kiln: %lld rows (%lld dropped): %lld training, %lld validation, "
@@ -108,10 +108,14 @@ int run_train(const TrainOptions& o, bool then_evaluate_test) {
   run.model_dir = model_dir;
   run.resume = o.resume;
   run.quiet = o.quiet;
+  run.should_stop = o.should_stop;
+  run.on_epoch = o.on_epoch;
   TrainOutcome t = train_model(model, c, p.metadata, p.data, run);
   write_file_atomic(path_join(o.output_directory, "training_statistics.json"), t.stats.to_json());
 
-  if (then_evaluate_test && p.data.test.size(0) > 0) {
+  if (o.outcome)
+    *o.outcome = {t.epochs, t.best_epoch, t.best_value, t.seconds, t.interrupted, p.from_cache};
+  if (then_evaluate_test && p.data.test.size(0) > 0 && t.best_epoch > 0) {
     const int eval_batch = c.trainer.eval_batch_size.value_or(std::max(c.trainer.batch_size, 512));
     Evaluation e = evaluate(model, c, p.metadata, Batcher(p.data.columns), p.data.test, eval_batch,
                             false, true, &p.data.slices);

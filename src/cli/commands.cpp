@@ -4,6 +4,7 @@
 #include <boost/program_options.hpp>
 #include <iostream>
 
+#include "automl/hyperopt.h"
 #include "automl/type_inference.h"
 #include "config/config.h"
 #include "config/schema.h"
@@ -271,6 +272,46 @@ int cmd_monitor(const std::vector<std::string>& args, const std::string&) {
     throw ModelError(store + ": no monitor history yet (kiln evaluate or predict records runs)");
   std::cout << MonitorStore(store).trend(last);
   return 0;
+}
+
+int cmd_hyperopt(const std::vector<std::string>& args, const std::string& line) {
+  HyperoptOptions o;
+  o.command_line = line;
+  po::options_description d("options");
+  d.add_options()("config,c", po::value(&o.config_path), "model config with a hyperopt block (YAML)")(
+      "dataset", po::value(&o.dataset), "data: CSV, TSV or JSON Lines")(
+      "output_directory", po::value(&o.output_directory)->default_value("results"),
+      "where best_model, the trial store, leaderboard and reports go")(
+      "time_limit_s", po::value(&o.time_limit_s)->default_value(0),
+      "hard budget in seconds (overrides hyperopt.executor.time_budget_s)")(
+      "workers", po::value(&o.workers)->default_value(0),
+      "concurrent trials (0: executor.max_concurrent_trials, else cores / cpu_resources_per_trial)")(
+      "threads", po::value(&o.threads)->default_value(0), "CPU threads shared by the workers (0: all cores)")(
+      "resume", po::bool_switch(&o.resume), "continue the study in output_directory (finished trials are kept)")(
+      "skip_cache", "do not share preprocessing through a cache")(
+      "quiet,q", po::bool_switch(&o.quiet), "no progress output");
+  po::variables_map vm;
+  if (!parse("hyperopt", "--config model.yaml --dataset data.csv [options]", d, args, vm, {"config", "dataset"}))
+    return 0;
+  if (vm.count("skip_cache")) o.use_cache = false;
+  if (o.time_limit_s < 0) throw UsageError("--time_limit_s: expected seconds > 0");
+  if (o.workers < 0) throw UsageError("--workers: expected at least 1");
+  return run_hyperopt(o);
+}
+
+int cmd_trial_worker(const std::vector<std::string>& args, const std::string&) {
+  TrialWorkerOptions o;
+  std::string cache_dir;
+  po::options_description d("options");
+  d.add_options()("config", po::value(&o.config_path))("dataset", po::value(&o.dataset))(
+      "output_directory", po::value(&o.output_directory))("threads", po::value(&o.threads)->default_value(1))(
+      "deadline_ms", po::value(&o.deadline_ms)->default_value(0))("resume", po::bool_switch(&o.resume))(
+      "cache_dir", po::value(&o.cache_dir))("skip_cache", "");
+  po::variables_map vm;
+  if (!parse("_trial", "(started by kiln hyperopt)", d, args, vm, {"config", "dataset", "output_directory"}))
+    return 0;
+  if (vm.count("skip_cache")) o.use_cache = false;
+  return run_trial_worker(o);
 }
 
 }  // namespace kiln

@@ -21,5 +21,8 @@ int cmd_report(const std::vector<std::string>&, const std::string&);
 int cmd_monitor(const std::vector<std::string>&, const std::string&);
 int cmd_slices(const std::vector<std::string>&, const std::string&);
 int cmd_init_config(const std::vector<std::string>&, const std::string&);
+int cmd_hyperopt(const std::vector<std::string>&, const std::string&);
+int cmd_automl(const std::vector<std::string>&, const std::string&);
+int cmd_trial_worker(const std::vector<std::string>&, const std::string&);
 
 }  // namespace kiln

@@ -26,6 +26,8 @@ const std::vector<Command>& commands() {
       {"evaluate", "compute metrics of a trained model on a dataset", cmd_evaluate},
       {"predict", "write predictions of a trained model for a dataset", cmd_predict},
       {"config", "print the fully resolved config, or only check it (--validate)", cmd_config},
+      {"hyperopt", "search hyperparameters and architectures (config's hyperopt block) under a time budget", cmd_hyperopt},
+      {"_trial", "", cmd_trial_worker},
       {"init_config", "infer a config from a dataset and a target column (types with reasons)", cmd_init_config},
       {"describe", "list registered feature types, encoders, combiners, decoders", cmd_describe},
       {"report", "print a report of a training run (text or json)", cmd_report},
@@ -40,6 +42,7 @@ void print_usage(std::ostream& out) {
       << "usage: kiln <command> [options]    (kiln <command> --help for its options)\n\n"
       << "commands:\n";
   for (const auto& c : commands()) {
+    if (c.name[0] == '_') continue;  // internal (hyperopt trial workers)
     std::string name = c.name;
     name.resize(12, ' ');
     out << "  " << name << c.help << "\n";
@@ -86,7 +89,8 @@ int main(int argc, char** argv) {
       return c.run(args, line);
     }
     std::vector<std::string> names;
-    for (const auto& c : commands()) names.push_back(c.name);
+    for (const auto& c : commands())
+      if (c.name[0] != '_') names.push_back(c.name);
     std::cerr << "kiln: unknown command '" << cmd << "'" << suggest(cmd, names)
               << " (kiln --help lists them)\n";
     return 64;

@@ -170,6 +170,8 @@ const Val* member(const Val& v, const char* k) {
 
 }  // namespace
 
+std::string html_escape(const std::string& s) { return esc(s); }
+
 std::string render_html_report(const std::string& dir) {
   Doc desc = load(path_join(dir, "description.json"));
   if (desc.MemberCount() == 0)

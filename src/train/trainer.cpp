@@ -248,7 +248,12 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
     int64_t steps_this_epoch = steps_per_epoch;
     if (tc.train_steps)
       steps_this_epoch = std::min<int64_t>(steps_per_epoch, total_steps - epoch * steps_per_epoch);
+    bool abandoned = false;
     for (int64_t step = 0; step < steps_this_epoch; ++step) {
+      if (run.should_stop && run.should_stop()) {
+        abandoned = true;
+        break;
+      }
       int64_t global = epoch * steps_per_epoch + step;
       double lr = scheduled_lr(c, global, total_steps, steps_per_epoch) *
                   std::pow(tc.learning_rate_scheduler.reduce_on_plateau_rate, st.reductions);
@@ -298,6 +303,12 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
                       seconds_since(t_epoch));
     }
     progress.clear();
+    if (abandoned) {
+      out.interrupted = true;
+      if (!run.quiet)
+        std::fprintf(stderr, "stopped during epoch %d (best epoch %d)\n", epoch + 1, st.best_epoch);
+      break;
+    }
     double train_secs = seconds_since(t_epoch);
 
     // Evaluation: the training loss seen during the epoch, then validation and test.
@@ -359,13 +370,18 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
         std::fprintf(stderr, "early stop: no improvement of %s %s for %d epochs; best epoch %d\n",
                      field.c_str(), metric.c_str(), tc.early_stop, st.best_epoch);
     }
+    if (run.on_epoch && !run.on_epoch(st.epochs_done, watched) && st.epochs_done < epochs &&
+        !st.early_stopped) {
+      out.interrupted = true;
+      break;
+    }
   }
   out.seconds = seconds_since(t_start);
   out.epochs = st.epochs_done;
   out.best_epoch = st.best_epoch;
   out.best_value = st.best_value;
   out.early_stopped = st.early_stopped;
-  load_weights(model, best_path);  // the best epoch's weights are the model
+  if (st.best_epoch > 0) load_weights(model, best_path);  // the best epoch's weights are the model
   return out;
 }
 

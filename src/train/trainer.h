@@ -3,6 +3,7 @@
 // on validation and test, early stopping on the validation metric, best-weights tracking and a
 // checkpoint per epoch that `--resume` continues from (bit-identical to an uninterrupted run with
 // the same seed and thread count).
+#include <functional>
 #include <string>
 
 #include "train/evaluate.h"
@@ -13,6 +14,12 @@ struct TrainRun {
   std::string model_dir;  // <output_directory>/model
   bool resume = false;
   bool quiet = false;
+  // Checked between batches (hyperopt: deadline or scheduler decision). When it returns true the
+  // epoch in progress is abandoned and the best completed epoch's weights stay the model.
+  std::function<bool()> should_stop;
+  // After each epoch's evaluation: (1-based epoch, watched validation value). Return false to end
+  // training there (hyperopt reports each epoch to its scheduler this way).
+  std::function<bool(int epoch, double value)> on_epoch;
 };
 
 struct TrainOutcome {
@@ -21,6 +28,7 @@ struct TrainOutcome {
   int best_epoch = 0;    // 1-based epoch whose weights were kept
   double best_value = 0;
   bool early_stopped = false;
+  bool interrupted = false;  // should_stop or on_epoch ended training before its epochs were done
   int resumed_from = 0;  // epochs already done when resuming
   double seconds = 0;
 };

@@ -1,0 +1,868 @@
+#include "automl/hyperopt.h"
+
+#include "util/json.h"  // first: configures RapidJSON
+#include <rapidjson/document.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include "automl/hyperopt_report.h"
+#include "automl/samplers.h"
+#include "automl/search_space.h"
+#include "automl/trial_store.h"
+#include "config/config.h"
+#include "config/schema.h"
+#include "config/yaml_io.h"
+#include "pipelines/model_store.h"
+#include "pipelines/pipelines.h"
+#include "pipelines/preprocess.h"
+#include "train/evaluate.h"
+#include "util/error.h"
+#include "util/fs.h"
+#include "util/strings.h"
+
+extern char** environ;
+
+namespace kiln {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
+}
+
+std::atomic<int> g_stop_requested{0};
+void on_term(int) { g_stop_requested = 1; }
+
+std::string self_exe() {
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) throw ModelError("cannot find this program's path (/proc/self/exe) to start trial workers");
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+// A YAML value as JSON: numbers and booleans stay typed, other scalars are strings, lists and
+// maps are written as their flow-style YAML text.
+void json_yaml_value(JsonWriter& w, const YAML::Node& v) {
+  if (v.IsScalar()) {
+    double d;
+    const std::string& s = v.Scalar();
+    if (v.Tag() != "!" && parse_double(s, d)) {
+      int64_t i;
+      if (parse_int(s, i)) w.Int64(i);
+      else json_double(w, d);
+    } else if (v.Tag() != "!" && (s == "true" || s == "false")) {
+      w.Bool(s == "true");
+    } else {
+      json_string(w, s);
+    }
+  } else {
+    json_string(w, yaml_to_string(v));
+  }
+}
+
+struct Study {
+  HyperoptSpec h;
+  YAML::Node base;  // the config without its hyperopt block, watching the hyperopt metric
+  std::string file;
+  int epochs = 0;   // trainer.epochs of the base config (ASHA's default max_t)
+};
+
+// The trial's config for internal coordinates x. Type choices are applied first, so that the
+// options of the chosen components decide which other parameters apply.
+YAML::Node trial_config(const Study& s, const std::vector<double>& x, std::string* params_json) {
+  YAML::Node c = YAML::Clone(s.base);
+  std::vector<size_t> order(s.h.parameters.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  auto is_type = [&](size_t i) {
+    const std::string& p = s.h.parameters[i].path;
+    return p == "." || p == "combiner" || (p.size() > 5 && p.compare(p.size() - 5, 5, ".type") == 0);
+  };
+  std::stable_partition(order.begin(), order.end(), is_type);
+  std::map<size_t, YAML::Node> applied;
+  for (size_t i : order) {
+    const ParamSpace& p = s.h.parameters[i];
+    if (!inapplicable_reason(c, p.path).empty()) continue;
+    YAML::Node v = p.value(x[i]);
+    set_config_path(c, p.path, v);
+    applied[i] = v;
+  }
+  if (params_json) {
+    rapidjson::StringBuffer sb;
+    rapidjson::Writer<rapidjson::StringBuffer> raw(sb);
+    JsonWriter w(sb);
+    w.SetFormatOptions(rapidjson::kFormatSingleLineArray);
+    w.SetIndent(' ', 0);
+    w.StartObject();
+    for (size_t i = 0; i < s.h.parameters.size(); ++i) {
+      json_key(w, s.h.parameters[i].path);
+      auto it = applied.find(i);
+      if (it == applied.end()) w.Null();  // does not apply to this architecture
+      else json_yaml_value(w, it->second);
+    }
+    w.EndObject();
+    std::string t(sb.GetString(), sb.GetSize());
+    t.erase(std::remove(t.begin(), t.end(), '\n'), t.end());
+    *params_json = t;
+  }
+  return c;
+}
+
+std::string emit(const YAML::Node& n) {
+  YAML::Emitter e;
+  e << n;
+  return std::string(e.c_str()) + "\n";
+}
+
+// Strips "file:line:col: " prefixes a generated config's parse errors carry.
+std::string strip_location(const std::string& msg, const std::string& marker) {
+  std::string out;
+  std::istringstream in(msg);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(marker, 0) == 0) {
+      size_t p = line.find(": ", marker.size());
+      if (p != std::string::npos) line = line.substr(p + 2);
+    }
+    out += (out.empty() ? "" : "; ") + line;
+  }
+  return out;
+}
+
+Study load_study(const HyperoptOptions& o) {
+  Study s;
+  s.file = o.config_path;
+  std::string text = o.config_text;
+  if (text.empty()) {
+    try {
+      text = read_file(o.config_path);
+    } catch (const DataError& e) {
+      throw ConfigError(e.what());
+    }
+  }
+  Config parsed = parse_config(text, s.file);
+  s.h = parse_hyperopt(parsed.hyperopt, s.file);
+  if (o.time_limit_s > 0) s.h.time_budget_s = o.time_limit_s;
+  s.epochs = parsed.trainer.train_steps ? 0 : parsed.trainer.epochs;
+  if (s.h.scheduler == "asha" && s.h.max_t == 0) s.h.max_t = s.epochs;
+
+  // The metric the search optimizes is the one every trial's trainer watches.
+  const std::string where = yaml_where(s.file, parsed.hyperopt);
+  std::vector<std::string> outputs = {"combined"};
+  const FeatureConfig* out = nullptr;
+  for (const auto& f : parsed.output_features) {
+    outputs.push_back(f.name);
+    if (f.name == s.h.output_feature) out = &f;
+  }
+  if (s.h.output_feature != "combined" && !out)
+    throw ConfigError(where + ": hyperopt.output_feature: '" + s.h.output_feature +
+                      "' is not an output feature" + suggest(s.h.output_feature, outputs));
+  std::vector<std::string> metrics = {"loss"};
+  if (out)
+    for (const auto& m : feature_schemas().find(out->type)->metrics)
+      if (m != "loss") metrics.push_back(m);
+  if (std::find(metrics.begin(), metrics.end(), s.h.metric) == metrics.end())
+    throw ConfigError(where + ": hyperopt.metric: '" + s.h.metric + "' is not a metric of " +
+                      (out ? out->type + " output '" + out->name + "'" : std::string("the combined output")) +
+                      " (expected one of " + join(metrics, ", ") + ")" + suggest(s.h.metric, metrics));
+  if (higher_is_better(s.h.metric) != s.h.maximize())
+    std::cerr << "kiln: note: hyperopt.goal is " << s.h.goal << " but " << s.h.metric << " is better when "
+              << (higher_is_better(s.h.metric) ? "higher" : "lower") << "\n";
+
+  s.base = YAML::Load(text);
+  s.base.remove("hyperopt");
+  s.base["trainer"]["validation_field"] = s.h.output_feature;
+  s.base["trainer"]["validation_metric"] = s.h.metric;
+
+  // Every parameter must name a real place in the config, and apply to at least one of the
+  // architectures the space can produce; sampled configs must parse.
+  std::vector<std::string> reasons(s.h.parameters.size());
+  std::vector<int> applied(s.h.parameters.size(), 0);
+  auto sampler = make_sampler([&] {
+    HyperoptSpec r = s.h;
+    r.search_alg = "random";
+    return r;
+  }());
+  const std::string marker = "<sampled config>";
+  for (int k = 0; k < 24; ++k) {
+    std::vector<double> x = sampler->suggest(k, {});
+    YAML::Node c = YAML::Clone(s.base);
+    for (size_t i = 0; i < s.h.parameters.size(); ++i) {
+      const ParamSpace& p = s.h.parameters[i];
+      std::string why = inapplicable_reason(c, p.path);
+      if (!why.empty()) {
+        reasons[i] = why;
+        continue;
+      }
+      try {
+        set_config_path(c, p.path, p.value(x[i]));
+      } catch (const ConfigError& e) {
+        throw ConfigError(p.where + ": " + e.what());
+      }
+      ++applied[i];
+    }
+    std::string params;
+    YAML::Node tc = trial_config(s, x, &params);
+    try {
+      parse_config(emit(tc), marker);
+    } catch (const ConfigError& e) {
+      throw ConfigError(yaml_where(s.file, parsed.hyperopt) + ": hyperopt.parameters: the sampled values " +
+                        params + " make an invalid config: " + strip_location(e.what(), marker));
+    }
+  }
+  for (size_t i = 0; i < s.h.parameters.size(); ++i)
+    if (!applied[i])
+      throw ConfigError(s.h.parameters[i].where + ": hyperopt.parameters." + s.h.parameters[i].path + ": " +
+                        reasons[i]);
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Workers
+
+struct Running {
+  TrialRecord rec;
+  pid_t pid = -1;
+  int fd = -1;
+  std::string buf;
+  int64_t start_ms = 0;
+  std::string stop_reason;  // pruned | budget | trial_time_limit | max_t
+  bool got_end = false;
+  bool interrupted = false;
+  int64_t kill_at_ms = 0;  // SIGKILL a worker that ignores SIGTERM
+  std::string dir;
+};
+
+pid_t spawn(const std::vector<std::string>& args, const std::string& log_path, int& read_fd) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) throw ModelError("cannot create a pipe for a trial worker");
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+  posix_spawn_file_actions_addopen(&fa, 2, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, args[0].c_str(), &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  ::close(fds[1]);
+  if (rc != 0) {
+    ::close(fds[0]);
+    throw ModelError("cannot start a trial worker (" + args[0] + "): " + std::strerror(rc));
+  }
+  ::fcntl(fds[0], F_SETFL, O_NONBLOCK);
+  read_fd = fds[0];
+  return pid;
+}
+
+std::string last_error_line(const std::string& log_path) {
+  std::string text;
+  try {
+    text = read_file(log_path);
+  } catch (const DataError&) {
+    return "no log";
+  }
+  std::istringstream in(text);
+  std::string line, last, err;
+  while (std::getline(in, line)) {
+    size_t cr = line.rfind('\r');
+    if (cr != std::string::npos) line = line.substr(cr + 1);
+    if (trim(line).empty()) continue;
+    last = line;
+    if (line.rfind("error: ", 0) == 0) err = line.substr(7);
+  }
+  return err.empty() ? last : err;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outputs
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
+bool better(const HyperoptSpec& h, double a, double b) {
+  if (!std::isfinite(a)) return false;
+  if (!std::isfinite(b)) return true;
+  return h.maximize() ? a > b : a < b;
+}
+
+std::vector<const TrialRecord*> ranked(const HyperoptSpec& h, const std::vector<TrialRecord>& trials) {
+  std::vector<const TrialRecord*> r;
+  for (const auto& t : trials) r.push_back(&t);
+  std::stable_sort(r.begin(), r.end(), [&](auto a, auto b) { return better(h, a->metric, b->metric); });
+  return r;
+}
+
+std::vector<std::pair<std::string, std::string>> params_of(const TrialRecord& t) {
+  std::vector<std::pair<std::string, std::string>> out;
+  rapidjson::Document d;
+  d.Parse(t.params_json.c_str());
+  if (d.HasParseError() || !d.IsObject()) return out;
+  for (auto it = d.MemberBegin(); it != d.MemberEnd(); ++it) {
+    std::string v;
+    if (it->value.IsNull()) v = "";
+    else if (it->value.IsString()) v = it->value.GetString();
+    else if (it->value.IsBool()) v = it->value.GetBool() ? "true" : "false";
+    else if (it->value.IsInt64()) v = std::to_string(it->value.GetInt64());
+    else if (it->value.IsNumber()) v = format_double(it->value.GetDouble());
+    out.push_back({it->name.GetString(), v});
+  }
+  return out;
+}
+
+std::string leaderboard_csv(const Study& s, const std::vector<TrialRecord>& trials) {
+  std::ostringstream o;
+  o << "rank,trial_id,status," << s.h.metric << ",best_epoch,epochs,seconds";
+  for (const auto& p : s.h.parameters) o << "," << csv_field(p.path);
+  o << ",error\n";
+  int rank = 0;
+  for (const TrialRecord* t : ranked(s.h, trials)) {
+    o << ++rank << "," << t->id << "," << t->status << ","
+      << (std::isfinite(t->metric) ? format_double(t->metric) : "") << "," << t->best_epoch << ","
+      << t->epochs << "," << format_double(std::round(t->seconds * 100) / 100);
+    auto ps = params_of(*t);
+    for (const auto& p : s.h.parameters) {
+      std::string v;
+      for (const auto& [k, val] : ps)
+        if (k == p.path) v = val;
+      o << "," << csv_field(v);
+    }
+    o << "," << csv_field(t->error) << "\n";
+  }
+  return o.str();
+}
+
+std::string statistics_json(const Study& s, const std::vector<TrialRecord>& trials, double elapsed,
+                            int workers, int threads_per_trial, int64_t best_id) {
+  rapidjson::StringBuffer sb;
+  JsonWriter w(sb);
+  w.SetIndent(' ', 1);
+  w.StartObject();
+  w.Key("hyperopt_config");
+  w.StartObject();
+  w.Key("goal"), json_string(w, s.h.goal);
+  w.Key("metric"), json_string(w, s.h.metric);
+  w.Key("output_feature"), json_string(w, s.h.output_feature);
+  w.Key("split"), json_string(w, s.h.split);
+  w.Key("search_alg"), json_string(w, s.h.search_alg);
+  w.Key("random_state"), w.Int64(s.h.random_state);
+  w.Key("scheduler"), json_string(w, s.h.scheduler);
+  if (s.h.scheduler == "asha") {
+    w.Key("max_t"), w.Int(s.h.max_t);
+    w.Key("grace_period"), w.Int(s.h.grace_period);
+    w.Key("reduction_factor"), json_double(w, s.h.reduction_factor);
+  }
+  w.Key("num_samples"), w.Int64(s.h.num_samples);
+  w.Key("time_budget_s"), json_double(w, s.h.time_budget_s);
+  w.Key("max_concurrent_trials"), w.Int(workers);
+  w.Key("threads_per_trial"), w.Int(threads_per_trial);
+  w.Key("parameters");
+  w.StartObject();
+  for (const auto& p : s.h.parameters) {
+    json_key(w, p.path);
+    w.StartObject();
+    w.Key("space"), json_string(w, p.type_name());
+    if (p.categorical()) {
+      w.Key(p.type == SpaceType::choice ? "categories" : "values");
+      w.StartArray();
+      for (const auto& c : p.categories) json_yaml_value(w, c);
+      w.EndArray();
+    } else if (p.bounded()) {
+      w.Key("lower"), json_double(w, p.lower);
+      w.Key("upper"), json_double(w, p.upper);
+    } else {
+      w.Key("mean"), json_double(w, p.mean);
+      w.Key("sd"), json_double(w, p.sd);
+    }
+    if (p.q > 0) w.Key("q"), json_double(w, p.q);
+    w.EndObject();
+  }
+  w.EndObject();
+  w.EndObject();
+  std::map<std::string, int> counts;
+  int64_t trial_epochs = 0;
+  for (const auto& t : trials) ++counts[t.status], trial_epochs += t.epochs;
+  w.Key("study");
+  w.StartObject();
+  w.Key("elapsed_s"), json_double(w, elapsed);
+  w.Key("trials"), w.Int(static_cast<int>(trials.size()));
+  for (const char* st : {"completed", "pruned", "stopped", "failed"}) w.Key(st), w.Int(counts[st]);
+  w.Key("trial_epochs"), w.Int64(trial_epochs);
+  w.EndObject();
+  w.Key("best_trial");
+  if (best_id >= 0) w.Int64(best_id); else w.Null();
+  w.Key("hyperopt_results");
+  w.StartArray();
+  for (const TrialRecord* t : ranked(s.h, trials)) {
+    w.StartObject();
+    w.Key("trial_id"), w.Int64(t->id);
+    w.Key("parameters");
+    rapidjson::Document d;
+    d.Parse(t->params_json.c_str());
+    if (!d.HasParseError()) d.Accept(w); else w.Null();
+    w.Key("metric_score"), json_double(w, t->metric);
+    w.Key("status"), json_string(w, t->status);
+    w.Key("best_epoch"), w.Int(t->best_epoch);
+    w.Key("epochs"), w.Int(t->epochs);
+    w.Key("started_s"), json_double(w, t->started_s);
+    w.Key("seconds"), json_double(w, t->seconds);
+    w.Key("metric_per_epoch");
+    w.StartArray();
+    for (double v : t->curve) json_double(w, v);
+    w.EndArray();
+    w.Key("reported_at_s");
+    w.StartArray();
+    for (double v : t->curve_at) json_double(w, v);
+    w.EndArray();
+    if (!t->error.empty()) w.Key("error"), json_string(w, t->error);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  return std::string(sb.GetString(), sb.GetSize()) + "\n";
+}
+
+std::string leaderboard_text(const Study& s, const std::vector<TrialRecord>& trials, size_t top) {
+  std::ostringstream o;
+  char line[256];
+  std::snprintf(line, sizeof line, "%4s %6s %-10s %10s %6s %8s  %s\n", "rank", "trial", "status",
+                s.h.metric.substr(0, 10).c_str(), "epochs", "seconds", "parameters");
+  o << line;
+  size_t rank = 0;
+  for (const TrialRecord* t : ranked(s.h, trials)) {
+    if (++rank > top) break;
+    std::string ps;
+    for (const auto& [k, v] : params_of(*t))
+      if (!v.empty()) ps += (ps.empty() ? "" : " ") + k + "=" + v;
+    std::snprintf(line, sizeof line, "%4zu %6lld %-10s %10s %6d %8.1f  ", rank, (long long)t->id,
+                  t->status.c_str(), std::isfinite(t->metric) ? format_double(std::round(t->metric * 1e4) / 1e4).c_str() : "-",
+                  t->epochs, t->seconds);
+    o << line << ps << "\n";
+  }
+  if (trials.size() > top) o << "  (" << trials.size() - top << " more in leaderboard.csv)\n";
+  return o.str();
+}
+
+void copy_model(const std::string& from, const std::string& to) {
+  namespace fs = std::filesystem;
+  const std::string tmp = to + ".tmp." + std::to_string(::getpid());
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  for (const auto& e : fs::directory_iterator(from)) {
+    const std::string name = e.path().filename().string();
+    if (name == "checkpoints" || name == "monitor.sqlite") continue;
+    fs::copy(e.path(), fs::path(tmp) / name, fs::copy_options::recursive);
+  }
+  fs::remove_all(to);
+  fs::rename(tmp, to);
+}
+
+}  // namespace
+
+int run_trial_worker(const TrialWorkerOptions& o) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the coordinator
+  struct sigaction sa {};
+  sa.sa_handler = on_term;
+  ::sigaction(SIGTERM, &sa, nullptr);
+  TrainOptions t;
+  t.config_path = o.config_path;
+  t.dataset = o.dataset;
+  t.output_directory = o.output_directory;
+  t.resume = o.resume;
+  t.threads = o.threads;
+  t.use_cache = o.use_cache;
+  t.cache_dir = o.cache_dir;
+  t.quiet = false;
+  t.command_line = "kiln _trial";
+  const int64_t deadline = o.deadline_ms;
+  t.should_stop = [deadline] { return g_stop_requested.load() || (deadline > 0 && now_ms() >= deadline); };
+  t.on_epoch = [deadline](int epoch, double value) {
+    std::printf("epoch %d %s\n", epoch, std::isfinite(value) ? format_double(value).c_str() : "nan");
+    std::fflush(stdout);
+    return !g_stop_requested.load() && !(deadline > 0 && now_ms() >= deadline);
+  };
+  TrainOptions::Outcome out;
+  t.outcome = &out;
+  int rc = run_train(t, false);
+  std::printf("end %d %d %s %d %s\n", out.epochs, out.best_epoch,
+              out.best_epoch > 0 && std::isfinite(out.best_value) ? format_double(out.best_value).c_str() : "nan",
+              out.interrupted ? 1 : 0, format_double(out.seconds).c_str());
+  std::fflush(stdout);
+  return rc;
+}
+
+int run_hyperopt(const HyperoptOptions& o) {
+  const int64_t t0 = now_ms();
+  Study s = load_study(o);
+  check_writable(o.output_directory);
+  make_dirs(o.output_directory);
+  const std::string store_path = path_join(o.output_directory, "hyperopt.sqlite");
+  const bool existed = file_exists(store_path);
+  if (existed && !o.resume)
+    throw ModelError(store_path + ": a study already ran in this output directory (--resume continues it; "
+                     "or choose another --output_directory)");
+  if (!existed && o.resume)
+    throw ModelError(store_path + ": no study to resume (run without --resume)");
+  TrialStore store(store_path);
+  // A resumed study must be the same study: same base config, space and dataset.
+  const std::string space_text = yaml_to_string(
+      YAML::Load(o.config_text.empty() ? read_file(o.config_path) : o.config_text)["hyperopt"]["parameters"]);
+  const std::string base_text = emit(s.base);
+  const std::string config_key = hex64(hash_bytes(base_text.data(), base_text.size())) + ":" +
+                                 hex64(hash_bytes(space_text.data(), space_text.size())) + ":" + o.dataset;
+  if (existed) {
+    if (store.get("config_key") != config_key)
+      throw ModelError(store_path + ": the config, its search space or the dataset changed since this study "
+                       "started; resume needs the same ones (or choose another --output_directory)");
+  } else {
+    store.put("config_key", config_key);
+    store.put("config_file", s.file);
+  }
+  std::vector<TrialRecord> trials = store.load();
+  double elapsed_before = 0;
+  parse_double(store.get("elapsed_s"), elapsed_before);
+  const double budget = s.h.time_budget_s;
+  const int64_t deadline_ms = t0 + static_cast<int64_t>(std::max(0.0, budget - elapsed_before) * 1000);
+  auto study_clock = [&] { return elapsed_before + (now_ms() - t0) / 1000.0; };
+
+  const int cores = std::max(1u, std::thread::hardware_concurrency());
+  const int total_threads = o.threads > 0 ? o.threads : cores;
+  int workers = o.workers > 0 ? o.workers
+                : s.h.max_concurrent_trials > 0
+                    ? s.h.max_concurrent_trials
+                    : std::max(1, static_cast<int>(total_threads / s.h.cpu_resources_per_trial));
+  const int64_t total = s.h.total_trials();
+  if (total > 0) workers = static_cast<int>(std::min<int64_t>(workers, total));
+  const int threads_per_trial = std::max(1, total_threads / workers);
+
+  if (!o.quiet) {
+    std::fprintf(stderr, "kiln: hyperopt %s %s.%s over %zu parameters (%s sampler, %s scheduler); %s trials, "
+                         "budget %.0fs, %d concurrent x %d threads\n",
+                 s.h.goal.c_str(), s.h.output_feature.c_str(), s.h.metric.c_str(), s.h.parameters.size(),
+                 s.h.search_alg.c_str(), s.h.scheduler.c_str(),
+                 total < 0 ? "unbounded" : std::to_string(total).c_str(), budget, workers, threads_per_trial);
+    if (existed)
+      std::fprintf(stderr, "kiln: resuming: %zu trials on record, %.1fs of the budget used\n", trials.size(),
+                   elapsed_before);
+  }
+
+  // Preprocess once: every trial whose preprocessing matches the base config reads the cache.
+  const std::string cache_dir = o.use_cache ? path_join(o.output_directory, "cache") : "";
+  if (o.use_cache && now_ms() < deadline_ms) {
+    Config base = parse_config(emit(s.base), s.file);
+    PrepareOptions po;
+    po.threads = total_threads;
+    po.quiet = true;
+    po.cache_dir = cache_dir;
+    Prepared p = prepare_training_data(base, o.dataset, po);
+    if (p.data.validation.size(0) == 0)
+      throw DataError(o.dataset + ": the validation split is empty; hyperopt needs it to compare trials "
+                      "(add validation rows or preprocessing.split probabilities)");
+    if (!o.quiet)
+      std::fprintf(stderr, "kiln: preprocessed %lld rows once in %.2fs%s (shared by the trials)\n",
+                   (long long)p.rows, p.seconds, p.from_cache ? " (cache)" : "");
+  }
+
+  auto sampler = make_sampler(s.h);
+  auto scheduler = make_scheduler(s.h, s.h.max_t);
+  std::vector<Observation> observations;
+  auto observe = [&](const TrialRecord& r) {
+    if (r.status == "failed" || !std::isfinite(r.metric) || r.internal.size() != s.h.parameters.size()) return;
+    observations.push_back({r.internal, s.h.maximize() ? -r.metric : r.metric});
+  };
+  // Replay the record: the scheduler's rungs, the sampler's observations, unfinished trials.
+  std::vector<TrialRecord> requeue;
+  int64_t next_id = 0;
+  for (auto& r : trials) {
+    next_id = std::max(next_id, r.id + 1);
+    for (size_t e = 0; e < r.curve.size(); ++e)
+      scheduler->on_result(r.id, static_cast<int>(e + 1), s.h.maximize() ? r.curve[e] : -r.curve[e]);
+    if (r.status == "running") requeue.push_back(r);
+    else observe(r);
+  }
+  auto record_of = [&](int64_t id) -> TrialRecord& {
+    for (auto& r : trials)
+      if (r.id == id) return r;
+    trials.push_back(TrialRecord{});
+    trials.back().id = id;
+    return trials.back();
+  };
+
+  const std::string exe = self_exe();
+  const std::string trials_dir = path_join(o.output_directory, "trials");
+  make_dirs(trials_dir);
+  std::map<pid_t, Running> running;
+  int64_t launched_this_session = 0;
+  auto launch = [&](TrialRecord r, bool resume_trial) {
+    Running w;
+    w.dir = path_join(trials_dir, "trial_" + std::to_string(r.id));
+    make_dirs(w.dir);
+    const std::string cfg = path_join(w.dir, "config.yaml");
+    if (!resume_trial) {
+      std::string params;
+      YAML::Node c = trial_config(s, r.internal, &params);
+      r.params_json = params;
+      write_file_atomic(cfg, emit(c));
+    }
+    const bool has_ckpt = file_exists(path_join(w.dir, "model/checkpoints/latest.pt"));
+    r.status = "running";
+    r.started_s = study_clock();
+    w.start_ms = now_ms();
+    int64_t dl = deadline_ms;
+    if (s.h.trial_time_limit_s > 0) dl = std::min(dl, w.start_ms + static_cast<int64_t>(s.h.trial_time_limit_s * 1000));
+    std::vector<std::string> args = {exe, "_trial", "--config", cfg, "--dataset", o.dataset, "--output_directory",
+                                     w.dir, "--threads", std::to_string(threads_per_trial), "--deadline_ms",
+                                     std::to_string(dl)};
+    if (resume_trial && has_ckpt) args.push_back("--resume");
+    if (!o.use_cache) args.push_back("--skip_cache");
+    else args.insert(args.end(), {"--cache_dir", cache_dir});
+    w.pid = spawn(args, path_join(w.dir, "train.log"), w.fd);
+    w.rec = r;
+    store.save(w.rec);
+    record_of(r.id) = w.rec;
+    running[w.pid] = std::move(w);
+    ++launched_this_session;
+  };
+  auto finished_count = [&] {
+    int64_t n = 0;
+    for (const auto& r : trials) n += r.status != "running";
+    return n;
+  };
+  const bool tty = ::isatty(2);
+  auto best_of = [&]() -> const TrialRecord* {
+    const TrialRecord* b = nullptr;
+    for (const auto& r : trials)
+      if (r.status != "failed" && better(s.h, r.metric, b ? b->metric : std::nan(""))) b = &r;
+    return b;
+  };
+  auto progress = [&] {
+    if (o.quiet || !tty) return;
+    const TrialRecord* b = best_of();
+    std::fprintf(stderr, "\r\033[K[%5.0fs / %.0fs] %lld finished, %zu running; best %s %s", study_clock(), budget,
+                 (long long)finished_count(), running.size(), s.h.metric.c_str(),
+                 b ? (format_double(std::round(b->metric * 1e4) / 1e4) + " (trial " + std::to_string(b->id) + ")").c_str()
+                   : "-");
+  };
+
+  auto finish = [&](Running& w, int wstatus) {
+    TrialRecord& r = w.rec;
+    r.seconds += (now_ms() - w.start_ms) / 1000.0;
+    // the best epoch by the metric reported so far
+    r.metric = std::nan("");
+    r.best_epoch = 0;
+    for (size_t e = 0; e < r.curve.size(); ++e)
+      if (better(s.h, r.curve[e], r.metric)) r.metric = r.curve[e], r.best_epoch = static_cast<int>(e + 1);
+    r.epochs = static_cast<int>(r.curve.size());
+    const bool ok = WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0;
+    if (w.stop_reason == "pruned") r.status = "pruned";
+    else if (w.stop_reason == "max_t") r.status = "completed";
+    else if (!w.stop_reason.empty()) r.status = "stopped", r.error = w.stop_reason;
+    else if (!ok) {
+      r.status = "failed";
+      r.error = last_error_line(path_join(w.dir, "train.log"));
+    } else if (w.interrupted) {
+      r.status = "stopped", r.error = "budget";
+    } else {
+      r.status = "completed";
+    }
+    store.save(r);
+    record_of(r.id) = r;
+    observe(r);
+    if (!o.quiet) {
+      if (tty) std::fprintf(stderr, "\r\033[K");
+      std::fprintf(stderr, "trial %lld %s: %s %s at epoch %d/%d (%.1fs)%s%s\n", (long long)r.id, r.status.c_str(),
+                   s.h.metric.c_str(), std::isfinite(r.metric) ? format_double(std::round(r.metric * 1e4) / 1e4).c_str() : "-",
+                   r.best_epoch, r.epochs, r.seconds, r.error.empty() ? "" : " ", r.error.c_str());
+    }
+    write_file_atomic(path_join(o.output_directory, "leaderboard.csv"), leaderboard_csv(s, trials));
+  };
+
+  auto handle_line = [&](Running& w, const std::string& line) {
+    std::istringstream in(line);
+    std::string kind;
+    in >> kind;
+    if (kind == "epoch") {
+      int epoch = 0;
+      std::string v;
+      in >> epoch >> v;
+      double value = std::nan("");
+      parse_double(v, value);
+      if (epoch < 1) return;
+      if (static_cast<int>(w.rec.curve.size()) < epoch)
+        w.rec.curve.resize(epoch, std::nan("")), w.rec.curve_at.resize(epoch, std::nan(""));
+      w.rec.curve[epoch - 1] = value;
+      w.rec.curve_at[epoch - 1] = study_clock();
+      store.add_epoch(w.rec.id, epoch, value, w.rec.curve_at[epoch - 1]);
+      if (w.stop_reason.empty() &&
+          !scheduler->on_result(w.rec.id, epoch, s.h.maximize() ? value : -value)) {
+        w.stop_reason = s.h.max_t > 0 && epoch >= s.h.max_t ? "max_t" : "pruned";
+        ::kill(w.pid, SIGTERM);
+        w.kill_at_ms = now_ms() + 10000;
+      }
+    } else if (kind == "end") {
+      int epochs, best, interrupted;
+      std::string v;
+      in >> epochs >> best >> v >> interrupted;
+      w.got_end = true;
+      w.interrupted = interrupted != 0;
+    }
+  };
+
+  // Re-run trials a kill interrupted (from their checkpoint when they have one).
+  std::vector<TrialRecord> queue = requeue;
+  ::signal(SIGPIPE, SIG_IGN);
+  int64_t last_elapsed_write = 0;
+  bool budget_hit = false;
+  while (true) {
+    const int64_t now = now_ms();
+    if (now >= deadline_ms && !budget_hit) {
+      budget_hit = true;
+      for (auto& [pid, w] : running) {
+        if (w.stop_reason.empty()) w.stop_reason = "budget";
+        ::kill(pid, SIGTERM);
+        w.kill_at_ms = now + 1500;
+      }
+    }
+    if (!budget_hit) {
+      while (static_cast<int>(running.size()) < workers) {
+        if (!queue.empty()) {
+          TrialRecord r = queue.front();
+          queue.erase(queue.begin());
+          launch(r, true);
+          continue;
+        }
+        if (total >= 0 && next_id >= total) break;
+        TrialRecord r;
+        r.id = next_id++;
+        r.internal = sampler->suggest(r.id, observations);
+        launch(r, false);
+      }
+    }
+    if (running.empty()) break;
+    // Trial time limits (workers also watch their own deadline) and stubborn workers.
+    for (auto& [pid, w] : running) {
+      if (s.h.trial_time_limit_s > 0 && w.stop_reason.empty() &&
+          now - w.start_ms > static_cast<int64_t>(s.h.trial_time_limit_s * 1000)) {
+        w.stop_reason = "trial_time_limit";
+        ::kill(pid, SIGTERM);
+        w.kill_at_ms = now + 1500;
+      }
+      if (w.kill_at_ms > 0 && now > w.kill_at_ms) ::kill(pid, SIGKILL);
+    }
+    std::vector<pollfd> fds;
+    std::vector<pid_t> pids;
+    for (auto& [pid, w] : running) {
+      fds.push_back({w.fd, POLLIN, 0});
+      pids.push_back(pid);
+    }
+    int timeout = 200;
+    if (!budget_hit) timeout = static_cast<int>(std::clamp<int64_t>(deadline_ms - now, 1, 200));
+    ::poll(fds.data(), fds.size(), timeout);
+    for (size_t i = 0; i < fds.size(); ++i) {
+      Running& w = running[pids[i]];
+      char buf[4096];
+      ssize_t n;
+      while ((n = ::read(w.fd, buf, sizeof buf)) > 0) {
+        w.buf.append(buf, static_cast<size_t>(n));
+        size_t nl;
+        while ((nl = w.buf.find('\n')) != std::string::npos) {
+          handle_line(w, w.buf.substr(0, nl));
+          w.buf.erase(0, nl + 1);
+        }
+      }
+    }
+    int wstatus = 0;
+    pid_t done;
+    while ((done = ::waitpid(-1, &wstatus, WNOHANG)) > 0) {
+      auto it = running.find(done);
+      if (it == running.end()) continue;
+      Running& w = it->second;
+      char buf[4096];
+      ssize_t n;
+      while ((n = ::read(w.fd, buf, sizeof buf)) > 0) w.buf.append(buf, static_cast<size_t>(n));
+      size_t nl;
+      while ((nl = w.buf.find('\n')) != std::string::npos) {
+        handle_line(w, w.buf.substr(0, nl));
+        w.buf.erase(0, nl + 1);
+      }
+      ::close(w.fd);
+      finish(w, wstatus);
+      running.erase(it);
+    }
+    if (now - last_elapsed_write >= 1000) {
+      store.put("elapsed_s", format_double(study_clock()));
+      last_elapsed_write = now;
+      progress();
+    }
+  }
+  const double search_s = study_clock();
+  store.put("elapsed_s", format_double(search_s));
+  if (!o.quiet && tty) std::fprintf(stderr, "\r\033[K");
+
+  // Outputs.
+  const TrialRecord* best = best_of();
+  const int64_t best_id = best ? best->id : -1;
+  write_file_atomic(path_join(o.output_directory, "leaderboard.csv"), leaderboard_csv(s, trials));
+  write_file_atomic(path_join(o.output_directory, "hyperopt_statistics.json"),
+                    statistics_json(s, trials, search_s, workers, threads_per_trial, best_id));
+  write_file_atomic(path_join(path_join(o.output_directory, "reports"), "hyperopt_report.html"),
+                    (make_dirs(path_join(o.output_directory, "reports")),
+                     hyperopt_report_html(s.h, trials, best_id, budget, search_s)));
+  if (!o.quiet) std::cout << leaderboard_text(s, trials, 10);
+  if (!best)
+    throw ModelError("no trial completed an epoch within the budget of " + format_double(budget) +
+                     "s; raise hyperopt.executor.time_budget_s (or --time_limit_s)");
+  const std::string best_dir = path_join(trials_dir, "trial_" + std::to_string(best_id));
+  copy_model(path_join(best_dir, "model"), path_join(o.output_directory, "best_model"));
+  write_file_atomic(path_join(o.output_directory, "best_config.yaml"), read_file(path_join(best_dir, "config.yaml")));
+  for (const char* f : {"training_statistics.json", "description.json"})
+    if (file_exists(path_join(best_dir, f)))
+      write_file_atomic(path_join(o.output_directory, f), read_file(path_join(best_dir, f)));
+  ScoreOptions so;
+  so.model_path = path_join(o.output_directory, "best_model");
+  so.dataset = o.dataset;
+  so.output_directory = o.output_directory;
+  so.split = "test";
+  so.threads = total_threads;
+  so.quiet = true;
+  int rc = 0;
+  {
+    // The search never saw the test split; an empty one leaves test_statistics.json out.
+    try {
+      rc = run_evaluate(so);
+    } catch (const DataError& e) {
+      std::cerr << "kiln: note: " << e.what() << "\n";
+    }
+  }
+  if (!o.quiet)
+    std::fprintf(stderr, "kiln: best trial %lld: %s %s; %lld trials (%lld launched now) in %.1fs; best model in %s\n",
+                 (long long)best_id, s.h.metric.c_str(), format_double(best->metric).c_str(),
+                 (long long)trials.size(), (long long)launched_this_session, (now_ms() - t0) / 1000.0,
+                 so.model_path.c_str());
+  return rc;
+}
+
+}  // namespace kiln

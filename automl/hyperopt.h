@@ -1,0 +1,41 @@
+#pragma once
+// kiln hyperopt / kiln automl: a study of trials under a hard time budget.
+//
+// One coordinating process samples each trial's parameters, writes the trial's config, and
+// runs it in a worker process (this binary, `kiln _trial`), with the cores split between the
+// concurrent workers. Workers report every epoch's validation metric on a pipe; the coordinator
+// is the only writer of the trial store (SQLite), asks the scheduler whether each trial goes on,
+// and stops trials with SIGTERM (they stop between batches and keep their best epoch). At the
+// budget every worker is stopped, the best trial's model becomes <out>/best_model and is
+// evaluated on the test split, which the search never sees.
+#include <cstdint>
+#include <string>
+
+namespace kiln {
+
+struct HyperoptOptions {
+  std::string config_path;  // a config with a hyperopt block (errors name this file)
+  std::string config_text;  // its text when it was generated (kiln automl); else read config_path
+  std::string dataset;
+  std::string output_directory = "results";
+  int workers = 0;          // 0: executor.max_concurrent_trials, else cores / cpu_resources_per_trial
+  int threads = 0;          // 0: all cores
+  double time_limit_s = 0;  // > 0: overrides executor.time_budget_s
+  bool resume = false, quiet = false, use_cache = true;
+  std::string command_line;
+};
+
+// Returns the process exit code.
+int run_hyperopt(const HyperoptOptions& o);
+
+// The worker side (`kiln _trial`): trains one trial's config, printing "epoch <n> <value>" per
+// epoch and "end <epochs> <best_epoch> <best_value> <interrupted> <seconds>" on stdout.
+struct TrialWorkerOptions {
+  std::string config_path, dataset, output_directory, cache_dir;
+  int threads = 1;
+  int64_t deadline_ms = 0;  // steady clock (CLOCK_MONOTONIC, shared by processes); 0: none
+  bool resume = false, use_cache = true;
+};
+int run_trial_worker(const TrialWorkerOptions& o);
+
+}  // namespace kiln
