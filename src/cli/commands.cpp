@@ -4,6 +4,7 @@
 #include <boost/program_options.hpp>
 #include <iostream>
 
+#include "automl/automl.h"
 #include "automl/hyperopt.h"
 #include "automl/type_inference.h"
 #include "config/config.h"
@@ -218,8 +219,13 @@ int cmd_slices(const std::vector<std::string>& args, const std::string&) {
 
 int cmd_init_config(const std::vector<std::string>& args, const std::string&) {
   std::string dataset, target, output, partial;
+  bool with_hyperopt = false;
+  double time_limit_s = 600;
   po::options_description d("options");
-  d.add_options()("dataset", po::value(&dataset), "CSV or TSV data")(
+  d.add_options()("hyperopt", po::bool_switch(&with_hyperopt),
+                  "add the automl search space (hyperopt block) of the feature mix")(
+      "time_limit_s", po::value(&time_limit_s)->default_value(600), "with --hyperopt: the budget")(
+      "dataset", po::value(&dataset), "CSV or TSV data")(
       "target", po::value(&target), "the column to predict")(
       "config,c", po::value(&partial), "a partial config whose features and keys override the inferred ones")(
       "output,o", po::value(&output), "write the config here (default: stdout)");
@@ -248,6 +254,7 @@ int cmd_init_config(const std::vector<std::string>& args, const std::string&) {
   if (!r.unsupported_types.empty())
     std::cerr << "kiln: note: feature types " << join(r.unsupported_types, ", ")
               << " are not implemented in this build yet; kiln train rejects them until they are\n";
+  if (with_hyperopt) r.yaml = automl_config(r, user, time_limit_s, nullptr);
   if (output.empty()) {
     std::cout << r.yaml;
   } else {
@@ -312,6 +319,29 @@ int cmd_trial_worker(const std::vector<std::string>& args, const std::string&) {
     return 0;
   if (vm.count("skip_cache")) o.use_cache = false;
   return run_trial_worker(o);
+}
+
+int cmd_automl(const std::vector<std::string>& args, const std::string& line) {
+  AutomlOptions o;
+  o.command_line = line;
+  po::options_description d("options");
+  d.add_options()("dataset", po::value(&o.dataset), "CSV or TSV data")("target", po::value(&o.target),
+                                                                      "the column to predict")(
+      "time_limit_s", po::value(&o.time_limit_s)->default_value(600), "hard budget in seconds for the whole run")(
+      "output_directory", po::value(&o.output_directory)->default_value("results"),
+      "where best_model, best_config.yaml, the leaderboard and reports go")(
+      "config,c", po::value(&o.user_config), "a partial config: its features and keys override the inferred ones, "
+                                             "and the parameters it sets leave the search")(
+      "workers", po::value(&o.workers)->default_value(0), "concurrent trials (0: one per core)")(
+      "threads", po::value(&o.threads)->default_value(0), "CPU threads shared by the workers (0: all cores)")(
+      "resume", po::bool_switch(&o.resume), "continue the study in output_directory")(
+      "quiet,q", po::bool_switch(&o.quiet), "no progress output");
+  po::variables_map vm;
+  if (!parse("automl", "--dataset data.csv --target column [--time_limit_s 600] [options]", d, args, vm,
+             {"dataset", "target"}))
+    return 0;
+  if (!(o.time_limit_s > 0)) throw UsageError("--time_limit_s: expected seconds > 0");
+  return run_automl(o);
 }
 
 }  // namespace kiln
