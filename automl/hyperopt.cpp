@@ -201,6 +201,23 @@ Study load_study(const HyperoptOptions& o) {
     return r;
   }());
   const std::string marker = "<sampled config>";
+  {  // each parameter alone, so a wrong key is reported at its own line
+    std::vector<double> x = sampler->suggest(0, {});
+    for (size_t i = 0; i < s.h.parameters.size(); ++i) {
+      const ParamSpace& p = s.h.parameters[i];
+      YAML::Node c = YAML::Clone(s.base);
+      if (!inapplicable_reason(c, p.path).empty()) continue;
+      try {
+        set_config_path(c, p.path, p.value(x[i]));
+        parse_config(emit(c), marker);
+      } catch (const ConfigError& e) {
+        std::string msg = strip_location(e.what(), marker);
+        const std::string prefix = "hyperopt.parameters." + p.path + ": ";
+        if (msg.rfind(prefix, 0) == 0) msg = msg.substr(prefix.size());
+        throw ConfigError(p.where + ": " + prefix + msg);
+      }
+    }
+  }
   for (int k = 0; k < 24; ++k) {
     std::vector<double> x = sampler->suggest(k, {});
     YAML::Node c = YAML::Clone(s.base);
@@ -483,7 +500,6 @@ void copy_model(const std::string& from, const std::string& to) {
 }  // namespace
 
 int run_trial_worker(const TrialWorkerOptions& o) {
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the coordinator
   struct sigaction sa {};
   sa.sa_handler = on_term;
   ::sigaction(SIGTERM, &sa, nullptr);
@@ -612,6 +628,7 @@ int run_hyperopt(const HyperoptOptions& o) {
   };
 
   const std::string exe = self_exe();
+  setenv("KILN_COORDINATOR_PID", std::to_string(::getpid()).c_str(), 1);  // workers check it (cli/main.cpp)
   const std::string trials_dir = path_join(o.output_directory, "trials");
   make_dirs(trials_dir);
   std::map<pid_t, Running> running;
@@ -831,7 +848,7 @@ int run_hyperopt(const HyperoptOptions& o) {
   write_file_atomic(path_join(path_join(o.output_directory, "reports"), "hyperopt_report.html"),
                     (make_dirs(path_join(o.output_directory, "reports")),
                      hyperopt_report_html(s.h, trials, best_id, budget, search_s)));
-  if (!o.quiet) std::cout << leaderboard_text(s, trials, 10);
+  std::cout << leaderboard_text(s, trials, 10);  // the result, like evaluate's metrics
   if (!best)
     throw ModelError("no trial completed an epoch within the budget of " + format_double(budget) +
                      "s; raise hyperopt.executor.time_budget_s (or --time_limit_s)");

@@ -105,8 +105,7 @@ ParamSpace parse_space(const std::string& file, const std::string& key, const YA
   auto it = space_names().find(s);
   if (it == space_names().end())
     b.fail(b.get("space"), where + ".space",
-           "unknown space type '" + s + "' (expected one of " + join(keys_of(space_names()), ", ") + ")" +
-               suggest(s, keys_of(space_names())));
+           "unknown space type '" + s + "'" + suggest(s, keys_of(space_names())));
   p.type = it->second;
   auto forbid = [&](std::initializer_list<const char*> keys) {
     for (const char* k : keys)
@@ -361,12 +360,13 @@ void set_config_path(YAML::Node& config, const std::string& path, const YAML::No
   if (parts.size() < 2)
     throw ConfigError("hyperopt.parameters." + path +
                       ": expected a dotted path like trainer.learning_rate or <feature>.encoder.type");
+  // YAML::Node's operator= copies into the node it refers to; reset() rebinds the handle.
   YAML::Node node;
   if (is_section(parts[0])) {
     if (!config[parts[0]] || !config[parts[0]].IsMap()) config[parts[0]] = YAML::Node(YAML::NodeType::Map);
-    node = config[parts[0]];
+    node.reset(config[parts[0]]);
   } else {
-    node = find_feature(config, parts[0]);
+    node.reset(find_feature(config, parts[0]));
     if (!node.IsDefined()) {
       std::vector<std::string> names = {"trainer", "combiner", "preprocessing", "defaults"};
       for (const char* list : {"input_features", "output_features"})
@@ -386,7 +386,7 @@ void set_config_path(YAML::Node& config, const std::string& path, const YAML::No
     } else if (!child || !child.IsMap()) {
       node[parts[i]] = YAML::Node(YAML::NodeType::Map);
     }
-    node = node[parts[i]];
+    node.reset(node[parts[i]]);
   }
   node[parts.back()] = YAML::Clone(value);
 }

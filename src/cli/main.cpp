@@ -4,6 +4,8 @@
 #include <yaml-cpp/exceptions.h>
 
 #include <dlfcn.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <malloc.h>
 #include <unistd.h>
 
@@ -87,7 +89,17 @@ void pick_blas_kernels(char** argv) {
   execv("/proc/self/exe", argv);  // returns only on failure: go on with the generic kernels
 }
 
+// A hyperopt trial worker dies with its coordinator, even one killed while this process was still
+// starting (the death signal survives exec; a changed parent means the coordinator is gone).
+void bind_to_coordinator(int argc, char** argv) {
+  if (argc < 2 || std::string(argv[1]) != "_trial") return;
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (const char* p = std::getenv("KILN_COORDINATOR_PID"))
+    if (getppid() != static_cast<pid_t>(std::atol(p))) _exit(1);
+}
+
 int main(int argc, char** argv) {
+  bind_to_coordinator(argc, argv);
   pick_blas_kernels(argv);
   tune_malloc();
   using namespace kiln;
