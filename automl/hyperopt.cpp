@@ -699,7 +699,8 @@ int run_hyperopt(const HyperoptOptions& o) {
     else if (!w.stop_reason.empty()) r.status = "stopped", r.error = w.stop_reason;
     else if (!ok) {
       r.status = "failed";
-      r.error = last_error_line(path_join(w.dir, "train.log"));
+      r.error = WIFSIGNALED(wstatus) ? "killed by signal " + std::to_string(WTERMSIG(wstatus))
+                                     : last_error_line(path_join(w.dir, "train.log"));
     } else if (w.interrupted) {
       r.status = "stopped", r.error = "budget";
     } else {

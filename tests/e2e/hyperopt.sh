@@ -68,7 +68,21 @@ sums_after=$(for t in $done_before; do md5sum "$out/trials/trial_$t/train.log"; 
 exists "$out/best_model/weights.pt" "$out/test_statistics.json"
 echo "ok: resumed after kill -9, finished trials kept"
 
-# 3. Bad hyperopt blocks: one line naming the place, exit 2, nothing written.
+# 3. Trials that crash are recorded as failed and the study goes on: trials of 3 epochs are
+# killed at step 12 (KILN_TEST_KILL_AFTER_STEPS), trials of 1 epoch (9 steps) finish.
+sed -e 's/num_samples: .*/num_samples: 6/' -e 's/    trainer.learning_rate: .*/    trainer.epochs: {space: grid_search, values: [1, 3]}/' \
+    -e 's/search_alg: .*/search_alg: {type: random}/' -e 's/scheduler: .*/scheduler: {type: fifo}/' \
+    -e '/trainer.batch_size:/d' "$WORK/h2.yaml" > "$WORK/h3.yaml"
+KILN_TEST_KILL_AFTER_STEPS=12 "$KILN" hyperopt --config "$WORK/h3.yaml" --dataset "$ex/attrition.csv" \
+  --output_directory "$WORK/h3" -q > /dev/null
+[ "$(json "$WORK/h3/hyperopt_statistics.json" '.study.failed')" -eq 6 ] || fail "expected 6 failed trials"
+[ "$(json "$WORK/h3/hyperopt_statistics.json" '.study.completed')" -eq 6 ] || fail "expected 6 completed trials"
+json "$WORK/h3/hyperopt_statistics.json" '[.hyperopt_results[] | select(.status == "failed") | .error] | unique == ["killed by signal 9"]' >/dev/null \
+  || fail "failed trials' error"
+exists "$WORK/h3/best_model/weights.pt"
+echo "ok: crashing trials recorded as failed, the study went on"
+
+# 4. Bad hyperopt blocks: one line naming the place, exit 2, nothing written.
 bad() {
   local block="$1" want="$2"
   { cat "$SRC/tests/data/tiny.yaml"; printf '%s\n' "$block"; } > "$WORK/bad.yaml"
