@@ -87,7 +87,8 @@ struct Study {
 
 // The trial's config for internal coordinates x. Type choices are applied first, so that the
 // options of the chosen components decide which other parameters apply.
-YAML::Node trial_config(const Study& s, const std::vector<double>& x, std::string* params_json) {
+YAML::Node trial_config(const Study& s, const std::vector<double>& x, std::string* params_json,
+                        std::vector<bool>* applied_out = nullptr) {
   YAML::Node c = YAML::Clone(s.base);
   std::vector<size_t> order(s.h.parameters.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -103,6 +104,10 @@ YAML::Node trial_config(const Study& s, const std::vector<double>& x, std::strin
     YAML::Node v = p.value(x[i]);
     set_config_path(c, p.path, v);
     applied[i] = v;
+  }
+  if (applied_out) {
+    applied_out->assign(s.h.parameters.size(), false);
+    for (const auto& [i, v] : applied) (*applied_out)[i] = true;
   }
   if (params_json) {
     rapidjson::StringBuffer sb;
@@ -220,23 +225,18 @@ Study load_study(const HyperoptOptions& o) {
   }
   for (int k = 0; k < 24; ++k) {
     std::vector<double> x = sampler->suggest(k, {});
-    YAML::Node c = YAML::Clone(s.base);
-    for (size_t i = 0; i < s.h.parameters.size(); ++i) {
-      const ParamSpace& p = s.h.parameters[i];
-      std::string why = inapplicable_reason(c, p.path);
-      if (!why.empty()) {
-        reasons[i] = why;
-        continue;
-      }
-      try {
-        set_config_path(c, p.path, p.value(x[i]));
-      } catch (const ConfigError& e) {
-        throw ConfigError(p.where + ": " + e.what());
-      }
-      ++applied[i];
-    }
     std::string params;
-    YAML::Node tc = trial_config(s, x, &params);
+    std::vector<bool> used;
+    YAML::Node tc;
+    try {
+      tc = trial_config(s, x, &params, &used);
+    } catch (const ConfigError& e) {
+      throw ConfigError(yaml_where(s.file, parsed.hyperopt) + ": " + e.what());
+    }
+    for (size_t i = 0; i < s.h.parameters.size(); ++i) {
+      if (used[i]) ++applied[i];
+      else if (reasons[i].empty()) reasons[i] = inapplicable_reason(tc, s.h.parameters[i].path);
+    }
     try {
       parse_config(emit(tc), marker);
     } catch (const ConfigError& e) {
@@ -511,6 +511,7 @@ int run_trial_worker(const TrialWorkerOptions& o) {
   t.threads = o.threads;
   t.use_cache = o.use_cache;
   t.cache_dir = o.cache_dir;
+  t.require_validation = true;
   t.quiet = false;
   t.command_line = "kiln _trial";
   const int64_t deadline = o.deadline_ms;
@@ -542,17 +543,48 @@ int run_hyperopt(const HyperoptOptions& o) {
                      "or choose another --output_directory)");
   if (!existed && o.resume)
     throw ModelError(store_path + ": no study to resume (run without --resume)");
+  // Preprocess once, before the study is recorded (a failure here leaves no study behind): every
+  // trial whose preprocessing matches the base config reads the cache.
+  const int cores = std::max(1u, std::thread::hardware_concurrency());
+  const int total_threads = o.threads > 0 ? o.threads : cores;
+  const std::string cache_dir = o.use_cache ? path_join(o.output_directory, "cache") : "";
+  uint64_t dataset_hash = 0;
+  if (o.use_cache) {
+    Config base = parse_config(emit(s.base), s.file);
+    PrepareOptions po;
+    po.threads = total_threads;
+    po.quiet = true;
+    po.cache_dir = cache_dir;
+    Prepared p = prepare_training_data(base, o.dataset, po);
+    if (p.data.validation.size(0) == 0)
+      throw DataError(o.dataset + ": the validation split is empty; hyperopt compares trials on it "
+                      "(add validation rows, or set preprocessing.split)");
+    dataset_hash = p.dataset_hash;
+    if (!o.quiet)
+      std::fprintf(stderr, "kiln: preprocessed %lld rows once in %.2fs%s (shared by the trials)\n",
+                   (long long)p.rows, p.seconds, p.from_cache ? " (cache)" : "");
+  } else {
+    try {
+      const std::string bytes = read_file(o.dataset);
+      dataset_hash = hash_bytes(bytes.data(), bytes.size());
+    } catch (const DataError&) {
+      // the workers report the unreadable file
+    }
+  }
   TrialStore store(store_path);
   // A resumed study must be the same study: same base config, space and dataset.
   const std::string space_text = yaml_to_string(
       YAML::Load(o.config_text.empty() ? read_file(o.config_path) : o.config_text)["hyperopt"]["parameters"]);
   const std::string base_text = emit(s.base);
+  const std::string study_text = s.h.goal + " " + s.h.metric + " " + s.h.output_feature + " " + s.h.search_alg + " " +
+                                 std::to_string(s.h.random_state) + " " + s.h.scheduler;
   const std::string config_key = hex64(hash_bytes(base_text.data(), base_text.size())) + ":" +
-                                 hex64(hash_bytes(space_text.data(), space_text.size())) + ":" + o.dataset;
+                                 hex64(hash_bytes(space_text.data(), space_text.size())) + ":" +
+                                 hex64(hash_bytes(study_text.data(), study_text.size())) + ":" + hex64(dataset_hash);
   if (existed) {
     if (store.get("config_key") != config_key)
-      throw ModelError(store_path + ": the config, its search space or the dataset changed since this study "
-                       "started; resume needs the same ones (or choose another --output_directory)");
+      throw ModelError(store_path + ": the config, its search space, the search settings or the dataset changed "
+                       "since this study started; resume needs the same ones (or choose another --output_directory)");
   } else {
     store.put("config_key", config_key);
     store.put("config_file", s.file);
@@ -564,8 +596,6 @@ int run_hyperopt(const HyperoptOptions& o) {
   const int64_t deadline_ms = t0 + static_cast<int64_t>(std::max(0.0, budget - elapsed_before) * 1000);
   auto study_clock = [&] { return elapsed_before + (now_ms() - t0) / 1000.0; };
 
-  const int cores = std::max(1u, std::thread::hardware_concurrency());
-  const int total_threads = o.threads > 0 ? o.threads : cores;
   int workers = o.workers > 0 ? o.workers
                 : s.h.max_concurrent_trials > 0
                     ? s.h.max_concurrent_trials
@@ -583,23 +613,6 @@ int run_hyperopt(const HyperoptOptions& o) {
     if (existed)
       std::fprintf(stderr, "kiln: resuming: %zu trials on record, %.1fs of the budget used\n", trials.size(),
                    elapsed_before);
-  }
-
-  // Preprocess once: every trial whose preprocessing matches the base config reads the cache.
-  const std::string cache_dir = o.use_cache ? path_join(o.output_directory, "cache") : "";
-  if (o.use_cache && now_ms() < deadline_ms) {
-    Config base = parse_config(emit(s.base), s.file);
-    PrepareOptions po;
-    po.threads = total_threads;
-    po.quiet = true;
-    po.cache_dir = cache_dir;
-    Prepared p = prepare_training_data(base, o.dataset, po);
-    if (p.data.validation.size(0) == 0)
-      throw DataError(o.dataset + ": the validation split is empty; hyperopt needs it to compare trials "
-                      "(add validation rows or preprocessing.split probabilities)");
-    if (!o.quiet)
-      std::fprintf(stderr, "kiln: preprocessed %lld rows once in %.2fs%s (shared by the trials)\n",
-                   (long long)p.rows, p.seconds, p.from_cache ? " (cache)" : "");
   }
 
   auto sampler = make_sampler(s.h);
@@ -640,9 +653,17 @@ int run_hyperopt(const HyperoptOptions& o) {
     const std::string cfg = path_join(w.dir, "config.yaml");
     if (!resume_trial) {
       std::string params;
-      YAML::Node c = trial_config(s, r.internal, &params);
-      r.params_json = params;
-      write_file_atomic(cfg, emit(c));
+      try {
+        YAML::Node c = trial_config(s, r.internal, &params);
+        r.params_json = params;
+        write_file_atomic(cfg, emit(c));
+      } catch (const ConfigError& e) {  // a value the checks did not sample: this trial fails, the study goes on
+        r.status = "failed";
+        r.error = e.what();
+        store.save(r);
+        record_of(r.id) = r;
+        return;
+      }
     }
     const bool has_ckpt = file_exists(path_join(w.dir, "model/checkpoints/latest.pt"));
     r.status = "running";
@@ -702,7 +723,9 @@ int run_hyperopt(const HyperoptOptions& o) {
       r.error = WIFSIGNALED(wstatus) ? "killed by signal " + std::to_string(WTERMSIG(wstatus))
                                      : last_error_line(path_join(w.dir, "train.log"));
     } else if (w.interrupted) {
-      r.status = "stopped", r.error = "budget";
+      const bool over_trial_limit = s.h.trial_time_limit_s > 0 &&
+                                    now_ms() - w.start_ms >= static_cast<int64_t>(s.h.trial_time_limit_s * 1000) - 100;
+      r.status = "stopped", r.error = over_trial_limit ? "trial_time_limit" : "budget";
     } else {
       r.status = "completed";
     }
@@ -718,7 +741,7 @@ int run_hyperopt(const HyperoptOptions& o) {
     write_file_atomic(path_join(o.output_directory, "leaderboard.csv"), leaderboard_csv(s, trials));
   };
 
-  auto handle_line = [&](Running& w, const std::string& line) {
+  auto handle_line = [&](Running& w, const std::string& line, bool alive) {
     std::istringstream in(line);
     std::string kind;
     in >> kind;
@@ -734,8 +757,8 @@ int run_hyperopt(const HyperoptOptions& o) {
       w.rec.curve[epoch - 1] = value;
       w.rec.curve_at[epoch - 1] = study_clock();
       store.add_epoch(w.rec.id, epoch, value, w.rec.curve_at[epoch - 1]);
-      if (w.stop_reason.empty() &&
-          !scheduler->on_result(w.rec.id, epoch, s.h.maximize() ? value : -value)) {
+      if (!scheduler->on_result(w.rec.id, epoch, s.h.maximize() ? value : -value) && alive &&
+          w.stop_reason.empty()) {
         w.stop_reason = s.h.max_t > 0 && epoch >= s.h.max_t ? "max_t" : "pruned";
         ::kill(w.pid, SIGTERM);
         w.kill_at_ms = now_ms() + 10000;
@@ -746,6 +769,16 @@ int run_hyperopt(const HyperoptOptions& o) {
       in >> epochs >> best >> v >> interrupted;
       w.got_end = true;
       w.interrupted = interrupted != 0;
+      // The worker's own best epoch, in case its report was lost (killed between checkpoint and report).
+      double bv = std::nan("");
+      if (best > 0 && parse_double(v, bv) && (static_cast<int>(w.rec.curve.size()) < best ||
+                                               !std::isfinite(w.rec.curve[best - 1]))) {
+        if (static_cast<int>(w.rec.curve.size()) < best)
+          w.rec.curve.resize(best, std::nan("")), w.rec.curve_at.resize(best, std::nan(""));
+        w.rec.curve[best - 1] = bv;
+        w.rec.curve_at[best - 1] = study_clock();
+        store.add_epoch(w.rec.id, best, bv, w.rec.curve_at[best - 1]);
+      }
     }
   };
 
@@ -807,7 +840,7 @@ int run_hyperopt(const HyperoptOptions& o) {
         w.buf.append(buf, static_cast<size_t>(n));
         size_t nl;
         while ((nl = w.buf.find('\n')) != std::string::npos) {
-          handle_line(w, w.buf.substr(0, nl));
+          handle_line(w, w.buf.substr(0, nl), true);
           w.buf.erase(0, nl + 1);
         }
       }
@@ -823,7 +856,7 @@ int run_hyperopt(const HyperoptOptions& o) {
       while ((n = ::read(w.fd, buf, sizeof buf)) > 0) w.buf.append(buf, static_cast<size_t>(n));
       size_t nl;
       while ((nl = w.buf.find('\n')) != std::string::npos) {
-        handle_line(w, w.buf.substr(0, nl));
+        handle_line(w, w.buf.substr(0, nl), false);  // reaped: never signal its (reusable) pid
         w.buf.erase(0, nl + 1);
       }
       ::close(w.fd);

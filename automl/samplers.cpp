@@ -156,11 +156,10 @@ class AshaScheduler : public Scheduler {
       if (epoch < milestone) continue;
       if (recorded.count(trial)) return true;  // already judged at this rung
       bool go_on = true;
-      if (!recorded.empty()) {
-        std::vector<double> v;
-        for (const auto& [t, s] : recorded) v.push_back(s);
-        go_on = std::isfinite(score) && score >= quantile(v, 1.0 - 1.0 / rf_);
-      }
+      std::vector<double> v;  // the finite scores recorded (numpy's nanpercentile)
+      for (const auto& [t, s] : recorded)
+        if (std::isfinite(s)) v.push_back(s);
+      if (!v.empty()) go_on = std::isfinite(score) && score >= quantile(v, 1.0 - 1.0 / rf_);
       recorded[trial] = std::isfinite(score) ? score : -std::numeric_limits<double>::infinity();
       return go_on;
     }

@@ -118,7 +118,11 @@ ParamSpace parse_space(const std::string& file, const std::string& key, const YA
     if (!list || !list.IsSequence() || list.size() == 0)
       b.fail(list ? list : n, where, s + " needs a non-empty '" +
                                          std::string(p.type == SpaceType::choice ? "categories" : "values") + "' list");
-    for (const auto& v : list) p.categories.push_back(YAML::Clone(v));
+    for (const auto& v : list) {
+      if (key == "." && !v.IsMap())
+        b.fail(v, where, "the '.' parameter's values must be mappings of config keys, got " + scalar_text(v));
+      p.categories.push_back(YAML::Clone(v));
+    }
     return p;
   }
   forbid({"categories", "values"});
@@ -205,7 +209,7 @@ YAML::Node ParamSpace::value(double x) const {
     return YAML::Clone(categories[i]);
   }
   double v = log_scale() ? std::pow(base, x) : x;
-  if (q > 0) v = std::round(v / q) * q;
+  if (q > 0 && !integer()) v = std::round(v / q) * q;
   if (integer()) {
     double lo = lower, hi = (type == SpaceType::randint || type == SpaceType::lograndint) ? upper - 1 : upper;
     if (q > 0) {
@@ -281,7 +285,7 @@ HyperoptSpec parse_hyperopt(const YAML::Node& node, const std::string& file) {
   ex.str("type", "ray", {"ray", "local", "serial", "parallel"});
   h.num_samples = ex.integer("num_samples", smp.integer("num_samples", 10));
   if (h.num_samples == 0 || h.num_samples < -1)
-    ex.fail(ex.get("num_samples"), "hyperopt.executor.num_samples", "expected a positive count (or -1: until the time budget ends)");
+    ex.fail(ex.has("num_samples") ? ex.get("num_samples") : smp.get("num_samples"), "hyperopt.executor.num_samples", "expected a positive count (or -1: until the time budget ends)");
   h.time_budget_s = ex.num("time_budget_s", 3600);
   if (!(h.time_budget_s > 0)) ex.fail(ex.get("time_budget_s"), "hyperopt.executor.time_budget_s", "expected a positive number of seconds");
   if (ex.has("max_concurrent_trials") && ex.get("max_concurrent_trials").Scalar() != "auto") {

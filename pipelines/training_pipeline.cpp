@@ -97,6 +97,9 @@ int run_train(const TrainOptions& o, bool then_evaluate_test) {
                  (long long)p.data.validation.size(0), (long long)p.data.test.size(0), p.seconds,
                  p.from_cache ? " (cache)" : "");
 
+  if (o.require_validation && p.data.validation.size(0) == 0)
+    throw DataError(o.dataset + ": the validation split is empty; hyperopt compares trials on it "
+                    "(add validation rows, or set preprocessing.split)");
   make_dirs(model_dir);
   torch::manual_seed(static_cast<uint64_t>(c.seed()));
   EcdModel model(c, p.metadata);
