@@ -36,12 +36,16 @@ CONFIGS = {"fashion_mnist_small": "fashion_mnist"}
 KILN_METRIC = {"rmse": "root_mean_squared_error"}
 
 
+class Failed(Exception):
+    pass
+
+
 def run(cmd, cwd=None):
     t0 = time.perf_counter()
     p = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wall = time.perf_counter() - t0
     if p.returncode != 0:
-        sys.exit(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr[-3000:]}")
+        raise Failed(f"failed ({p.returncode}): {' '.join(cmd)}: {p.stderr.strip().splitlines()[-1] if p.stderr.strip() else ''}")
     return wall, p.stdout, p.stderr
 
 
@@ -144,6 +148,17 @@ def automl_bench(cases, budget, threads, tmp):
         target, metric = TARGETS[case]
         data = os.path.join(SHARED, "data", f"{case}.csv")
         out = os.path.join(tmp, f"automl_{case}")
+        try:
+            body += automl_row(case, target, metric, data, out, budget, threads)
+        except Failed as e:
+            body += f"| {case} | – | {metric} | failed: {e} | | | | |\n"
+        print(body.splitlines()[-1], file=sys.stderr)
+    replace_block("automl", body)
+    print(body)
+
+
+def automl_row(case, target, metric, data, out, budget, threads):
+    if True:
         wall, _, err = run([KILN, "automl", "--dataset", data, "--target", target, "--time_limit_s", str(budget),
                             "--output_directory", out, "--threads", str(threads)])
         mix = re.search(r"automl: (\w+) feature mix", err).group(1)
@@ -157,11 +172,8 @@ def automl_bench(cases, budget, threads, tmp):
                             "--threads", str(threads)])
             xv = f"{json.loads(xo.strip().splitlines()[-1])['test'][target][metric]:.4f}"
         s = st["study"]
-        body += (f"| {case} | {mix} | {metric} | {kv:.4f} | {xv or '–'} | {wall:.1f} | {s['trials']} ({s['completed']}/"
-                 f"{s['pruned']}/{s['stopped']}/{s['failed']}) | {s['trial_epochs']} |\n")
-        print(body.splitlines()[-1], file=sys.stderr)
-    replace_block("automl", body)
-    print(body)
+        return (f"| {case} | {mix} | {metric} | {kv:.4f} | {xv or '–'} | {wall:.1f} | {s['trials']} ({s['completed']}/"
+                f"{s['pruned']}/{s['stopped']}/{s['failed']}) | {s['trial_epochs']} |\n")
 
 
 def main():

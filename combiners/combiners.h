@@ -3,4 +3,6 @@ namespace kiln {
 void register_concat_combiner();
 void register_transformer_combiners();  // transformer, ft_transformer
 void register_project_aggregate_combiner();
+void register_tabnet_combiner();
+void register_comparator_combiner();
 }  // namespace kiln

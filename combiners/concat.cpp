@@ -66,8 +66,8 @@ struct ConcatCombiner : CombinerBase {
 void register_concat_combiner() {
   combiner_schemas().add("concat", {"concatenate encoder outputs, then fully connected layers", {},
                                     [] { return std::make_shared<ConcatOptions>(); }});
-  combiner_builders().add("concat", [](const OptionsBase& o, const std::vector<int64_t>& sizes) {
-    return std::make_shared<ConcatCombiner>(dynamic_cast<const ConcatOptions&>(o), sizes);
+  combiner_builders().add("concat", [](const OptionsBase& o, const CombinerInputs& in) {
+    return std::make_shared<ConcatCombiner>(dynamic_cast<const ConcatOptions&>(o), in.sizes);
   });
 }
 

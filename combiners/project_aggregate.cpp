@@ -68,8 +68,8 @@ void register_project_aggregate_combiner() {
   combiner_schemas().add("project_aggregate",
                          {"project every input to one width, average, then fc layers", {},
                           [] { return std::make_shared<ProjectAggregateOptions>(); }});
-  combiner_builders().add("project_aggregate", [](const OptionsBase& o, const std::vector<int64_t>& sizes) {
-    return std::make_shared<ProjectAggregateCombiner>(dynamic_cast<const ProjectAggregateOptions&>(o), sizes);
+  combiner_builders().add("project_aggregate", [](const OptionsBase& o, const CombinerInputs& in) {
+    return std::make_shared<ProjectAggregateCombiner>(dynamic_cast<const ProjectAggregateOptions&>(o), in.sizes);
   });
 }
 

@@ -1,18 +1,22 @@
 // transformer and ft_transformer combiners: every input feature's encoding is projected to
 // hidden_size and becomes one token; self-attention blocks mix the tokens. transformer reduces
 // the tokens (reduce_output, default mean); ft_transformer (FT-Transformer) prepends a learned
-// [CLS] token and uses its output. Then fully connected layers, as in Ludwig.
+// [CLS] token and uses its output. Then fully connected layers, as in Ludwig. tabtransformer
+// attends over the non-numeric inputs only (below).
 #include <torch/torch.h>
 
 #include "combiners/combiners.h"
 #include "config/schema.h"
 #include "model/components.h"
 #include "util/choice.h"
+#include "util/error.h"
+#include "util/strings.h"
 
 namespace kiln {
 namespace {
 
-struct TransformerCombinerOptions : Options<TransformerCombinerOptions> {
+// Options of the attention combiners (transformer, ft_transformer, tabtransformer).
+struct TransformerFields {
   int num_layers = 1;
   int hidden_size = 256;
   int num_heads = 8;
@@ -26,13 +30,13 @@ struct TransformerCombinerOptions : Options<TransformerCombinerOptions> {
   double fc_dropout = 0.0;
   std::optional<std::string> norm;
   template <class V>
-  void visit(V& v) {
+  void visit_fields(V& v) {
     v("num_layers", num_layers, "number of transformer blocks");
     v("hidden_size", hidden_size, "width each input is projected to (one token per input)");
     v("num_heads", num_heads, "attention heads (must divide hidden_size)");
     v("transformer_output_size", transformer_output_size, "width of each block's feed-forward layer");
     v("dropout", dropout, "dropout in the transformer blocks");
-    v("reduce_output", reduce_output, "transformer: mean | sum | max | concat over the tokens");
+    v("reduce_output", reduce_output, "transformer, tabtransformer: mean | sum | max | concat over the tokens");
     v("fc_layers", fc_layers, "fully connected layers after the transformer");
     v("num_fc_layers", num_fc_layers, "number of fully connected layers of output_size");
     v("output_size", output_size, "width of each fully connected layer");
@@ -40,7 +44,7 @@ struct TransformerCombinerOptions : Options<TransformerCombinerOptions> {
     v("fc_dropout", fc_dropout, "dropout in the fully connected layers");
     v("norm", norm, "batch | layer | null: normalization in the fully connected layers");
   }
-  std::vector<std::string> problems() const override {
+  std::vector<std::string> field_problems() const {
     std::vector<std::string> p;
     if (num_layers < 1) p.push_back("num_layers: expected at least 1");
     if (hidden_size < 1) p.push_back("hidden_size: expected at least 1");
@@ -55,6 +59,35 @@ struct TransformerCombinerOptions : Options<TransformerCombinerOptions> {
     if (norm) check_choice(p, "norm", *norm, {"batch", "layer"});
     if (num_fc_layers < 0) p.push_back("num_fc_layers: expected 0 or more");
     if (fc_dropout < 0 || fc_dropout >= 1) p.push_back("fc_dropout: expected a value in [0, 1)");
+    return p;
+  }
+};
+
+struct TransformerCombinerOptions : Options<TransformerCombinerOptions>, TransformerFields {
+  template <class V>
+  void visit(V& v) {
+    visit_fields(v);
+  }
+  std::vector<std::string> problems() const override { return field_problems(); }
+};
+
+struct TabTransformerOptions : Options<TabTransformerOptions>, TransformerFields {
+  std::optional<std::string> embed_input_feature_name;
+  TabTransformerOptions() { reduce_output = "concat"; }
+  template <class V>
+  void visit(V& v) {
+    visit_fields(v);
+    v("embed_input_feature_name", embed_input_feature_name,
+      "null | add (a learned embedding per input added to its token) | N (one of width N concatenated)");
+  }
+  std::vector<std::string> problems() const override {
+    auto p = field_problems();
+    if (embed_input_feature_name && *embed_input_feature_name != "add") {
+      int64_t n = 0;
+      if (!parse_int(*embed_input_feature_name, n) || n < 1 || n >= hidden_size)
+        p.push_back("embed_input_feature_name: expected null, add, or a width from 1 to hidden_size - 1, got '" +
+                    *embed_input_feature_name + "'");
+    }
     return p;
   }
 };
@@ -102,17 +135,92 @@ struct TransformerCombiner : CombinerBase {
   std::string reduce_;
 };
 
+// tabtransformer (Huang et al. 2020, as Ludwig's): the inputs that are not number or binary
+// become tokens (projected to hidden_size, optionally with a learned per-input embedding added
+// or concatenated), attention blocks contextualize them; the reduced tokens are joined with the
+// layer-normalized number and binary encodings, then fully connected layers.
+struct TabTransformerCombiner : CombinerBase {
+  TabTransformerCombiner(const TabTransformerOptions& o, const CombinerInputs& in) : reduce_(o.reduce_output) {
+    for (size_t i = 0; i < in.sizes.size(); ++i) {
+      if (in.types[i] == "number" || in.types[i] == "binary") side_.push_back(i), side_width_ += in.sizes[i];
+      else tokens_.push_back(i);
+    }
+    if (tokens_.empty())
+      throw ConfigError("combiner tabtransformer: every input is a number or binary feature, so there is nothing "
+                        "to attend over (use concat or ft_transformer)");
+    int64_t name_width = 0;
+    if (o.embed_input_feature_name) {
+      add_names_ = *o.embed_input_feature_name == "add";
+      name_width = add_names_ ? o.hidden_size : std::stoll(*o.embed_input_feature_name);
+      names = register_module("input_names", torch::nn::Embedding(static_cast<int64_t>(tokens_.size()), name_width));
+    }
+    const int64_t projected = o.hidden_size - (names && !add_names_ ? name_width : 0);
+    for (size_t k = 0; k < tokens_.size(); ++k)
+      projections.push_back(register_module("project" + std::to_string(k),
+                                            torch::nn::Linear(in.sizes[tokens_[k]], projected)));
+    for (int i = 0; i < o.num_layers; ++i)
+      blocks.push_back(register_module(
+          "block" + std::to_string(i),
+          torch::nn::TransformerEncoderLayer(torch::nn::TransformerEncoderLayerOptions(o.hidden_size, o.num_heads)
+                                                 .dim_feedforward(o.transformer_output_size)
+                                                 .dropout(o.dropout))));
+    if (side_width_ > 0) norm = register_module("side_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({side_width_})));
+    const int64_t reduced = reduce_ == "concat" ? static_cast<int64_t>(tokens_.size()) * o.hidden_size : o.hidden_size;
+    fc = register_module("fc", FcStack(reduced + side_width_, fc_stack_options(o.fc_layers, o.num_fc_layers, o.output_size,
+                                                                               o.fc_activation, o.norm, o.fc_dropout)));
+  }
+  torch::Tensor forward(const std::vector<torch::Tensor>& encoded) override {
+    std::vector<torch::Tensor> t;
+    for (size_t k = 0; k < tokens_.size(); ++k) t.push_back(projections[k]->forward(encoded[tokens_[k]].flatten(1)));
+    auto h = torch::stack(t, 0);  // [T, B, P]
+    if (names) {
+      auto e = names->forward(torch::arange(static_cast<int64_t>(tokens_.size()), torch::kLong)).unsqueeze(1);
+      e = e.expand({e.size(0), h.size(1), e.size(2)});
+      h = add_names_ ? h + e : torch::cat({h, e}, 2);
+    }
+    for (auto& b : blocks) h = b->forward(h);
+    torch::Tensor out;
+    if (reduce_ == "concat") out = h.transpose(0, 1).flatten(1);
+    else if (reduce_ == "sum") out = h.sum(0);
+    else if (reduce_ == "max") out = std::get<0>(h.max(0));
+    else out = h.mean(0);
+    if (side_width_ > 0) {
+      std::vector<torch::Tensor> s;
+      for (size_t i : side_) s.push_back(encoded[i].dim() > 2 ? encoded[i].flatten(1) : encoded[i]);
+      out = torch::cat({out, norm->forward(torch::cat(s, 1))}, 1);
+    }
+    return fc->forward(out);
+  }
+  int64_t output_size() const override { return fc->output_size(); }
+  std::vector<size_t> tokens_, side_;
+  int64_t side_width_ = 0;
+  bool add_names_ = false;
+  std::string reduce_;
+  torch::nn::Embedding names{nullptr};
+  std::vector<torch::nn::Linear> projections;
+  std::vector<torch::nn::TransformerEncoderLayer> blocks;
+  torch::nn::LayerNorm norm{nullptr};
+  FcStack fc{nullptr};
+};
+
 }  // namespace
 
 void register_transformer_combiners() {
+  combiner_schemas().add("tabtransformer", {"TabTransformer: attention over the non-numeric inputs, joined with the "
+                                            "normalized number and binary inputs",
+                                            {},
+                                            [] { return std::make_shared<TabTransformerOptions>(); }});
+  combiner_builders().add("tabtransformer", [](const OptionsBase& o, const CombinerInputs& in) {
+    return std::make_shared<TabTransformerCombiner>(dynamic_cast<const TabTransformerOptions&>(o), in);
+  });
   for (bool cls : {false, true}) {
     const std::string name = cls ? "ft_transformer" : "transformer";
     combiner_schemas().add(name, {cls ? "FT-Transformer: one token per input plus [CLS], attention blocks"
                                       : "one token per input, attention blocks, reduced",
                                   {}, [] { return std::make_shared<TransformerCombinerOptions>(); }});
-    combiner_builders().add(name, [cls](const OptionsBase& o, const std::vector<int64_t>& sizes) {
+    combiner_builders().add(name, [cls](const OptionsBase& o, const CombinerInputs& in) {
       return std::make_shared<TransformerCombiner>(dynamic_cast<const TransformerCombinerOptions&>(o),
-                                                   sizes, cls);
+                                                   in.sizes, cls);
     });
   }
 }

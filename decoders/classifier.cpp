@@ -1,4 +1,4 @@
-// classifier (category): one logit per class.
+// classifier (category: one logit per class; set: one logit per token).
 #include "config/schema.h"
 #include "decoders/decoders.h"
 #include "decoders/projection.h"
@@ -6,12 +6,16 @@
 namespace kiln {
 
 void register_classifier_decoder() {
-  decoder_schemas().add("category/classifier", {"a linear projection to one logit per class",
-                                                {"category"},
-                                                [] { return std::make_shared<ProjectionOptions>(); }});
-  decoder_builders().add("category/classifier", [](const OptionsBase& o, int64_t in, int64_t n) {
-    return std::make_shared<ProjectionDecoder>(dynamic_cast<const ProjectionOptions&>(o), in, n, false);
-  });
+  for (const char* type : {"category", "set"}) {
+    const std::string key = std::string(type) + "/classifier";
+    decoder_schemas().add(key, {type == std::string("set") ? "a linear projection to one logit per token (multi-label)"
+                                                           : "a linear projection to one logit per class",
+                                {type},
+                                [] { return std::make_shared<ProjectionOptions>(); }});
+    decoder_builders().add(key, [](const OptionsBase& o, int64_t in, int64_t n, const FeatureMetadata&) {
+      return std::make_shared<ProjectionDecoder>(dynamic_cast<const ProjectionOptions&>(o), in, n, false);
+    });
+  }
 }
 
 }  // namespace kiln

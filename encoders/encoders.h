@@ -7,4 +7,5 @@ void register_category_encoders();
 void register_sequence_encoders();
 void register_image_encoders();
 void register_date_encoders();
+void register_set_encoders();
 }  // namespace kiln

@@ -23,12 +23,12 @@ struct PassthroughEncoder : EncoderBase {
 }  // namespace
 
 void register_passthrough_encoder() {
-  for (const char* type : {"number", "binary", "vector"}) {
+  for (const char* type : {"number", "binary", "vector", "timeseries"}) {
     std::string key = std::string(type) + "/passthrough";
     encoder_schemas().add(key, {"the value itself (1 wide; a vector as it is)", {type},
                                 [] { return std::make_shared<PassthroughOptions>(); }});
     encoder_builders().add(key, [](const OptionsBase&, const FeatureMetadata& m) {
-      return std::make_shared<PassthroughEncoder>(m.type == "vector" ? m.sequence_length : 1);
+      return std::make_shared<PassthroughEncoder>(m.type == "vector" || m.type == "timeseries" ? m.sequence_length : 1);
     });
   }
 }

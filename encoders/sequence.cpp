@@ -145,20 +145,30 @@ ConvLayer conv(int filter, std::optional<int> pool = std::nullopt) {
   return l;
 }
 
+// Steps that hold a token (not padding): ids other than 0. A timeseries row ([B, T] floats,
+// padded with padding_value as in Ludwig) counts every step.
+torch::Tensor real_steps(const torch::Tensor& x) {
+  return x.is_floating_point() ? torch::ones(x.sizes(), x.options().dtype(torch::kBool)) : x.ne(0);
+}
+
 // Token embedding: a trainable (or frozen) table whose row 0, the padding, stays zero; or the
-// one-hot vectors themselves (representation: sparse).
+// one-hot vectors themselves (representation: sparse). Timeseries values are not embedded: each
+// step is its value (width 1), as Ludwig's timeseries encoders do.
 class TokenEmbedImpl : public torch::nn::Module {
  public:
-  TokenEmbedImpl(int64_t vocab, const EmbedFields& e) : vocab_(vocab), dropout_(e.dropout) {
+  TokenEmbedImpl(const FeatureMetadata& m, const EmbedFields& e)
+      : vocab_(m.vocab_size()), dropout_(e.dropout), values_(m.type == "timeseries") {
+    const int64_t vocab = vocab_;
     sparse_ = e.representation == "sparse";
-    size_ = sparse_ ? vocab : e.embedding_size;
-    if (!sparse_) {
+    size_ = values_ ? 1 : sparse_ ? vocab : e.embedding_size;
+    if (!sparse_ && !values_) {
       table = register_module(
           "table", torch::nn::Embedding(torch::nn::EmbeddingOptions(vocab, size_).padding_idx(0)));
       table->weight.set_requires_grad(e.embeddings_trainable);
     }
   }
   torch::Tensor forward(const torch::Tensor& ids) {
+    if (values_) return ids.unsqueeze(2);
     auto h = sparse_ ? torch::one_hot(ids, vocab_).to(torch::kFloat32) : table->forward(ids);
     return dropout_ > 0 ? torch::dropout(h, dropout_, is_training()) : h;
   }
@@ -169,6 +179,7 @@ class TokenEmbedImpl : public torch::nn::Module {
   int64_t vocab_, size_;
   bool sparse_;
   double dropout_;
+  bool values_;
 };
 TORCH_MODULE(TokenEmbed);
 
@@ -330,11 +341,11 @@ struct EmbedOptions : Options<EmbedOptions>, EmbedFields {
 
 struct EmbedEncoder : EncoderBase {
   EmbedEncoder(const EmbedOptions& o, const FeatureMetadata& m) : mode_(o.reduce()) {
-    embed = register_module("embed", TokenEmbed(m.vocab_size(), o));
+    embed = register_module("embed", TokenEmbed(m, o));
     out_ = reduced_size(mode_, m.sequence_length, embed->size());
   }
   torch::Tensor forward(const torch::Tensor& ids) override {
-    return reduce_sequence(embed->forward(ids), mode_, ids.ne(0));
+    return reduce_sequence(embed->forward(ids), mode_, real_steps(ids));
   }
   int64_t output_size() const override { return out_; }
   TokenEmbed embed{nullptr};
@@ -367,7 +378,7 @@ struct ParallelCnnOptions : CnnOptions<ParallelCnnOptions> {
 // connected layers (default 512, 256).
 struct ParallelCnnEncoder : EncoderBase {
   ParallelCnnEncoder(const ParallelCnnOptions& o, const FeatureMetadata& m) : mode_(o.reduce()) {
-    embed = register_module("embed", TokenEmbed(m.vocab_size(), o));
+    embed = register_module("embed", TokenEmbed(m, o));
     convs = register_module("convs", ParallelConv(embed->size(),
                                                   o.layers({conv(2), conv(3), conv(4), conv(5)}),
                                                   o.activation, o.dropout, o.pool_function));
@@ -377,7 +388,7 @@ struct ParallelCnnEncoder : EncoderBase {
   }
   torch::Tensor forward(const torch::Tensor& ids) override {
     auto x = embed->forward(ids).transpose(1, 2).contiguous();  // shared by every branch
-    auto mask = ids.ne(0);
+    auto mask = real_steps(ids);
     if (mode_ == "concat" || mode_ == "none")
       return fc->forward(reduce_sequence(convs->forward(x), mode_, convs->pool_mask(mask), true));
     return fc->forward(convs->forward_reduced(x, mode_, mask));
@@ -397,7 +408,7 @@ struct StackedCnnOptions : CnnOptions<StackedCnnOptions> {
 // pooling 3 after the first, second and last), reduced over time, then fc layers (512, 512).
 struct StackedCnnEncoder : EncoderBase {
   StackedCnnEncoder(const StackedCnnOptions& o, const FeatureMetadata& m) : mode_(o.reduce()) {
-    embed = register_module("embed", TokenEmbed(m.vocab_size(), o));
+    embed = register_module("embed", TokenEmbed(m, o));
     auto layers = o.layers({conv(7, 3), conv(7, 3), conv(3), conv(3), conv(3), conv(3, 3)});
     int64_t in = embed->size(), steps = m.sequence_length;
     for (size_t i = 0; i < layers.size(); ++i) {
@@ -411,7 +422,7 @@ struct StackedCnnEncoder : EncoderBase {
   }
   torch::Tensor forward(const torch::Tensor& ids) override {
     auto h = embed->forward(ids).transpose(1, 2);
-    auto mask = ids.ne(0);
+    auto mask = real_steps(ids);
     for (auto& b : blocks) h = b->forward(h), mask = b->pool_mask(mask);
     return fc->forward(reduce_sequence(h, mode_, mask, true));
   }
@@ -453,7 +464,7 @@ struct StackedParallelCnnOptions : Options<StackedParallelCnnOptions>, EmbedFiel
 struct StackedParallelCnnEncoder : EncoderBase {
   StackedParallelCnnEncoder(const StackedParallelCnnOptions& o, const FeatureMetadata& m)
       : mode_(o.reduce()) {
-    embed = register_module("embed", TokenEmbed(m.vocab_size(), o));
+    embed = register_module("embed", TokenEmbed(m, o));
     std::vector<ConvLayer> widths = {conv(2), conv(3), conv(4), conv(5)};
     auto stacks = o.stacked_layers;
     if (stacks.empty()) stacks.assign(o.num_stacked_layers.value_or(3), widths);
@@ -474,7 +485,7 @@ struct StackedParallelCnnEncoder : EncoderBase {
   }
   torch::Tensor forward(const torch::Tensor& ids) override {
     auto h = embed->forward(ids).transpose(1, 2);
-    auto mask = ids.ne(0);
+    auto mask = real_steps(ids);
     for (auto& s : stacks_) h = s->forward(h), mask = s->pool_mask(mask);
     return fc->forward(reduce_sequence(h, mode_, mask, true));
   }
@@ -570,13 +581,13 @@ struct RnnOptions : Options<RnnOptions>, EmbedFields, RnnFields, FcFields {
 // token's state) → optional fc layers (none by default).
 struct RnnEncoder : EncoderBase {
   RnnEncoder(const RnnOptions& o, const FeatureMetadata& m) : mode_(o.reduce()) {
-    embed = register_module("embed", TokenEmbed(m.vocab_size(), o));
+    embed = register_module("embed", TokenEmbed(m, o));
     rec = register_module("recurrent", Recurrent(embed->size(), o, o.num_layers));
     fc = register_module("fc", FcStack(reduced_size(mode_, m.sequence_length, rec->width()),
                                        o.stack({}, o.fc_dropout)));
   }
   torch::Tensor forward(const torch::Tensor& ids) override {
-    return fc->forward(reduce_sequence(rec->forward(embed->forward(ids)), mode_, ids.ne(0)));
+    return fc->forward(reduce_sequence(rec->forward(embed->forward(ids)), mode_, real_steps(ids)));
   }
   int64_t output_size() const override { return fc->output_size(); }
   TokenEmbed embed{nullptr};
@@ -612,7 +623,7 @@ struct CnnRnnOptions : Options<CnnRnnOptions>, EmbedFields, ConvFields, RnnField
 // cnnrnn: convolutions (default one, width 5, pooling 2) then recurrent layers.
 struct CnnRnnEncoder : EncoderBase {
   CnnRnnEncoder(const CnnRnnOptions& o, const FeatureMetadata& m) : mode_(o.reduce()) {
-    embed = register_module("embed", TokenEmbed(m.vocab_size(), o));
+    embed = register_module("embed", TokenEmbed(m, o));
     ConvLayer d;
     d.pool_size = o.pool_size;
     auto layers = o.layers({d});
@@ -630,7 +641,7 @@ struct CnnRnnEncoder : EncoderBase {
   }
   torch::Tensor forward(const torch::Tensor& ids) override {
     auto h = embed->forward(ids).transpose(1, 2);
-    auto mask = ids.ne(0);
+    auto mask = real_steps(ids);
     for (auto& b : blocks) h = b->forward(h), mask = b->pool_mask(mask);
     return fc->forward(reduce_sequence(rec->forward(h.transpose(1, 2)), mode_, mask));
   }
@@ -680,7 +691,7 @@ struct TransformerOptions : Options<TransformerOptions>, EmbedFields, FcFields {
 // blocks of multi-head self-attention and a feed-forward layer, padding masked out.
 struct TransformerEncoder : EncoderBase {
   TransformerEncoder(const TransformerOptions& o, const FeatureMetadata& m) : mode_(o.reduce()) {
-    embed = register_module("embed", TokenEmbed(m.vocab_size(), o));
+    embed = register_module("embed", TokenEmbed(m, o));
     position = register_module("position",
                                torch::nn::Embedding(std::max<int64_t>(1, m.sequence_length), embed->size()));
     if (embed->size() != o.hidden_size)
@@ -696,7 +707,7 @@ struct TransformerEncoder : EncoderBase {
                                        o.stack({}, o.fc_dropout)));
   }
   torch::Tensor forward(const torch::Tensor& ids) override {
-    auto mask = ids.ne(0);
+    auto mask = real_steps(ids);
     // A row without tokens attends to its first position, so attention stays defined.
     auto pad = mask.logical_not();
     pad.select(1, 0).logical_and_(mask.any(1));
@@ -740,8 +751,10 @@ struct TfIdfEncoder : EncoderBase {
 };
 
 template <class O, class E>
-void add_encoder(const std::string& name, const std::string& doc) {
-  for (const char* type : {"text", "sequence"}) {
+void add_encoder(const std::string& name, const std::string& doc, bool timeseries = true) {
+  std::vector<std::string> types = {"text", "sequence"};
+  if (timeseries) types.push_back("timeseries");
+  for (const auto& type : types) {
     std::string key = std::string(type) + "/" + name;
     encoder_schemas().add(key, {doc, {type}, [] { return std::make_shared<O>(); }});
     encoder_builders().add(key, [](const OptionsBase& o, const FeatureMetadata& m) {
@@ -753,7 +766,7 @@ void add_encoder(const std::string& name, const std::string& doc) {
 }  // namespace
 
 void register_sequence_encoders() {
-  add_encoder<EmbedOptions, EmbedEncoder>("embed", "token embeddings reduced over the sequence");
+  add_encoder<EmbedOptions, EmbedEncoder>("embed", "token embeddings reduced over the sequence", false);
   add_encoder<ParallelCnnOptions, ParallelCnnEncoder>(
       "parallel_cnn", "parallel convolutions of several widths, reduced, then fc layers");
   add_encoder<StackedCnnOptions, StackedCnnEncoder>(

@@ -67,6 +67,14 @@ MetricValues prediction_summary(const FeatureConfig& f, const FeatureMetadata& m
     auto pred = l.argmax(1);
     for (int64_t c = 0; c < l.size(1) && c < 20; ++c)
       out.push_back({"share_" + m.idx2str[c], (pred == c).to(torch::kFloat64).mean().item<double>()});
+  } else if (f.type == "text" || f.type == "sequence") {  // generated length, up to <EOS>
+    auto ids = l.argmax(2);
+    auto ended = ids.eq(3).to(torch::kLong).cumsum(1).eq(0);
+    out.push_back({"mean_length", ended.sum(1).to(torch::kFloat64).mean().item<double>()});
+  } else if (f.type == "set") {  // how often each token is predicted
+    auto pred = (torch::sigmoid(l) >= f.threshold).to(torch::kFloat64).mean(0);
+    for (int64_t c = 0; c < l.size(1) && c < 20; ++c)
+      out.push_back({"share_" + m.idx2str[c], pred[c].item<double>()});
   } else {
     out.push_back({"mean_prediction", l.mean().item<double>()});
   }

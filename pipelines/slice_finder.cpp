@@ -134,6 +134,13 @@ int run_find_slices(const FindSlicesOptions& o) {
     err = ((torch::sigmoid(logits) >= out->threshold) != (target >= 0.5)).to(torch::kFloat64);
   else if (out->type == "category")
     err = (logits.argmax(1) != target).to(torch::kFloat64);
+  else if (out->type == "text" || out->type == "sequence")  // any target token wrong
+    err = (logits.argmax(2).eq(target) | target.eq(0)).all(1).logical_not().to(torch::kFloat64);
+  else if (out->type == "set") {  // 1 - jaccard of the predicted and true token sets
+    auto pred = torch::sigmoid(logits) >= out->threshold, truth = target >= 0.5;
+    auto inter = (pred & truth).sum(1).to(torch::kFloat64), uni = (pred | truth).sum(1).to(torch::kFloat64);
+    err = 1 - torch::where(uni > 0, inter / uni.clamp_min(1), torch::ones_like(uni));
+  }
   else
     err = (logits - target.to(torch::kFloat64)).pow(2);
   err = err.contiguous();

@@ -23,17 +23,23 @@ void register_builtins() {
     register_image_feature();
     register_vector_feature();
     register_date_feature();
+    register_set_features();
+    register_timeseries_feature();
     register_passthrough_encoder();
     register_dense_encoder();
     register_category_encoders();
     register_sequence_encoders();
     register_image_encoders();
     register_date_encoders();
+    register_set_encoders();
     register_concat_combiner();
     register_transformer_combiners();
     register_project_aggregate_combiner();
+    register_tabnet_combiner();
+    register_comparator_combiner();
     register_regressor_decoder();
     register_classifier_decoder();
+    register_generator_decoder();
     register_optimizers();
   });
 }

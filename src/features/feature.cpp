@@ -1,6 +1,9 @@
 #include "features/feature.h"
 
 #include "util/error.h"
+#include "util/strings.h"
+
+#include <cmath>
 
 namespace kiln {
 
@@ -35,6 +38,29 @@ std::vector<int64_t> missing_sources(const Table& t, const Column& c,
     for (int64_t r = n - 1; r >= 0; --r) src[r] = src[r] >= 0 ? (next = r) : next;
   }
   return src;
+}
+
+bool parse_number_list(std::string_view s, std::vector<float>& out, size_t& bad_index, std::string& bad_token) {
+  out.clear();
+  auto sep = [](char ch) { return ch == ' ' || ch == '\t' || ch == ','; };
+  size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && sep(s[i])) ++i;
+    size_t j = i;
+    while (j < s.size() && !sep(s[j])) ++j;
+    if (j > i) {
+      double v;
+      std::string_view tok = s.substr(i, j - i);
+      if (!parse_double(tok, v) || !std::isfinite(v)) {
+        bad_index = out.size() + 1;
+        bad_token = std::string(tok);
+        return false;
+      }
+      out.push_back(static_cast<float>(v));
+    }
+    i = j;
+  }
+  return true;
 }
 
 }  // namespace kiln

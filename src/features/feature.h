@@ -83,6 +83,10 @@ const FeatureKind& feature_kind(const std::string& type);
 // bfill/ffill), or -1 to use the constant fill.
 std::vector<int64_t> missing_sources(const Table& t, const Column& c, const std::string& strategy);
 
+// Parses space-, tab- or comma-separated numbers (vector and timeseries rows) into out (cleared
+// first). On a non-number returns false with its 1-based position and text in bad_index/bad_token.
+bool parse_number_list(std::string_view s, std::vector<float>& out, size_t& bad_index, std::string& bad_token);
+
 void register_number_feature();
 void register_binary_feature();
 void register_category_feature();
@@ -90,5 +94,7 @@ void register_text_features();  // text and sequence
 void register_image_feature();
 void register_vector_feature();
 void register_date_feature();
+void register_set_features();  // set and bag
+void register_timeseries_feature();
 
 }  // namespace kiln

@@ -93,6 +93,56 @@ std::string feature_where(const FeatureConfig& f, const Table& t) {
          "' (column '" + f.column + "')";
 }
 
+// Text / sequence outputs: token accuracy over the target tokens (padding left out, <EOS>
+// included), sequence accuracy (every token right), perplexity (exp of the mean token
+// cross-entropy).
+class SequenceMetrics : public OutputMetrics {
+ public:
+  PreparedBatch prepare(const torch::Tensor& logits, const torch::Tensor& target,
+                        const torch::Tensor& row_losses) const override {
+    PreparedBatch p;
+    auto l = logits.detach().to(torch::kFloat32);
+    auto y = target.detach();
+    auto real = y.ne(kPad);
+    auto right = l.argmax(2).eq(y).logical_and(real);
+    auto logp = torch::log_softmax(l, 2).gather(2, y.unsqueeze(2)).squeeze(2);
+    p.a = real.sum(1).contiguous();
+    p.b = right.sum(1).contiguous();
+    p.c = (-(logp * real.to(logp.dtype())).sum(1)).to(torch::kFloat64).contiguous();
+    p.loss = row_losses.detach().reshape({-1}).to(torch::kFloat64).contiguous();
+    p.rows = p.a.size(0);
+    return p;
+  }
+  void add(const PreparedBatch& p, const bool* mask) override {
+    const int64_t* tokens = p.a.data_ptr<int64_t>();
+    const int64_t* right = p.b.data_ptr<int64_t>();
+    const double* ce = p.c.data_ptr<double>();
+    const double* l = p.loss.data_ptr<double>();
+    for (int64_t i = 0; i < p.rows; ++i) {
+      if (mask && !mask[i]) continue;
+      ++n_, tokens_ += tokens[i], right_ += right[i], whole_ += right[i] == tokens[i], ce_ += ce[i], loss_ += l[i];
+    }
+  }
+  void merge(const OutputMetrics& other) override {
+    const auto& o = dynamic_cast<const SequenceMetrics&>(other);
+    n_ += o.n_, tokens_ += o.tokens_, right_ += o.right_, whole_ += o.whole_, ce_ += o.ce_, loss_ += o.loss_;
+  }
+  MetricValues values() const override {
+    const double n = std::max<int64_t>(1, n_), t = std::max<int64_t>(1, tokens_);
+    return {{"loss", loss_ / n},
+            {"token_accuracy", right_ / t},
+            {"sequence_accuracy", whole_ / n},
+            {"perplexity", std::exp(ce_ / t)}};
+  }
+  std::unique_ptr<OutputMetrics> empty_copy() const override { return std::make_unique<SequenceMetrics>(); }
+  int64_t count() const override { return n_; }
+  int64_t correct() const override { return whole_; }
+
+ private:
+  int64_t n_ = 0, tokens_ = 0, right_ = 0, whole_ = 0;
+  double ce_ = 0, loss_ = 0;
+};
+
 class TextKind : public FeatureKind {
  public:
   explicit TextKind(std::string type) : type_(std::move(type)) {}
@@ -173,6 +223,7 @@ class TextKind : public FeatureKind {
     m.sequence_length = p.sequence_length
                             ? *p.sequence_length
                             : std::max<int64_t>(1, std::min<int64_t>(longest, p.max_sequence_length));
+    if (f.is_output) m.sequence_length += 1;  // generator targets end with <EOS>
     return m;
   }
 
@@ -208,6 +259,13 @@ class TextKind : public FeatureKind {
         tokens_of(t.cell(c, src[r]));
         if (ids.empty() && src[r] == r && empty++ == 0) first_empty = r;
       }
+      if (f.is_output) {  // targets: the tokens, <EOS>, then padding (always on the right)
+        if (static_cast<int64_t>(ids.size()) > L - 1 && truncated++ == 0) first_truncated = r;
+        const int64_t k = std::min<int64_t>(L - 1, static_cast<int64_t>(ids.size()));
+        std::copy(ids.begin(), ids.begin() + k, o + r * L);
+        o[r * L + k] = kEos;
+        continue;
+      }
       if (static_cast<int64_t>(ids.size()) > L && truncated++ == 0) first_truncated = r;
       const int64_t k = std::min<int64_t>(L, static_cast<int64_t>(ids.size()));
       int64_t* row = o + r * L + (p.padding == "left" ? L - k : 0);
@@ -227,26 +285,55 @@ class TextKind : public FeatureKind {
 
   void mark_dropped(const FeatureConfig& f, const Table& t, const Column& c,
                     std::vector<uint8_t>& keep) const override {
-    if (f.prep<TextPreprocessing>().missing_value_strategy == "drop_row")
+    if (f.is_output || f.prep<TextPreprocessing>().missing_value_strategy == "drop_row")
       FeatureKind::mark_dropped(f, t, c, keep);
   }
 
-  // Outputs (tagger / generator decoders) are not built yet: the schema says can_output = false,
-  // so the config parser rejects text outputs before these are reached.
+  // Outputs (generator decoder): logits [rows, steps, vocabulary] against targets [rows, steps].
   int64_t output_size(const FeatureConfig&, const FeatureMetadata& m) const override {
     return m.vocab_size();
   }
-  LossResult loss(const FeatureConfig&, const FeatureMetadata&, const torch::Tensor&,
-                  const torch::Tensor&) const override {
-    throw std::logic_error(type_ + " outputs are not supported");
+  // sequence_softmax_cross_entropy: cross-entropy per target token (padding left out), averaged
+  // over each row's tokens.
+  LossResult loss(const FeatureConfig& f, const FeatureMetadata&, const torch::Tensor& logits,
+                  const torch::Tensor& target) const override {
+    namespace F = torch::nn::functional;
+    auto ce = F::cross_entropy(logits.flatten(0, 1), target.reshape({-1}),
+                               F::CrossEntropyFuncOptions().reduction(torch::kNone).ignore_index(kPad))
+                  .view({target.size(0), target.size(1)});
+    auto tokens = target.ne(kPad).sum(1).to(ce.dtype()).clamp_min(1);
+    auto rows = ce.sum(1) / tokens;
+    return {rows.mean() * f.loss.weight, rows.sum().item<double>(), rows.detach()};
   }
-  std::unique_ptr<OutputMetrics> metrics(const FeatureConfig&,
-                                         const FeatureMetadata&) const override {
-    throw std::logic_error(type_ + " outputs are not supported");
+  std::unique_ptr<OutputMetrics> metrics(const FeatureConfig&, const FeatureMetadata&) const override {
+    return std::make_unique<SequenceMetrics>();
   }
-  std::vector<PredictionColumn> predictions(const FeatureConfig&, const FeatureMetadata&,
-                                            const torch::Tensor&) const override {
-    throw std::logic_error(type_ + " outputs are not supported");
+  // <name>_predictions: the decoded tokens up to <EOS>, space-separated; <name>_probability: the
+  // product of the chosen tokens' probabilities.
+  std::vector<PredictionColumn> predictions(const FeatureConfig& f, const FeatureMetadata& m,
+                                            const torch::Tensor& logits) const override {
+    auto logp = torch::log_softmax(logits.to(torch::kFloat64), 2);
+    auto best = logp.max(2);
+    auto ids = std::get<1>(best).contiguous();
+    auto lp = std::get<0>(best).contiguous();
+    const int64_t n = ids.size(0), T = ids.size(1);
+    const int64_t* id = ids.data_ptr<int64_t>();
+    const double* l = lp.data_ptr<double>();
+    std::vector<PredictionColumn> cols = {{f.name + "_predictions", {}}, {f.name + "_probability", {}}};
+    for (int64_t i = 0; i < n; ++i) {
+      std::string text;
+      double sum = 0;
+      for (int64_t t = 0; t < T; ++t) {
+        sum += l[i * T + t];
+        const int64_t k = id[i * T + t];
+        if (k == kEos) break;
+        if (k == kPad || k == kSos) continue;
+        text += (text.empty() ? "" : " ") + m.idx2str[static_cast<size_t>(k)];
+      }
+      cols[0].values.push_back(text);
+      cols[1].values.push_back(format_double(std::exp(sum)));
+    }
+    return cols;
   }
 
  private:
@@ -257,7 +344,11 @@ void register_one(const std::string& type, const std::string& doc, const std::st
                   bool lowercase, const std::string& encoder) {
   FeatureSchema s;
   s.doc = doc;
-  s.can_output = false;
+  s.default_decoder = "generator";
+  s.default_loss = "sequence_softmax_cross_entropy";
+  s.losses = {"sequence_softmax_cross_entropy"};
+  s.metrics = {"loss", "token_accuracy", "sequence_accuracy", "perplexity"};
+  s.default_metric = "loss";
   s.make_preprocessing = [tokenizer, lowercase](bool) {
     auto p = std::make_shared<TextPreprocessing>();
     p->tokenizer = tokenizer;

@@ -27,14 +27,26 @@ struct CombinerBase : torch::nn::Module {
 
 struct DecoderBase : torch::nn::Module {
   virtual torch::Tensor forward(const torch::Tensor& hidden) = 0;  // logits
+  // Training with the batch's targets at hand: sequence generators feed the true previous token
+  // (teacher forcing); every other decoder ignores the target.
+  virtual torch::Tensor forward_teacher(const torch::Tensor& hidden, const torch::Tensor& /*target*/) {
+    return forward(hidden);
+  }
 };
 
 using EncoderBuilder =
     std::function<std::shared_ptr<EncoderBase>(const OptionsBase&, const FeatureMetadata&)>;
-using CombinerBuilder = std::function<std::shared_ptr<CombinerBase>(
-    const OptionsBase&, const std::vector<int64_t>& input_sizes)>;
+// What a combiner is built from: each input feature's encoding width, name and type, in the
+// config's input_features order.
+struct CombinerInputs {
+  std::vector<int64_t> sizes;
+  std::vector<std::string> names, types;
+};
+using CombinerBuilder = std::function<std::shared_ptr<CombinerBase>(const OptionsBase&, const CombinerInputs&)>;
+// num_outputs: the output feature's output_size (classes, values, vocabulary); the metadata
+// gives the rest (a generator's sequence length).
 using DecoderBuilder = std::function<std::shared_ptr<DecoderBase>(
-    const OptionsBase&, int64_t input_size, int64_t num_outputs)>;
+    const OptionsBase&, int64_t input_size, int64_t num_outputs, const FeatureMetadata&)>;
 
 Registry<EncoderBuilder>& encoder_builders();  // key "<feature type>/<name>"
 Registry<CombinerBuilder>& combiner_builders();

@@ -26,14 +26,21 @@ EcdModel::EcdModel(const Config& c, const MetadataMap& metadata) {
     encoders_.emplace_back(f.name, enc);
     augmenters_.push_back(feature_kind(f.type).augmenter(f));
   }
-  combiner_ = (*combiner_builders().find(c.combiner.type))(*c.combiner.options, sizes);
+  CombinerInputs inputs;
+  inputs.sizes = sizes;
+  for (const auto& f : c.input_features) inputs.names.push_back(f.name), inputs.types.push_back(f.type);
+  try {
+    combiner_ = (*combiner_builders().find(c.combiner.type))(*c.combiner.options, inputs);
+  } catch (const ConfigError& e) {  // a setting that names features (comparator entities)
+    throw ConfigError(c.file + ": " + e.what());
+  }
   register_module("combiner", combiner_);
   for (size_t i = 0; i < c.output_features.size(); ++i) {
     const auto& f = c.output_features[i];
     const auto& m = metadata.at(f.name);
     int64_t n = feature_kind(f.type).output_size(f, m);
     auto dec = (*decoder_builders().find(f.type + "/" + f.decoder.type))(
-        *f.decoder.options, combiner_->output_size(), n);
+        *f.decoder.options, combiner_->output_size(), n, m);
     register_module("output" + std::to_string(i), dec);
     decoders_.emplace_back(f.name, dec);
   }
@@ -49,7 +56,11 @@ std::map<std::string, torch::Tensor> EcdModel::forward(const Batch& batch) {
   }
   auto hidden = combiner_->forward(encoded);
   std::map<std::string, torch::Tensor> out;
-  for (auto& [name, dec] : decoders_) out[name] = dec->forward(hidden);
+  for (auto& [name, dec] : decoders_) {
+    auto target = batch.find(name);
+    out[name] = is_training() && target != batch.end() ? dec->forward_teacher(hidden, target->second)
+                                                       : dec->forward(hidden);
+  }
   return out;
 }
 

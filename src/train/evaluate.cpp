@@ -13,7 +13,7 @@ namespace kiln {
 
 bool higher_is_better(const std::string& m) {
   return !(m == "loss" || m == "mean_squared_error" || m == "mean_absolute_error" ||
-           m == "root_mean_squared_error");
+           m == "root_mean_squared_error" || m == "perplexity");
 }
 
 Evaluation evaluate(EcdModel& model, const Config& c, const MetadataMap& meta,

@@ -15,7 +15,7 @@ static FeatureMetadata meta_for(const std::string& type) {
   FeatureMetadata m;
   m.name = "f";
   m.type = type;
-  if (type == "category") {
+  if (type == "category" || type == "set" || type == "bag") {
     m.idx2str = {"<UNK>", "a", "b", "c", "d"};
     m.index();
   }
@@ -27,6 +27,7 @@ static FeatureMetadata meta_for(const std::string& type) {
   }
   if (type == "image") m.height = 32, m.width = 32, m.channels = 3;
   if (type == "vector") m.sequence_length = 5;
+  if (type == "timeseries") m.sequence_length = 12;
   if (type == "date") m.mean = 2010, m.std = 5;
   return m;
 }
@@ -34,11 +35,14 @@ static FeatureMetadata meta_for(const std::string& type) {
 static torch::Tensor batch_for(const std::string& type) {
   if (type == "image") return torch::randint(0, 256, {2, 3, 32, 32}).to(torch::kUInt8);
   if (type == "vector") return torch::randn({2, 5});
+  if (type == "timeseries") return torch::randn({2, 12});
   if (type == "date")
     return torch::tensor({2012, 3, 14, 2, 73, 9, 30, 0, 34200, 1999, 11, 30, 4, 364, 23, 59, 59, 86399},
                          torch::kLong)
         .reshape({2, 9});
   if (type == "category") return torch::tensor({1, 4}, torch::kLong);
+  if (type == "set") return torch::tensor({0.f, 1.f, 1.f, 0.f, 0.f, 0.f, 0.f, 1.f, 0.f, 1.f}).reshape({2, 5});
+  if (type == "bag") return torch::tensor({0.f, 2.f, 1.f, 0.f, 0.f, 1.f, 0.f, 3.f, 0.f, 1.f}).reshape({2, 5});
   if (type == "text" || type == "sequence")  // the second row is shorter: padding on the right
     return torch::tensor({4, 5, 6, 7, 1, 4, 4, 5, 6, 7, 5, 4, 6, 7, 1, 4, 5, 0, 0, 0, 0, 0, 0, 0},
                          torch::kLong)
@@ -81,13 +85,22 @@ TEST_CASE("every encoder builds from defaults, has its output size and trains") 
     check_all_changed(*enc, [&] { return enc->forward(batch_for(type)).pow(2).sum(); }, key);
     ++n;
   }
-  // tabular, 7 sequence encoders for text and sequence, tf_idf, image, vector, date
-  CHECK(n >= 7 + 2 * 7 + 1 + 3 + 2 + 2);
+  // tabular, 7 sequence encoders for text and sequence, tf_idf, image, vector, date, set, bag,
+  // timeseries (6 sequence encoders, passthrough, dense)
+  CHECK(n >= 7 + 2 * 7 + 1 + 3 + 2 + 2 + 2 + 8);
 }
 
 TEST_CASE("combiners and decoders build from defaults and train") {
   for (const auto& [key, schema] : combiner_schemas().entries()) {
-    auto comb = (*combiner_builders().find(key))(*schema.make_options(), {3, 5});
+    auto opts = schema.make_options();
+    if (key == "comparator") {  // its entities name the inputs
+      YAML::Node n = YAML::Load("{entity_1: [a], entity_2: [b]}");
+      std::vector<std::string> errors;
+      YamlReader r("t.yaml", n, "combiner", &errors);
+      opts->read(r);
+      REQUIRE(errors.empty());
+    }
+    auto comb = (*combiner_builders().find(key))(*opts, CombinerInputs{{3, 5}, {"a", "b"}, {"number", "category"}});
     std::vector<torch::Tensor> in = {torch::randn({2, 3}), torch::randn({2, 5})};
     auto out = comb->forward(in);
     CAPTURE(key);
@@ -95,14 +108,23 @@ TEST_CASE("combiners and decoders build from defaults and train") {
     check_all_changed(*comb, [&] { return comb->forward(in).pow(2).sum(); }, key);
   }
   for (const auto& [key, schema] : decoder_schemas().entries()) {
-    auto dec = (*decoder_builders().find(key))(*schema.make_options(), 6, 4);
+    const std::string type = key.substr(0, key.find('/'));
+    FeatureMetadata m = meta_for(type);
+    m.sequence_length = 7;  // generators decode 7 steps
+    auto dec = (*decoder_builders().find(key))(*schema.make_options(), 6, 4, m);
     auto out = dec->forward(torch::randn({2, 6}));
     CAPTURE(key);
-    if (key.rfind("category/", 0) == 0)
+    if (type == "text" || type == "sequence")
+      CHECK(out.sizes() == torch::IntArrayRef({2, 7, 4}));
+    else if (type == "category" || type == "set" || type == "vector")
       CHECK(out.sizes() == torch::IntArrayRef({2, 4}));
     else
       CHECK(out.sizes() == torch::IntArrayRef({2}));
     check_all_changed(*dec, [&] { return dec->forward(torch::randn({2, 6})).pow(2).sum(); }, key);
+    if (type == "text" || type == "sequence") {  // teacher forcing: one step per target token
+      auto target = torch::tensor({1, 1, 3, 0, 0, 0, 0, 1, 3, 0, 0, 0, 0, 0}, torch::kLong).reshape({2, 7});
+      CHECK(dec->forward_teacher(torch::randn({2, 6}), target).sizes() == torch::IntArrayRef({2, 7, 4}));
+    }
   }
 }
 
@@ -153,4 +175,30 @@ TEST_CASE("save then load gives identical outputs") {
   load_weights(b, path);
   CHECK(torch::equal(a.forward(batch).at("y"), b.forward(batch).at("y")));
   std::remove(path.c_str());
+}
+
+TEST_CASE("tabnet learns a rule that depends on one of eight inputs (ghost batch norm, sparsemax masks)") {
+  Config c = parse_config(
+      "input_features: [{name: a, type: vector, encoder: {type: passthrough}}]\noutput_features: [{name: y, type: binary}]\n"
+      "combiner: {type: tabnet, size: 8, output_size: 8, num_steps: 2, bn_virtual_bs: 64}\n",
+      "m.yaml");
+  MetadataMap m;
+  m["a"] = meta_for("vector");
+  m["a"].sequence_length = 8;
+  m["y"] = meta_for("binary");
+  torch::manual_seed(0);
+  EcdModel model(c, m);
+  auto x = torch::randn({256, 8});
+  auto y = (x.select(1, 3) > 0).to(torch::kFloat32);
+  Batch b = {{"a", x}, {"y", y}};
+  torch::optim::Adam opt(model.parameters(), torch::optim::AdamOptions(0.02));
+  model.train();
+  for (int step = 0; step < 200; ++step) {
+    opt.zero_grad();
+    torch::nn::functional::binary_cross_entropy_with_logits(model.forward(b).at("y"), y).backward();
+    opt.step();
+  }
+  model.eval();
+  auto acc = ((model.forward(b).at("y") > 0).to(torch::kFloat32) == y).to(torch::kFloat32).mean().item<double>();
+  CHECK(acc > 0.9);
 }

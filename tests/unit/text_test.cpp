@@ -4,8 +4,10 @@
 #include <torch/torch.h>
 
 #include "config/config.h"
+#include "config/schema.h"
 #include "features/feature.h"
 #include "features/tokenizers.h"
+#include "model/ecd.h"
 #include "util/error.h"
 
 using namespace kiln;
@@ -120,6 +122,53 @@ TEST_CASE("text config errors name the key") {
       doctest::Contains("num_heads: 3 does not divide hidden_size 256"), ConfigError);
   CHECK_THROWS_WITH_AS(
       parse_config("input_features: [{name: x, type: number}]\n"
-                   "output_features: [{name: y, type: text}]\n", "m.yaml"),
-      doctest::Contains("feature type 'text' cannot be an output"), ConfigError);
+                   "output_features: [{name: y, type: text, decoder: {type: tagger}}]\n", "m.yaml"),
+      doctest::Contains("unknown decoder 'tagger' for text output; expected one of: generator"), ConfigError);
+  CHECK_THROWS_WITH_AS(
+      parse_config("input_features: [{name: x, type: number}]\n"
+                   "output_features: [{name: y, type: timeseries}]\n", "m.yaml"),
+      doctest::Contains("feature type 'timeseries' cannot be an output"), ConfigError);
+}
+
+TEST_CASE("text output: targets end with <EOS>; a generator learns them; token/sequence accuracy, perplexity") {
+  register_builtins();
+  ReadOptions ro;
+  ro.columns = {"k", "out"};
+  Table t = read_csv_text("k,out\na,red green blue\nb,green blue\nc,blue\nd,red red\n", "t.csv", ',', ro);
+  Config c = parse_config(
+      "input_features: [{name: k, type: category}]\n"
+      "output_features: [{name: out, type: text, decoder: {type: generator, hidden_size: 32}}]\n"
+      "combiner: {type: concat, num_fc_layers: 1, output_size: 32}\n",
+      "m.yaml");
+  const auto& f = c.output_features[0];
+  const auto& text = feature_kind("text");
+  MetadataMap m;
+  m["out"] = text.fit(f, t, t.get("out"), {0, 1, 2, 3});
+  CHECK(m["out"].sequence_length == 4);  // longest row (3 tokens) + <EOS>
+  auto y = text.encode(f, m["out"], t, t.get("out"));
+  const int64_t eos = 3;
+  CHECK(y[2][1].item<int64_t>() == eos);  // "blue" <EOS>
+  CHECK(y[2][2].item<int64_t>() == 0);
+  m["k"] = feature_kind("category").fit(c.input_features[0], t, t.get("k"), {0, 1, 2, 3});
+  auto x = feature_kind("category").encode(c.input_features[0], m["k"], t, t.get("k"));
+  torch::manual_seed(0);
+  EcdModel model(c, m);
+  Batch b = {{"k", x}, {"out", y}};
+  torch::optim::Adam opt(model.parameters(), torch::optim::AdamOptions(0.02));
+  model.train();
+  for (int step = 0; step < 150; ++step) {
+    opt.zero_grad();
+    text.loss(f, m["out"], model.forward(b).at("out"), y).mean.backward();  // teacher forcing
+    opt.step();
+  }
+  model.eval();
+  auto logits = model.forward(b).at("out");  // greedy decoding
+  CHECK(logits.sizes() == torch::IntArrayRef({4, 4, m["out"].vocab_size()}));
+  auto metrics = text.metrics(f, m["out"]);
+  metrics->update(logits, y, text.loss(f, m["out"], logits, y).sum);
+  CHECK(metrics->value("token_accuracy") == 1.0);
+  CHECK(metrics->value("sequence_accuracy") == 1.0);
+  CHECK(metrics->value("perplexity") < 1.5);
+  auto cols = text.predictions(f, m["out"], logits);
+  CHECK(cols[0].values == std::vector<std::string>{"red green blue", "green blue", "blue", "red red"});
 }

@@ -2,7 +2,11 @@
 #include <doctest/doctest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+
 #include "config/config.h"
+#include "config/schema.h"
+#include "model/ecd.h"
 #include "features/feature.h"
 #include "util/error.h"
 
@@ -62,4 +66,36 @@ TEST_CASE("date: common formats or datetime_format; components; bad dates named"
                        "t.csv:3: input feature 'd' (column 'd'): '2024-01-03' does not match "
                        "datetime_format '%d/%m/%Y'",
                        DataError);
+}
+
+TEST_CASE("vector output: the projector learns a linear map; mse, mae and r2 over every value") {
+  register_builtins();
+  Config c = parse_config(
+      "input_features: [{name: x, type: vector}]\n"
+      "output_features: [{name: y, type: vector}]\ncombiner: {type: concat}\n",
+      "m.yaml");
+  MetadataMap m;
+  m["x"].name = "x", m["x"].type = "vector", m["x"].sequence_length = 5;
+  m["y"].name = "y", m["y"].type = "vector", m["y"].sequence_length = 3;
+  torch::manual_seed(0);
+  EcdModel model(c, m);
+  auto x = torch::randn({128, 5});
+  auto y = torch::mm(x, torch::randn({5, 3}));
+  Batch b = {{"x", x}, {"y", y}};
+  torch::optim::Adam opt(model.parameters(), torch::optim::AdamOptions(0.01));
+  const auto& k = feature_kind("vector");
+  for (int step = 0; step < 300; ++step) {
+    opt.zero_grad();
+    k.loss(c.output_features[0], m["y"], model.forward(b).at("y"), y).mean.backward();
+    opt.step();
+  }
+  auto logits = model.forward(b).at("y");
+  CHECK(logits.sizes() == torch::IntArrayRef({128, 3}));
+  auto metrics = k.metrics(c.output_features[0], m["y"]);
+  metrics->update(logits, y, 0);
+  CHECK(metrics->value("r2") > 0.9);
+  CHECK(metrics->value("mean_squared_error") == doctest::Approx((logits - y).pow(2).mean().item<double>()).epsilon(1e-4));
+  auto cols = k.predictions(c.output_features[0], m["y"], logits.slice(0, 0, 2));
+  CHECK(cols[0].name == "y_predictions");
+  CHECK(std::count(cols[0].values[0].begin(), cols[0].values[0].end(), ' ') == 2);
 }

@@ -1,0 +1,186 @@
+// tabnet (Arik & Pfister 2019, as Ludwig's TabNet combiner): the concatenated encoder outputs go
+// through num_steps decision steps. In each, an attentive transformer turns the previous step's
+// attention features into a sparse feature mask (sparsemax, scaled by how much each feature was
+// used before: relaxation_factor), and a feature transformer (GLU blocks, the first
+// num_shared_blocks shared by all steps) processes the masked features; the ReLU of each step's
+// decision part is summed and projected to output_size. Batch norms are "ghost" batch norms over
+// virtual batches of bn_virtual_bs rows.
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "combiners/combiners.h"
+#include "config/schema.h"
+#include "model/components.h"
+#include "util/choice.h"
+
+namespace kiln {
+namespace {
+
+struct TabNetOptions : Options<TabNetOptions> {
+  int size = 32;
+  int output_size = 128;
+  int num_steps = 3;
+  int num_total_blocks = 4;
+  int num_shared_blocks = 2;
+  double relaxation_factor = 1.5;
+  double bn_epsilon = 1e-3;
+  double bn_momentum = 0.05;
+  int bn_virtual_bs = 1024;
+  double sparsity = 1e-4;
+  std::string entmax_mode = "sparsemax";
+  double dropout = 0.05;
+  template <class V>
+  void visit(V& v) {
+    v("size", size, "width of the attention part of each step (N_a)");
+    v("output_size", output_size, "width of the decision part of each step and of the output (N_d)");
+    v("num_steps", num_steps, "decision steps");
+    v("num_total_blocks", num_total_blocks, "GLU blocks in each feature transformer");
+    v("num_shared_blocks", num_shared_blocks, "of those, blocks shared by every step");
+    v("relaxation_factor", relaxation_factor, "how much a feature may be reused across steps (1: once)");
+    v("bn_epsilon", bn_epsilon, "batch norm epsilon");
+    v("bn_momentum", bn_momentum, "batch norm momentum");
+    v("bn_virtual_bs", bn_virtual_bs, "rows per virtual batch of the ghost batch norms");
+    v("sparsity", sparsity, "accepted for Ludwig configs; the mask-entropy regularizer is not applied");
+    v("entmax_mode", entmax_mode, "sparsemax (the mask's normalizer)");
+    v("dropout", dropout, "dropout on the concatenated inputs");
+  }
+  std::vector<std::string> problems() const override {
+    std::vector<std::string> p;
+    check_choice(p, "entmax_mode", entmax_mode, {"sparsemax"});
+    if (size < 1) p.push_back("size: expected at least 1");
+    if (output_size < 1) p.push_back("output_size: expected at least 1");
+    if (num_steps < 1) p.push_back("num_steps: expected at least 1");
+    if (num_total_blocks < 1) p.push_back("num_total_blocks: expected at least 1");
+    if (num_shared_blocks < 0 || num_shared_blocks > num_total_blocks)
+      p.push_back("num_shared_blocks: expected 0 to num_total_blocks");
+    if (relaxation_factor < 1) p.push_back("relaxation_factor: expected at least 1");
+    if (bn_virtual_bs < 1) p.push_back("bn_virtual_bs: expected at least 1");
+    if (dropout < 0 || dropout >= 1) p.push_back("dropout: expected a value in [0, 1)");
+    return p;
+  }
+};
+
+// Sparsemax over dim 1 (Martins & Astudillo 2016): the Euclidean projection onto the simplex.
+// Written with differentiable ops, so autograd gives its exact Jacobian.
+torch::Tensor sparsemax(const torch::Tensor& z) {
+  auto sorted = std::get<0>(z.sort(1, /*descending=*/true));
+  auto k = torch::arange(1, z.size(1) + 1, z.options()).unsqueeze(0);
+  auto cumsum = sorted.cumsum(1);
+  auto support = (1 + k * sorted) > cumsum;
+  auto k_z = support.sum(1, true);
+  auto tau = (cumsum.gather(1, k_z - 1) - 1) / k_z.to(z.dtype());
+  return torch::clamp_min(z - tau, 0);
+}
+
+class GhostBatchNormImpl : public torch::nn::Module {
+ public:
+  GhostBatchNormImpl(int64_t width, const TabNetOptions& o) : virtual_bs_(o.bn_virtual_bs) {
+    bn = register_module("bn", torch::nn::BatchNorm1d(
+                                   torch::nn::BatchNorm1dOptions(width).eps(o.bn_epsilon).momentum(o.bn_momentum)));
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    if (!is_training() || x.size(0) <= virtual_bs_) return bn->forward(x);
+    std::vector<torch::Tensor> parts;
+    for (auto& chunk : x.split(virtual_bs_, 0)) parts.push_back(bn->forward(chunk));
+    return torch::cat(parts, 0);
+  }
+  torch::nn::BatchNorm1d bn{nullptr};
+
+ private:
+  int64_t virtual_bs_;
+};
+TORCH_MODULE(GhostBatchNorm);
+
+// Linear to twice the width, ghost batch norm, gated linear unit.
+class GluBlockImpl : public torch::nn::Module {
+ public:
+  GluBlockImpl(int64_t in, int64_t width, const TabNetOptions& o) {
+    fc = register_module("fc", torch::nn::Linear(torch::nn::LinearOptions(in, 2 * width).bias(false)));
+    bn = register_module("bn", GhostBatchNorm(2 * width, o));
+  }
+  torch::Tensor forward(const torch::Tensor& x) { return torch::glu(bn->forward(fc->forward(x)), 1); }
+  torch::nn::Linear fc{nullptr};
+  GhostBatchNorm bn{nullptr};
+};
+TORCH_MODULE(GluBlock);
+
+// Blocks applied in order; from the second on, residual and scaled by sqrt(1/2).
+torch::Tensor run_blocks(std::vector<GluBlock>& blocks, torch::Tensor x, bool first_is_residual) {
+  const double scale = std::sqrt(0.5);
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    auto y = blocks[i]->forward(x);
+    x = (i == 0 && !first_is_residual) ? y : (x + y) * scale;
+  }
+  return x;
+}
+
+struct TabNetCombiner : CombinerBase {
+  TabNetCombiner(const TabNetOptions& o, const std::vector<int64_t>& sizes)
+      : o_(o), width_(o.size + o.output_size) {
+    for (auto s : sizes) in_ += s;
+    input_bn = register_module("input_bn", torch::nn::BatchNorm1d(torch::nn::BatchNorm1dOptions(in_).momentum(o.bn_momentum)));
+    for (int i = 0; i < o.num_shared_blocks; ++i)
+      shared.push_back(register_module("shared" + std::to_string(i), GluBlock(i == 0 ? in_ : width_, width_, o)));
+    // Feature transformers: one before the first step, then one per step.
+    for (int s = 0; s <= o.num_steps; ++s) {
+      std::vector<GluBlock> own;
+      for (int i = o.num_shared_blocks; i < o.num_total_blocks; ++i)
+        own.push_back(register_module("step" + std::to_string(s) + "_block" + std::to_string(i),
+                                      GluBlock(i == 0 ? in_ : width_, width_, o)));
+      step_blocks.push_back(own);
+    }
+    for (int s = 0; s < o.num_steps; ++s) {
+      attention_fc.push_back(register_module("attention" + std::to_string(s),
+                                             torch::nn::Linear(torch::nn::LinearOptions(o.size, in_).bias(false))));
+      attention_bn.push_back(register_module("attention_bn" + std::to_string(s), GhostBatchNorm(in_, o)));
+    }
+    final_projection = register_module("final_projection", torch::nn::Linear(o.output_size, o.output_size));
+  }
+
+  torch::Tensor feature_transform(const torch::Tensor& x, size_t step) {
+    auto h = run_blocks(shared, x, false);
+    return run_blocks(step_blocks[step], h, !shared.empty());
+  }
+
+  torch::Tensor forward(const std::vector<torch::Tensor>& encoded) override {
+    std::vector<torch::Tensor> flat;
+    for (const auto& e : encoded) flat.push_back(e.dim() > 2 ? e.flatten(1) : e);
+    auto features = torch::cat(flat, 1);
+    if (o_.dropout > 0) features = torch::dropout(features, o_.dropout, is_training());
+    features = input_bn->forward(features);
+    auto x = feature_transform(features, 0);
+    auto prior = torch::ones_like(features);
+    auto out = torch::zeros({features.size(0), o_.output_size}, features.options());
+    for (int s = 0; s < o_.num_steps; ++s) {
+      auto a = x.slice(1, o_.output_size);
+      auto mask = sparsemax(attention_bn[s]->forward(attention_fc[s]->forward(a)) * prior);
+      prior = prior * (o_.relaxation_factor - mask);
+      x = feature_transform(mask * features, s + 1);
+      out = out + torch::relu(x.slice(1, 0, o_.output_size));
+    }
+    return final_projection->forward(out);
+  }
+  int64_t output_size() const override { return o_.output_size; }
+
+  TabNetOptions o_;
+  int64_t in_ = 0, width_;
+  torch::nn::BatchNorm1d input_bn{nullptr};
+  std::vector<GluBlock> shared;
+  std::vector<std::vector<GluBlock>> step_blocks;
+  std::vector<torch::nn::Linear> attention_fc;
+  std::vector<GhostBatchNorm> attention_bn;
+  torch::nn::Linear final_projection{nullptr};
+};
+
+}  // namespace
+
+void register_tabnet_combiner() {
+  combiner_schemas().add("tabnet", {"TabNet: sequential attention over the inputs with sparse feature masks", {},
+                                    [] { return std::make_shared<TabNetOptions>(); }});
+  combiner_builders().add("tabnet", [](const OptionsBase& o, const CombinerInputs& in) {
+    return std::make_shared<TabNetCombiner>(dynamic_cast<const TabNetOptions&>(o), in.sizes);
+  });
+}
+
+}  // namespace kiln
