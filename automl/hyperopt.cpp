@@ -3,6 +3,7 @@
 #include "util/json.h"  // first: configures RapidJSON
 #include <rapidjson/document.h>
 #include <fcntl.h>
+#include <c10/util/Exception.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -19,6 +20,7 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -256,9 +258,6 @@ Study load_study(const HyperoptOptions& o) {
 
 struct Running {
   TrialRecord rec;
-  pid_t pid = -1;
-  int fd = -1;
-  std::string buf;
   int64_t start_ms = 0;
   std::string stop_reason;  // pruned | budget | trial_time_limit | max_t
   bool got_end = false;
@@ -267,28 +266,41 @@ struct Running {
   std::string dir;
 };
 
-pid_t spawn(const std::vector<std::string>& args, const std::string& log_path, int& read_fd) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) throw ModelError("cannot create a pipe for a trial worker");
+// A worker process (`kiln _trial --serve`): reads one trial per line on stdin, reports on stdout.
+// It stays up between trials, so the start-up of the process and the data it read are paid once.
+struct Worker {
+  pid_t pid = -1;
+  int in = -1, out = -1;  // its stdin (we write), its stdout (we read)
+  std::string buf;
+  std::optional<Running> trial;  // the trial it runs, if any
+};
+
+Worker spawn_worker(const std::vector<std::string>& args, const std::string& log_path) {
+  int to[2], from[2];
+  if (::pipe2(to, O_CLOEXEC) != 0 || ::pipe2(from, O_CLOEXEC) != 0)
+    throw ModelError("cannot create pipes for a trial worker");
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+  posix_spawn_file_actions_adddup2(&fa, to[0], 0);
+  posix_spawn_file_actions_adddup2(&fa, from[1], 1);
   posix_spawn_file_actions_addopen(&fa, 2, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   std::vector<char*> argv;
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, args[0].c_str(), &fa, nullptr, argv.data(), environ);
+  Worker w;
+  int rc = posix_spawn(&w.pid, args[0].c_str(), &fa, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
-  ::close(fds[1]);
+  ::close(to[0]);
+  ::close(from[1]);
   if (rc != 0) {
-    ::close(fds[0]);
+    ::close(to[1]);
+    ::close(from[0]);
     throw ModelError("cannot start a trial worker (" + args[0] + "): " + std::strerror(rc));
   }
-  ::fcntl(fds[0], F_SETFL, O_NONBLOCK);
-  read_fd = fds[0];
-  return pid;
+  ::fcntl(from[0], F_SETFL, O_NONBLOCK);
+  w.in = to[1];
+  w.out = from[0];
+  return w;
 }
 
 std::string last_error_line(const std::string& log_path) {
@@ -499,10 +511,11 @@ void copy_model(const std::string& from, const std::string& to) {
 
 }  // namespace
 
-int run_trial_worker(const TrialWorkerOptions& o) {
-  struct sigaction sa {};
-  sa.sa_handler = on_term;
-  ::sigaction(SIGTERM, &sa, nullptr);
+namespace {
+
+// One trial in this process; prints its epochs and an "end" line on stdout.
+void run_one_trial(const TrialWorkerOptions& o) {
+  g_stop_requested = 0;
   TrainOptions t;
   t.config_path = o.config_path;
   t.dataset = o.dataset;
@@ -511,6 +524,7 @@ int run_trial_worker(const TrialWorkerOptions& o) {
   t.threads = o.threads;
   t.use_cache = o.use_cache;
   t.cache_dir = o.cache_dir;
+  t.keep_prepared = true;  // the next trial with the same preprocessing reuses it
   t.require_validation = true;
   t.quiet = false;
   t.command_line = "kiln _trial";
@@ -523,12 +537,56 @@ int run_trial_worker(const TrialWorkerOptions& o) {
   };
   TrainOptions::Outcome out;
   t.outcome = &out;
-  int rc = run_train(t, false);
+  run_train(t, false);
   std::printf("end %d %d %s %d %s\n", out.epochs, out.best_epoch,
               out.best_epoch > 0 && std::isfinite(out.best_value) ? format_double(out.best_value).c_str() : "nan",
               out.interrupted ? 1 : 0, format_double(out.seconds).c_str());
   std::fflush(stdout);
-  return rc;
+}
+
+}  // namespace
+
+int run_trial_worker(const TrialWorkerOptions& o) {
+  struct sigaction sa {};
+  sa.sa_handler = on_term;
+  sa.sa_flags = SA_RESTART;  // a stop request must not break the read of the next command
+  ::sigaction(SIGTERM, &sa, nullptr);
+  if (!o.serve) {
+    run_one_trial(o);
+    return 0;
+  }
+  // Serve: one trial per line, "<config>\t<output_directory>\t<deadline_ms>\t<resume 0|1>"; each
+  // trial's stderr goes to <output_directory>/train.log; a failure is reported and the loop goes on.
+  const int saved_stderr = ::dup(2);
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    std::vector<std::string> f(1);
+    for (char ch : line) {
+      if (ch == '\t') f.emplace_back();
+      else f.back() += ch;
+    }
+    if (f.size() != 4) continue;
+    TrialWorkerOptions one = o;
+    one.config_path = f[0];
+    one.output_directory = f[1];
+    one.deadline_ms = std::atoll(f[2].c_str());
+    one.resume = f[3] == "1";
+    make_dirs(one.output_directory);
+    int log = ::open(path_join(one.output_directory, "train.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (log >= 0) ::dup2(log, 2), ::close(log);
+    try {
+      run_one_trial(one);
+    } catch (const std::exception& e) {
+      std::string msg = e.what();
+      if (auto* c = dynamic_cast<const c10::Error*>(&e)) msg = c->what_without_backtrace();
+      std::fprintf(stderr, "error: %s\n", msg.substr(0, msg.find('\n')).c_str());
+      std::printf("failed\n");
+      std::fflush(stdout);
+    }
+    std::fflush(stderr);
+    ::dup2(saved_stderr, 2);
+  }
+  return 0;
 }
 
 int run_hyperopt(const HyperoptOptions& o) {
@@ -644,13 +702,25 @@ int run_hyperopt(const HyperoptOptions& o) {
   setenv("KILN_COORDINATOR_PID", std::to_string(::getpid()).c_str(), 1);  // workers check it (cli/main.cpp)
   const std::string trials_dir = path_join(o.output_directory, "trials");
   make_dirs(trials_dir);
-  std::map<pid_t, Running> running;
+  std::vector<Worker> pool;  // at most `workers`; a worker that dies is replaced when needed
+  const std::vector<std::string> worker_args = [&] {
+    std::vector<std::string> a = {exe, "_trial", "--serve", "--dataset", o.dataset, "--threads",
+                                  std::to_string(threads_per_trial)};
+    if (!o.use_cache) a.push_back("--skip_cache");
+    else a.insert(a.end(), {"--cache_dir", cache_dir});
+    return a;
+  }();
+  auto running_count = [&] {
+    size_t n = 0;
+    for (const auto& w : pool) n += w.trial.has_value();
+    return n;
+  };
   int64_t launched_this_session = 0;
   auto launch = [&](TrialRecord r, bool resume_trial) {
-    Running w;
-    w.dir = path_join(trials_dir, "trial_" + std::to_string(r.id));
-    make_dirs(w.dir);
-    const std::string cfg = path_join(w.dir, "config.yaml");
+    Running t;
+    t.dir = path_join(trials_dir, "trial_" + std::to_string(r.id));
+    make_dirs(t.dir);
+    const std::string cfg = path_join(t.dir, "config.yaml");
     if (!resume_trial) {
       std::string params;
       try {
@@ -665,23 +735,26 @@ int run_hyperopt(const HyperoptOptions& o) {
         return;
       }
     }
-    const bool has_ckpt = file_exists(path_join(w.dir, "model/checkpoints/latest.pt"));
+    const bool has_ckpt = file_exists(path_join(t.dir, "model/checkpoints/latest.pt"));
     r.status = "running";
     r.started_s = study_clock();
-    w.start_ms = now_ms();
+    t.start_ms = now_ms();
     int64_t dl = deadline_ms;
-    if (s.h.trial_time_limit_s > 0) dl = std::min(dl, w.start_ms + static_cast<int64_t>(s.h.trial_time_limit_s * 1000));
-    std::vector<std::string> args = {exe, "_trial", "--config", cfg, "--dataset", o.dataset, "--output_directory",
-                                     w.dir, "--threads", std::to_string(threads_per_trial), "--deadline_ms",
-                                     std::to_string(dl)};
-    if (resume_trial && has_ckpt) args.push_back("--resume");
-    if (!o.use_cache) args.push_back("--skip_cache");
-    else args.insert(args.end(), {"--cache_dir", cache_dir});
-    w.pid = spawn(args, path_join(w.dir, "train.log"), w.fd);
-    w.rec = r;
-    store.save(w.rec);
-    record_of(r.id) = w.rec;
-    running[w.pid] = std::move(w);
+    if (s.h.trial_time_limit_s > 0) dl = std::min(dl, t.start_ms + static_cast<int64_t>(s.h.trial_time_limit_s * 1000));
+    Worker* w = nullptr;
+    for (auto& x : pool)
+      if (!x.trial) w = &x;
+    if (!w) {
+      pool.push_back(spawn_worker(worker_args, path_join(trials_dir, "workers.log")));
+      w = &pool.back();
+    }
+    const std::string cmd = cfg + "\t" + t.dir + "\t" + std::to_string(dl) + "\t" + (resume_trial && has_ckpt ? "1" : "0") + "\n";
+    if (::write(w->in, cmd.data(), cmd.size()) != static_cast<ssize_t>(cmd.size()))
+      throw ModelError("cannot send a trial to its worker process");
+    t.rec = r;
+    store.save(t.rec);
+    record_of(r.id) = t.rec;
+    w->trial = std::move(t);
     ++launched_this_session;
   };
   auto finished_count = [&] {
@@ -700,12 +773,14 @@ int run_hyperopt(const HyperoptOptions& o) {
     if (o.quiet || !tty) return;
     const TrialRecord* b = best_of();
     std::fprintf(stderr, "\r\033[K[%5.0fs / %.0fs] %lld finished, %zu running; best %s %s", study_clock(), budget,
-                 (long long)finished_count(), running.size(), s.h.metric.c_str(),
+                 (long long)finished_count(), running_count(), s.h.metric.c_str(),
                  b ? (format_double(std::round(b->metric * 1e4) / 1e4) + " (trial " + std::to_string(b->id) + ")").c_str()
                    : "-");
   };
 
-  auto finish = [&](Running& w, int wstatus) {
+  // A trial is over: its worker reported "end" (ok), "failed" (an error, in train.log), or died
+  // (killed_by: the signal).
+  auto finish = [&](Running& w, bool failed, int killed_by) {
     TrialRecord& r = w.rec;
     r.seconds += (now_ms() - w.start_ms) / 1000.0;
     // the best epoch by the metric reported so far
@@ -714,15 +789,12 @@ int run_hyperopt(const HyperoptOptions& o) {
     for (size_t e = 0; e < r.curve.size(); ++e)
       if (better(s.h, r.curve[e], r.metric)) r.metric = r.curve[e], r.best_epoch = static_cast<int>(e + 1);
     r.epochs = static_cast<int>(r.curve.size());
-    const bool ok = WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0;
     if (w.stop_reason == "pruned") r.status = "pruned";
     else if (w.stop_reason == "max_t") r.status = "completed";
     else if (!w.stop_reason.empty()) r.status = "stopped", r.error = w.stop_reason;
-    else if (!ok) {
-      r.status = "failed";
-      r.error = WIFSIGNALED(wstatus) ? "killed by signal " + std::to_string(WTERMSIG(wstatus))
-                                     : last_error_line(path_join(w.dir, "train.log"));
-    } else if (w.interrupted) {
+    else if (killed_by) r.status = "failed", r.error = "killed by signal " + std::to_string(killed_by);
+    else if (failed) r.status = "failed", r.error = last_error_line(path_join(w.dir, "train.log"));
+    else if (w.interrupted) {
       const bool over_trial_limit = s.h.trial_time_limit_s > 0 &&
                                     now_ms() - w.start_ms >= static_cast<int64_t>(s.h.trial_time_limit_s * 1000) - 100;
       r.status = "stopped", r.error = over_trial_limit ? "trial_time_limit" : "budget";
@@ -741,7 +813,10 @@ int run_hyperopt(const HyperoptOptions& o) {
     write_file_atomic(path_join(o.output_directory, "leaderboard.csv"), leaderboard_csv(s, trials));
   };
 
-  auto handle_line = [&](Running& w, const std::string& line, bool alive) {
+  // One line from a worker about its current trial; returns true when the trial is over.
+  auto handle_line = [&](Worker& wk, const std::string& line, bool alive) -> bool {
+    if (!wk.trial) return false;
+    Running& w = *wk.trial;
     std::istringstream in(line);
     std::string kind;
     in >> kind;
@@ -751,7 +826,7 @@ int run_hyperopt(const HyperoptOptions& o) {
       in >> epoch >> v;
       double value = std::nan("");
       parse_double(v, value);
-      if (epoch < 1) return;
+      if (epoch < 1) return false;
       if (static_cast<int>(w.rec.curve.size()) < epoch)
         w.rec.curve.resize(epoch, std::nan("")), w.rec.curve_at.resize(epoch, std::nan(""));
       w.rec.curve[epoch - 1] = value;
@@ -760,11 +835,18 @@ int run_hyperopt(const HyperoptOptions& o) {
       if (!scheduler->on_result(w.rec.id, epoch, s.h.maximize() ? value : -value) && alive &&
           w.stop_reason.empty()) {
         w.stop_reason = s.h.max_t > 0 && epoch >= s.h.max_t ? "max_t" : "pruned";
-        ::kill(w.pid, SIGTERM);
+        ::kill(wk.pid, SIGTERM);  // stops this trial at its next batch; the worker stays
         w.kill_at_ms = now_ms() + 10000;
       }
-    } else if (kind == "end") {
-      int epochs, best, interrupted;
+      return false;
+    }
+    if (kind == "failed") {
+      finish(w, true, 0);
+      wk.trial.reset();
+      return true;
+    }
+    if (kind == "end") {
+      int epochs = 0, best = 0, interrupted = 0;
       std::string v;
       in >> epochs >> best >> v >> interrupted;
       w.got_end = true;
@@ -779,6 +861,23 @@ int run_hyperopt(const HyperoptOptions& o) {
         w.rec.curve_at[best - 1] = study_clock();
         store.add_epoch(w.rec.id, best, bv, w.rec.curve_at[best - 1]);
       }
+      finish(w, false, 0);
+      wk.trial.reset();
+      return true;
+    }
+    return false;
+  };
+  auto drain = [&](Worker& wk, bool alive) {
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(wk.out, buf, sizeof buf)) > 0) {
+      wk.buf.append(buf, static_cast<size_t>(n));
+      size_t nl;
+      while ((nl = wk.buf.find('\n')) != std::string::npos) {
+        std::string line = wk.buf.substr(0, nl);
+        wk.buf.erase(0, nl + 1);
+        handle_line(wk, line, alive);
+      }
     }
   };
 
@@ -791,14 +890,15 @@ int run_hyperopt(const HyperoptOptions& o) {
     const int64_t now = now_ms();
     if (now >= deadline_ms && !budget_hit) {
       budget_hit = true;
-      for (auto& [pid, w] : running) {
-        if (w.stop_reason.empty()) w.stop_reason = "budget";
-        ::kill(pid, SIGTERM);
-        w.kill_at_ms = now + 1500;
-      }
+      for (auto& wk : pool)
+        if (wk.trial) {
+          if (wk.trial->stop_reason.empty()) wk.trial->stop_reason = "budget";
+          ::kill(wk.pid, SIGTERM);
+          wk.trial->kill_at_ms = now + 1500;
+        }
     }
     if (!budget_hit) {
-      while (static_cast<int>(running.size()) < workers) {
+      while (static_cast<int>(running_count()) < workers) {
         if (!queue.empty()) {
           TrialRecord r = queue.front();
           queue.erase(queue.begin());
@@ -812,56 +912,35 @@ int run_hyperopt(const HyperoptOptions& o) {
         launch(r, false);
       }
     }
-    if (running.empty()) break;
+    if (running_count() == 0) break;
     // Trial time limits (workers also watch their own deadline) and stubborn workers.
-    for (auto& [pid, w] : running) {
+    for (auto& wk : pool) {
+      if (!wk.trial) continue;
+      Running& w = *wk.trial;
       if (s.h.trial_time_limit_s > 0 && w.stop_reason.empty() &&
           now - w.start_ms > static_cast<int64_t>(s.h.trial_time_limit_s * 1000)) {
         w.stop_reason = "trial_time_limit";
-        ::kill(pid, SIGTERM);
+        ::kill(wk.pid, SIGTERM);
         w.kill_at_ms = now + 1500;
       }
-      if (w.kill_at_ms > 0 && now > w.kill_at_ms) ::kill(pid, SIGKILL);
+      if (w.kill_at_ms > 0 && now > w.kill_at_ms) ::kill(wk.pid, SIGKILL);
     }
     std::vector<pollfd> fds;
-    std::vector<pid_t> pids;
-    for (auto& [pid, w] : running) {
-      fds.push_back({w.fd, POLLIN, 0});
-      pids.push_back(pid);
-    }
+    for (auto& wk : pool) fds.push_back({wk.out, POLLIN, 0});
     int timeout = 200;
     if (!budget_hit) timeout = static_cast<int>(std::clamp<int64_t>(deadline_ms - now, 1, 200));
     ::poll(fds.data(), fds.size(), timeout);
-    for (size_t i = 0; i < fds.size(); ++i) {
-      Running& w = running[pids[i]];
-      char buf[4096];
-      ssize_t n;
-      while ((n = ::read(w.fd, buf, sizeof buf)) > 0) {
-        w.buf.append(buf, static_cast<size_t>(n));
-        size_t nl;
-        while ((nl = w.buf.find('\n')) != std::string::npos) {
-          handle_line(w, w.buf.substr(0, nl), true);
-          w.buf.erase(0, nl + 1);
-        }
-      }
-    }
+    for (auto& wk : pool) drain(wk, true);
     int wstatus = 0;
     pid_t done;
     while ((done = ::waitpid(-1, &wstatus, WNOHANG)) > 0) {
-      auto it = running.find(done);
-      if (it == running.end()) continue;
-      Running& w = it->second;
-      char buf[4096];
-      ssize_t n;
-      while ((n = ::read(w.fd, buf, sizeof buf)) > 0) w.buf.append(buf, static_cast<size_t>(n));
-      size_t nl;
-      while ((nl = w.buf.find('\n')) != std::string::npos) {
-        handle_line(w, w.buf.substr(0, nl), false);  // reaped: never signal its (reusable) pid
-        w.buf.erase(0, nl + 1);
-      }
-      ::close(w.fd);
-      finish(w, wstatus);
-      running.erase(it);
+      auto it = std::find_if(pool.begin(), pool.end(), [&](const Worker& w) { return w.pid == done; });
+      if (it == pool.end()) continue;
+      drain(*it, false);  // reaped: never signal its (reusable) pid
+      if (it->trial) finish(*it->trial, true, WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0);
+      ::close(it->in);
+      ::close(it->out);
+      pool.erase(it);
     }
     if (now - last_elapsed_write >= 1000) {
       store.put("elapsed_s", format_double(study_clock()));
@@ -869,6 +948,13 @@ int run_hyperopt(const HyperoptOptions& o) {
       progress();
     }
   }
+  // Idle workers exit when their input closes.
+  for (auto& wk : pool) ::close(wk.in);
+  for (auto& wk : pool) {
+    ::waitpid(wk.pid, nullptr, 0);
+    ::close(wk.out);
+  }
+  pool.clear();
   const double search_s = study_clock();
   store.put("elapsed_s", format_double(search_s));
   if (!o.quiet && tty) std::fprintf(stderr, "\r\033[K");

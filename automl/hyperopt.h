@@ -29,12 +29,14 @@ struct HyperoptOptions {
 int run_hyperopt(const HyperoptOptions& o);
 
 // The worker side (`kiln _trial`): trains one trial's config, printing "epoch <n> <value>" per
-// epoch and "end <epochs> <best_epoch> <best_value> <interrupted> <seconds>" on stdout.
+// epoch and "end <epochs> <best_epoch> <best_value> <interrupted> <seconds>" (or "failed") on
+// stdout. With serve, trials come one per line on stdin and the process stays up between them.
 struct TrialWorkerOptions {
   std::string config_path, dataset, output_directory, cache_dir;
   int threads = 1;
   int64_t deadline_ms = 0;  // steady clock (CLOCK_MONOTONIC, shared by processes); 0: none
   bool resume = false, use_cache = true;
+  bool serve = false;  // run trials read from stdin, one per line, until it closes
 };
 int run_trial_worker(const TrialWorkerOptions& o);
 

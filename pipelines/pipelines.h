@@ -18,6 +18,7 @@ struct TrainOptions {
   bool use_cache = true;
   std::string cache_dir;  // empty: default_cache_dir()
   bool require_validation = false;  // hyperopt trials compare validation metrics
+  bool keep_prepared = false;       // hyperopt workers: reuse preprocessed data across trials
   std::string command_line;
   // Hyperopt trials: stop between batches / after an epoch (see TrainRun), and read the outcome.
   std::function<bool()> should_stop;

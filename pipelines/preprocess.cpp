@@ -6,6 +6,8 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <filesystem>
+#include <map>
 #include <cstdlib>
 #include <iostream>
 #include <algorithm>
@@ -186,8 +188,36 @@ std::string default_cache_dir() {
   return "";
 }
 
+namespace {
+
+Prepared prepare_uncached_in_memory(const Config& c, const std::string& dataset, const PrepareOptions& o);
+
+}  // namespace
+
 Prepared prepare_training_data(const Config& c, const std::string& dataset,
                                const PrepareOptions& o) {
+  if (!o.keep_in_memory) return prepare_uncached_in_memory(c, dataset, o);
+  static std::map<std::string, Prepared> kept;
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(dataset, ec);
+  const auto mtime = std::filesystem::last_write_time(dataset, ec).time_since_epoch().count();
+  const std::string key = dataset + "\n" + std::to_string(size) + "\n" + std::to_string(mtime) + "\n" +
+                          preprocessing_signature(c);
+  auto it = kept.find(key);
+  if (!ec && it != kept.end()) {
+    Prepared p = it->second;
+    p.from_cache = true;
+    p.seconds = 0;
+    return p;
+  }
+  Prepared p = prepare_uncached_in_memory(c, dataset, o);
+  if (!ec) kept[key] = p;
+  return p;
+}
+
+namespace {
+
+Prepared prepare_uncached_in_memory(const Config& c, const std::string& dataset, const PrepareOptions& o) {
   auto t0 = std::chrono::steady_clock::now();
   Prepared p;
   std::string text = read_file(dataset);
@@ -266,6 +296,8 @@ Prepared prepare_training_data(const Config& c, const std::string& dataset,
   p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return p;
 }
+
+}  // namespace
 
 ScoringData prepare_scoring_data(const Config& c, const MetadataMap& m, const std::string& dataset,
                                  bool with_targets, const std::string& split, int threads) {

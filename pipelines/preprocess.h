@@ -26,6 +26,9 @@ struct PrepareOptions {
   int threads = 1;
   std::string cache_dir;  // empty: no cache
   bool quiet = false;
+  // Keep the result in this process and hand it out again for the same file (path, size,
+  // modification time) and preprocessing config: hyperopt workers run many trials on one dataset.
+  bool keep_in_memory = false;
 };
 
 Prepared prepare_training_data(const Config& c, const std::string& dataset,

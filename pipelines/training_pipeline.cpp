@@ -89,6 +89,7 @@ int run_train(const TrainOptions& o, bool then_evaluate_test) {
   po.threads = threads;
   po.quiet = o.quiet;
   if (o.use_cache) po.cache_dir = o.cache_dir.empty() ? default_cache_dir() : o.cache_dir;
+  po.keep_in_memory = o.keep_prepared;
   Prepared p = prepare_training_data(c, o.dataset, po);
   if (!o.quiet)
     std::fprintf(stderr, "kiln: %lld rows (%lld dropped): %lld training, %lld validation, "

@@ -313,10 +313,11 @@ int cmd_trial_worker(const std::vector<std::string>& args, const std::string&) {
   d.add_options()("config", po::value(&o.config_path))("dataset", po::value(&o.dataset))(
       "output_directory", po::value(&o.output_directory))("threads", po::value(&o.threads)->default_value(1))(
       "deadline_ms", po::value(&o.deadline_ms)->default_value(0))("resume", po::bool_switch(&o.resume))(
-      "cache_dir", po::value(&o.cache_dir))("skip_cache", "");
+      "cache_dir", po::value(&o.cache_dir))("skip_cache", "")("serve", po::bool_switch(&o.serve));
   po::variables_map vm;
-  if (!parse("_trial", "(started by kiln hyperopt)", d, args, vm, {"config", "dataset", "output_directory"}))
-    return 0;
+  if (!parse("_trial", "(started by kiln hyperopt)", d, args, vm, {"dataset"})) return 0;
+  if (!o.serve && (o.config_path.empty() || o.output_directory.empty()))
+    throw UsageError("_trial: --config and --output_directory are needed without --serve");
   if (vm.count("skip_cache")) o.use_cache = false;
   return run_trial_worker(o);
 }

@@ -68,16 +68,20 @@ void tune_malloc() {
   mallopt(M_TRIM_THRESHOLD, INT_MAX);
 }
 
-// OpenBLAS (libtorch's BLAS on Debian) picks its kernels from the CPU model at load time; 0.3.21
+// OpenBLAS (libtorch's BLAS on Debian) picks its kernels from the CPU model when it loads; 0.3.21
 // does not know recent Xeons (e.g. model 207) and falls back to its generic "Prescott" SSE3
 // kernels, which made an FT-Transformer epoch 1.7x slower here. When that happens on a CPU with
-// AVX-512 or AVX2, name the matching kernel family and restart this program once (the choice is
-// read only when the library loads). OPENBLAS_CORETYPE set by the user is left alone.
-void pick_blas_kernels(char** argv) {
+// AVX-512 or AVX2, name the matching kernel family and have OpenBLAS choose again, before any BLAS
+// call (its dynamic-arch entry points are exported). Child processes inherit the choice through
+// OPENBLAS_CORETYPE; a value the user set is left alone.
+void pick_blas_kernels() {
   if (std::getenv("OPENBLAS_CORETYPE")) return;
   using CoreName = char* (*)();
+  using Hook = void (*)();
   auto corename = reinterpret_cast<CoreName>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
-  if (!corename) return;
+  auto quit = reinterpret_cast<Hook>(dlsym(RTLD_DEFAULT, "gotoblas_dynamic_quit"));
+  auto init = reinterpret_cast<Hook>(dlsym(RTLD_DEFAULT, "gotoblas_dynamic_init"));
+  if (!corename || !quit || !init) return;
   const char* core = corename();
   if (!core || std::string(core) != "Prescott") return;
   __builtin_cpu_init();
@@ -86,7 +90,8 @@ void pick_blas_kernels(char** argv) {
                                                          : nullptr;
   if (!better) return;
   setenv("OPENBLAS_CORETYPE", better, 1);
-  execv("/proc/self/exe", argv);  // returns only on failure: go on with the generic kernels
+  quit();
+  init();
 }
 
 // A hyperopt trial worker dies with its coordinator, even one killed while this process was still
@@ -100,7 +105,7 @@ void bind_to_coordinator(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   bind_to_coordinator(argc, argv);
-  pick_blas_kernels(argv);
+  pick_blas_kernels();
   tune_malloc();
   using namespace kiln;
   if (argc < 2) {
