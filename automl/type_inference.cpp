@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <set>
 #include <unordered_map>
 
@@ -169,6 +170,36 @@ InferredConfig infer_config(const std::string& dataset, const std::string& targe
     return YAML::Node();
   };
 
+  // Label leaks: a column with few distinct values of which each goes with one target value in
+  // every row determines the target exactly (e.g. the folder a file came from). A model would
+  // learn that column and nothing else, so it is excluded unless the user config names it.
+  std::map<std::string, std::string> leaks;
+  {
+    const Column& y = t.get(target);
+    std::map<std::string_view, int> target_values;
+    for (size_t r = 0; r < t.num_rows(); ++r)
+      if (!Table::missing(y, r)) target_values[trim(t.cell(y, r))]++;
+    if (target_values.size() >= 2 && target_values.size() <= 50) {
+      for (const auto& c : t.columns) {
+        if (c.name == target || c.name == "split") continue;
+        std::map<std::string_view, std::string_view> label_of;
+        size_t rows = 0;
+        bool pure = true;
+        for (size_t r = 0; r < t.num_rows() && pure; ++r) {
+          if (Table::missing(c, r) || Table::missing(y, r)) continue;
+          ++rows;
+          auto v = trim(t.cell(c, r)), l = trim(t.cell(y, r));
+          auto it = label_of.emplace(v, l).first;
+          pure = it->second == l;
+        }
+        if (pure && label_of.size() >= 2 && rows >= 20 && label_of.size() * 10 <= rows)
+          leaks[c.name] = std::to_string(label_of.size()) + " values, each with a single " + target +
+                          " in all " + std::to_string(rows) + " rows: it gives the label away (a leak); "
+                          "excluded (name it in --config to keep it)";
+      }
+    }
+  }
+
   YAML::Emitter e;
   YAML::Node inputs(YAML::NodeType::Sequence), outputs(YAML::NodeType::Sequence);
   for (const auto& c : t.columns) {
@@ -192,6 +223,9 @@ InferredConfig infer_config(const std::string& dataset, const std::string& targe
     if (overridden) {
       g.type = over["type"] ? over["type"].Scalar() : g.type;
       g.reason = "set by " + user_file;
+    } else if (!is_target && leaks.count(c.name)) {
+      g.type.clear();
+      g.reason = leaks[c.name];
     }
     out.columns.push_back(g);
     if (g.type.empty()) continue;

@@ -40,3 +40,9 @@ if [ -d "$S" ]; then
   grep -q "^image_path  *image  *image file paths" "$WORK/f.log" || fail "fashion image: $(cat "$WORK/f.log")"
 fi
 echo "init_config: ok"
+# A column that gives the label away (spam_assassin's corpus folder) is excluded, with the reason.
+"$KILN" init_config --dataset "$E/spam_assassin/spam_assassin.csv" --target label 2>"$WORK/s.log" >/dev/null
+grep -q "^group  *excluded  *5 values, each with a single label in all 6046 rows: it gives the label away" "$WORK/s.log" \
+  || fail "leak: $(grep '^group' "$WORK/s.log")"
+grep -q "^body_format  *category" "$WORK/s.log" || fail "body_format (correlated, not a leak) should stay"
+echo "ok: label leak excluded"
