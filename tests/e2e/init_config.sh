@@ -35,7 +35,7 @@ if [ -d "$S" ]; then
   "$KILN" init_config --dataset "$S/spam_assassin.csv" --target label 2>"$WORK/s.log" >/dev/null
   grep -q "^text  *text " "$WORK/s.log" && grep -q "^subject  *text " "$WORK/s.log" || fail "spam text columns: $(cat "$WORK/s.log")"
   grep -q "^id  *excluded  *a different value in every row" "$WORK/s.log" || fail "spam id"
-  grep -q "^group  *category " "$WORK/s.log" && grep -q "^label  *binary (target)" "$WORK/s.log" || fail "spam group/label"
+  grep -q "^group  *excluded  *5 values, each with a single label" "$WORK/s.log" && grep -q "^label  *binary (target)" "$WORK/s.log" || fail "spam group/label"
   "$KILN" init_config --dataset "$S/fashion_mnist_small.csv" --target label 2>"$WORK/f.log" >/dev/null
   grep -q "^image_path  *image  *image file paths" "$WORK/f.log" || fail "fashion image: $(cat "$WORK/f.log")"
 fi
