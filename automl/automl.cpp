@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 
@@ -82,6 +83,10 @@ std::string automl_config(const InferredConfig& r, const std::string& user_yaml,
   if (!h["goal"]) h["goal"] = higher_is_better(h["metric"].as<std::string>()) ? "maximize" : "minimize";
   if (!h["split"]) h["split"] = "validation";
   h["executor"]["time_budget_s"] = time_limit_s;
+  // Tabular trials are short unless an architecture is slow on this data (an FT-Transformer over
+  // many columns): a sixth of the budget per trial keeps a few such trials from taking all of it.
+  if (mix == "tabular" && !h["executor"]["trial_time_limit_s"])
+    h["executor"]["trial_time_limit_s"] = std::max(10.0, time_limit_s / 6);
   c["hyperopt"] = h;
   YAML::Emitter e;
   e << c;

@@ -264,6 +264,30 @@ struct Running {
   bool interrupted = false;
   int64_t kill_at_ms = 0;  // SIGKILL a worker that ignores SIGTERM
   std::string dir;
+  int cv_fold = -1;  // >= 0: a re-ranking run of trial rec.id on this fold (not a trial)
+};
+
+// The re-ranking's outcome (HyperoptSpec::rerank): candidates in validation order, each one's
+// metric per fold (NaN: not finished), and the trial chosen (-1: none; the validation best stands).
+struct RerankResult {
+  int folds = 0;
+  std::vector<int64_t> candidates;
+  std::map<int64_t, std::vector<double>> scores;
+  int64_t chosen = -1;
+  std::string skipped;  // why it did not run, when it did not
+  bool complete(int64_t id) const {
+    auto it = scores.find(id);
+    if (it == scores.end()) return false;
+    for (double v : it->second)
+      if (!std::isfinite(v)) return false;
+    return true;
+  }
+  double mean(int64_t id) const {
+    if (!complete(id)) return std::nan("");
+    double sum = 0;
+    for (double v : scores.at(id)) sum += v;
+    return sum / folds;
+  }
 };
 
 // A worker process (`kiln _trial --serve`): reads one trial per line on stdin, reports on stdout.
@@ -385,7 +409,7 @@ std::string leaderboard_csv(const Study& s, const std::vector<TrialRecord>& tria
 }
 
 std::string statistics_json(const Study& s, const std::vector<TrialRecord>& trials, double elapsed,
-                            int workers, int threads_per_trial, int64_t best_id) {
+                            int workers, int threads_per_trial, int64_t best_id, const RerankResult& rr) {
   rapidjson::StringBuffer sb;
   JsonWriter w(sb);
   w.SetIndent(' ', 1);
@@ -443,6 +467,28 @@ std::string statistics_json(const Study& s, const std::vector<TrialRecord>& tria
   w.EndObject();
   w.Key("best_trial");
   if (best_id >= 0) w.Int64(best_id); else w.Null();
+  w.Key("rerank");
+  w.StartObject();
+  w.Key("folds"), w.Int(rr.folds);
+  if (!rr.skipped.empty()) w.Key("skipped"), json_string(w, rr.skipped);
+  w.Key("candidates");
+  w.StartArray();
+  for (int64_t id : rr.candidates) {
+    w.StartObject();
+    w.Key("trial_id"), w.Int64(id);
+    for (const auto& t : trials)
+      if (t.id == id) w.Key("validation_score"), json_double(w, t.metric);
+    w.Key("cv_mean"), json_double(w, rr.mean(id));
+    w.Key("cv_folds");
+    w.StartArray();
+    for (double v : rr.scores.count(id) ? rr.scores.at(id) : std::vector<double>{}) json_double(w, v);
+    w.EndArray();
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("chosen_trial");
+  if (rr.chosen >= 0) w.Int64(rr.chosen); else w.Null();
+  w.EndObject();
   w.Key("hyperopt_results");
   w.StartArray();
   for (const TrialRecord* t : ranked(s.h, trials)) {
@@ -525,13 +571,18 @@ void run_one_trial(const TrialWorkerOptions& o) {
   t.use_cache = o.use_cache;
   t.cache_dir = o.cache_dir;
   t.keep_prepared = true;  // the next trial with the same preprocessing reuses it
+  t.cv_folds = o.cv_folds;
+  t.cv_fold = o.cv_fold;
+  t.cv_seed = o.cv_seed;
   t.require_validation = true;
   t.quiet = false;
   t.command_line = "kiln _trial";
   const int64_t deadline = o.deadline_ms;
   t.should_stop = [deadline] { return g_stop_requested.load() || (deadline > 0 && now_ms() >= deadline); };
-  t.on_epoch = [deadline](int epoch, double value) {
-    std::printf("epoch %d %s\n", epoch, std::isfinite(value) ? format_double(value).c_str() : "nan");
+  t.hide_test = true;
+  t.on_epoch = [deadline](int epoch, double value, double eval_seconds) {
+    std::printf("epoch %d %s %.4f\n", epoch, std::isfinite(value) ? format_double(value).c_str() : "nan",
+                eval_seconds);
     std::fflush(stdout);
     return !g_stop_requested.load() && !(deadline > 0 && now_ms() >= deadline);
   };
@@ -555,8 +606,9 @@ int run_trial_worker(const TrialWorkerOptions& o) {
     run_one_trial(o);
     return 0;
   }
-  // Serve: one trial per line, "<config>\t<output_directory>\t<deadline_ms>\t<resume 0|1>"; each
-  // trial's stderr goes to <output_directory>/train.log; a failure is reported and the loop goes on.
+  // Serve: one trial per line, "<config>\t<output_directory>\t<deadline_ms>\t<resume 0|1>", and
+  // for a re-ranking run "\t<folds>:<fold>:<seed>"; each trial's stderr goes to
+  // <output_directory>/train.log; a failure is reported and the loop goes on.
   const int saved_stderr = ::dup(2);
   std::string line;
   while (std::getline(std::cin, line)) {
@@ -565,12 +617,17 @@ int run_trial_worker(const TrialWorkerOptions& o) {
       if (ch == '\t') f.emplace_back();
       else f.back() += ch;
     }
-    if (f.size() != 4) continue;
+    if (f.size() != 4 && f.size() != 5) continue;
     TrialWorkerOptions one = o;
     one.config_path = f[0];
     one.output_directory = f[1];
     one.deadline_ms = std::atoll(f[2].c_str());
     one.resume = f[3] == "1";
+    if (f.size() == 5) {
+      unsigned long long seed = 0;
+      if (std::sscanf(f[4].c_str(), "%d:%d:%llu", &one.cv_folds, &one.cv_fold, &seed) != 3) continue;
+      one.cv_seed = seed;
+    }
     make_dirs(one.output_directory);
     int log = ::open(path_join(one.output_directory, "train.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (log >= 0) ::dup2(log, 2), ::close(log);
@@ -607,6 +664,8 @@ int run_hyperopt(const HyperoptOptions& o) {
   const int total_threads = o.threads > 0 ? o.threads : cores;
   const std::string cache_dir = o.use_cache ? path_join(o.output_directory, "cache") : "";
   uint64_t dataset_hash = 0;
+  int64_t validation_rows = -1, test_rows = -1;  // -1: not known here (no shared preprocessing)
+  double prepare_s = -1;         // reading + preprocessing from the CSV, when measured here
   if (o.use_cache) {
     Config base = parse_config(emit(s.base), s.file);
     PrepareOptions po;
@@ -618,6 +677,9 @@ int run_hyperopt(const HyperoptOptions& o) {
       throw DataError(o.dataset + ": the validation split is empty; hyperopt compares trials on it "
                       "(add validation rows, or set preprocessing.split)");
     dataset_hash = p.dataset_hash;
+    validation_rows = p.data.validation.size(0);
+    test_rows = p.data.test.size(0);
+    if (!p.from_cache) prepare_s = p.seconds;
     if (!o.quiet)
       std::fprintf(stderr, "kiln: preprocessed %lld rows once in %.2fs%s (shared by the trials)\n",
                    (long long)p.rows, p.seconds, p.from_cache ? " (cache)" : "");
@@ -652,6 +714,20 @@ int run_hyperopt(const HyperoptOptions& o) {
   parse_double(store.get("elapsed_s"), elapsed_before);
   const double budget = s.h.time_budget_s;
   const int64_t deadline_ms = t0 + static_cast<int64_t>(std::max(0.0, budget - elapsed_before) * 1000);
+  // The search stops early enough for the final evaluation on the test split: it reads and
+  // encodes the CSV again (at most what preprocessing took) and runs the best model over the
+  // test rows (the slowest validation pass of any trial, scaled to the test split's size).
+  if (prepare_s >= 0) store.put("prepare_s", format_double(prepare_s));
+  else parse_double(store.get("prepare_s"), prepare_s);
+  double slowest_eval_s = 0;
+  parse_double(store.get("slowest_eval_s"), slowest_eval_s);
+  int64_t end_ms = 0;
+  auto update_end = [&] {
+    const double scale = validation_rows > 0 && test_rows > 0 ? static_cast<double>(test_rows) / validation_rows : 1.0;
+    const double reserve = std::min(0.25 * budget, 0.5 + 1.5 * (std::max(0.0, prepare_s) + slowest_eval_s * scale));
+    end_ms = deadline_ms - static_cast<int64_t>(reserve * 1000);
+  };
+  update_end();
   auto study_clock = [&] { return elapsed_before + (now_ms() - t0) / 1000.0; };
 
   int workers = o.workers > 0 ? o.workers
@@ -672,6 +748,8 @@ int run_hyperopt(const HyperoptOptions& o) {
       std::fprintf(stderr, "kiln: resuming: %zu trials on record, %.1fs of the budget used\n", trials.size(),
                    elapsed_before);
   }
+
+  const bool rerank_on = s.h.rerank == "on" || (s.h.rerank == "auto" && validation_rows >= 0 && validation_rows < 2000);
 
   auto sampler = make_sampler(s.h);
   auto scheduler = make_scheduler(s.h, s.h.max_t);
@@ -739,7 +817,7 @@ int run_hyperopt(const HyperoptOptions& o) {
     r.status = "running";
     r.started_s = study_clock();
     t.start_ms = now_ms();
-    int64_t dl = deadline_ms;
+    int64_t dl = end_ms;
     if (s.h.trial_time_limit_s > 0) dl = std::min(dl, t.start_ms + static_cast<int64_t>(s.h.trial_time_limit_s * 1000));
     Worker* w = nullptr;
     for (auto& x : pool)
@@ -813,6 +891,97 @@ int run_hyperopt(const HyperoptOptions& o) {
     write_file_atomic(path_join(o.output_directory, "leaderboard.csv"), leaderboard_csv(s, trials));
   };
 
+  // Re-run trials a kill interrupted (from their checkpoint when they have one).
+  std::vector<TrialRecord> queue = requeue;
+  // Re-ranking (HyperoptSpec::rerank): after the search, the best trials train again on the folds
+  // of the training + validation rows (the same folds for every candidate), each for as many
+  // epochs as its trial ran; the best mean fold metric picks the model.
+  RerankResult rr;
+  rr.folds = s.h.rerank_folds;
+  bool searching = true, rerank_pending = false;
+  std::vector<std::pair<int64_t, int>> cv_queue;  // (trial, fold), best candidates first
+  auto cv_key = [](int64_t id, int fold) { return "cv:" + std::to_string(id) + ":" + std::to_string(fold); };
+  // The best trials (by validation) whose folds fit in `seconds`: a fold costs what the trial took.
+  auto plan_rerank = [&](double seconds, double* cost_out) {
+    std::vector<int64_t> ids;
+    double cost = 0;
+    for (const TrialRecord* t : ranked(s.h, trials)) {
+      if (static_cast<int>(ids.size()) >= s.h.rerank_top_k) break;
+      if (t->status == "failed" || t->status == "running" || !std::isfinite(t->metric) || t->epochs < 1) continue;
+      double c = 0;
+      for (int f = 0; f < s.h.rerank_folds; ++f)
+        if (store.get(cv_key(t->id, f)).empty()) c += std::max(0.05, t->seconds) / workers;
+      if (cost + c > seconds) break;
+      cost += c;
+      ids.push_back(t->id);
+    }
+    if (ids.size() < 2) ids.clear();
+    if (cost_out) *cost_out = cost;
+    return ids;
+  };
+  auto finish_cv = [&](Running& w, bool complete) {
+    double best = std::nan("");
+    for (double v : w.rec.curve)
+      if (better(s.h, v, best)) best = v;
+    if (complete && std::isfinite(best)) {
+      rr.scores[w.rec.id][w.cv_fold] = best;
+      store.put(cv_key(w.rec.id, w.cv_fold), format_double(best));
+    }
+    if (!o.quiet) {
+      if (tty) std::fprintf(stderr, "\r\033[K");
+      std::fprintf(stderr, "re-rank trial %lld fold %d/%d: %s %s%s (%.1fs)\n", (long long)w.rec.id, w.cv_fold + 1,
+                   rr.folds, s.h.metric.c_str(), std::isfinite(best) ? format_double(std::round(best * 1e4) / 1e4).c_str() : "-",
+                   complete ? "" : " (not finished: left out)", (now_ms() - w.start_ms) / 1000.0);
+    }
+  };
+  auto launch_cv = [&](int64_t id, int fold) {
+    const TrialRecord& r = record_of(id);
+    Running t;
+    t.cv_fold = fold;
+    t.rec.id = id;
+    const std::string trial_dir = path_join(trials_dir, "trial_" + std::to_string(id));
+    t.dir = path_join(trial_dir, "cv_" + std::to_string(fold));
+    make_dirs(t.dir);
+    const std::string cfg = path_join(trial_dir, "cv_config.yaml");
+    if (!file_exists(cfg)) {
+      YAML::Node c = YAML::Load(read_file(path_join(trial_dir, "config.yaml")));
+      set_config_path(c, "trainer.epochs", YAML::Node(std::max(1, r.epochs)));
+      write_file_atomic(cfg, emit(c));
+    }
+    t.start_ms = now_ms();
+    Worker* w = nullptr;
+    for (auto& x : pool)
+      if (!x.trial) w = &x;
+    if (!w) {
+      pool.push_back(spawn_worker(worker_args, path_join(trials_dir, "workers.log")));
+      w = &pool.back();
+    }
+    const std::string cmd = cfg + "\t" + t.dir + "\t" + std::to_string(end_ms) + "\t0\t" + std::to_string(rr.folds) + ":" +
+                            std::to_string(fold) + ":" + std::to_string(static_cast<uint64_t>(s.h.random_state)) + "\n";
+    if (::write(w->in, cmd.data(), cmd.size()) != static_cast<ssize_t>(cmd.size()))
+      throw ModelError("cannot send a re-ranking run to its worker process");
+    w->trial = std::move(t);
+  };
+  // Ends the search: running trials stop (keeping their best epoch); the candidates are chosen
+  // once they have reported.
+  auto start_rerank = [&] {
+    searching = false;
+    rerank_pending = true;
+    for (auto& wk : pool)
+      if (wk.trial && wk.trial->stop_reason.empty()) {
+        wk.trial->stop_reason = "budget";
+        ::kill(wk.pid, SIGTERM);
+        wk.trial->kill_at_ms = now_ms() + 1500;
+      }
+    for (auto& r : queue) {
+      r.status = "stopped";
+      r.error = "budget";
+      store.save(r);
+      record_of(r.id) = r;
+    }
+    queue.clear();
+  };
+
   // One line from a worker about its current trial; returns true when the trial is over.
   auto handle_line = [&](Worker& wk, const std::string& line, bool alive) -> bool {
     if (!wk.trial) return false;
@@ -823,14 +992,21 @@ int run_hyperopt(const HyperoptOptions& o) {
     if (kind == "epoch") {
       int epoch = 0;
       std::string v;
-      in >> epoch >> v;
+      double eval_s = 0;
+      in >> epoch >> v >> eval_s;
       double value = std::nan("");
       parse_double(v, value);
       if (epoch < 1) return false;
+      if (eval_s > slowest_eval_s) {
+        slowest_eval_s = eval_s;
+        store.put("slowest_eval_s", format_double(eval_s));
+        update_end();
+      }
       if (static_cast<int>(w.rec.curve.size()) < epoch)
         w.rec.curve.resize(epoch, std::nan("")), w.rec.curve_at.resize(epoch, std::nan(""));
       w.rec.curve[epoch - 1] = value;
       w.rec.curve_at[epoch - 1] = study_clock();
+      if (w.cv_fold >= 0) return false;  // a re-ranking run: no scheduler, no trial record
       store.add_epoch(w.rec.id, epoch, value, w.rec.curve_at[epoch - 1]);
       if (!scheduler->on_result(w.rec.id, epoch, s.h.maximize() ? value : -value) && alive &&
           w.stop_reason.empty()) {
@@ -841,7 +1017,8 @@ int run_hyperopt(const HyperoptOptions& o) {
       return false;
     }
     if (kind == "failed") {
-      finish(w, true, 0);
+      if (w.cv_fold >= 0) finish_cv(w, false);
+      else finish(w, true, 0);
       wk.trial.reset();
       return true;
     }
@@ -851,6 +1028,11 @@ int run_hyperopt(const HyperoptOptions& o) {
       in >> epochs >> best >> v >> interrupted;
       w.got_end = true;
       w.interrupted = interrupted != 0;
+      if (w.cv_fold >= 0) {
+        finish_cv(w, !w.interrupted && w.stop_reason.empty());
+        wk.trial.reset();
+        return true;
+      }
       // The worker's own best epoch, in case its report was lost (killed between checkpoint and report).
       double bv = std::nan("");
       if (best > 0 && parse_double(v, bv) && (static_cast<int>(w.rec.curve.size()) < best ||
@@ -881,15 +1063,15 @@ int run_hyperopt(const HyperoptOptions& o) {
     }
   };
 
-  // Re-run trials a kill interrupted (from their checkpoint when they have one).
-  std::vector<TrialRecord> queue = requeue;
   ::signal(SIGPIPE, SIG_IGN);
   int64_t last_elapsed_write = 0;
   bool budget_hit = false;
   while (true) {
     const int64_t now = now_ms();
-    if (now >= deadline_ms && !budget_hit) {
+    if (now >= end_ms && !budget_hit) {
       budget_hit = true;
+      rerank_pending = false;  // no time left to re-rank
+      cv_queue.clear();
       for (auto& wk : pool)
         if (wk.trial) {
           if (wk.trial->stop_reason.empty()) wk.trial->stop_reason = "budget";
@@ -897,7 +1079,14 @@ int run_hyperopt(const HyperoptOptions& o) {
           wk.trial->kill_at_ms = now + 1500;
         }
     }
-    if (!budget_hit) {
+    if (!budget_hit && searching && rerank_on) {
+      // Time to re-rank: what the best trials' folds cost (at most max_budget_fraction of the
+      // budget), with room for uneven folds and for the running trials to stop, fills the time left.
+      double cost = 0;
+      if (!plan_rerank(s.h.rerank_max_fraction * budget, &cost).empty() && (end_ms - now) / 1000.0 <= 1.2 * cost + 2.0)
+        start_rerank();
+    }
+    if (!budget_hit && searching) {
       while (static_cast<int>(running_count()) < workers) {
         if (!queue.empty()) {
           TrialRecord r = queue.front();
@@ -911,8 +1100,32 @@ int run_hyperopt(const HyperoptOptions& o) {
         r.internal = sampler->suggest(r.id, observations);
         launch(r, false);
       }
+      if (running_count() == 0 && rerank_on) start_rerank();  // every trial ran before the budget ended
     }
-    if (running_count() == 0) break;
+    if (!budget_hit && !searching) {
+      if (rerank_pending && running_count() == 0) {
+        rerank_pending = false;
+        rr.candidates = plan_rerank(std::min(s.h.rerank_max_fraction * budget, (end_ms - now) / 1000.0), nullptr);
+        for (int64_t id : rr.candidates) {
+          auto& sc = rr.scores[id];
+          sc.assign(rr.folds, std::nan(""));
+          for (int f = 0; f < rr.folds; ++f)
+            if (!parse_double(store.get(cv_key(id, f)), sc[f])) cv_queue.push_back({id, f});
+        }
+        if (!o.quiet && !rr.candidates.empty()) {
+          if (tty) std::fprintf(stderr, "\r\033[K");
+          std::fprintf(stderr, "kiln: re-ranking the best %zu trials on %d folds of the training and validation rows\n",
+                       rr.candidates.size(), rr.folds);
+        }
+        if (rr.candidates.empty()) rr.skipped = "too little time left for the folds of 2 trials";
+      }
+      while (static_cast<int>(running_count()) < workers && !cv_queue.empty()) {
+        auto [id, fold] = cv_queue.front();
+        cv_queue.erase(cv_queue.begin());
+        launch_cv(id, fold);
+      }
+    }
+    if (running_count() == 0 && !rerank_pending) break;
     // Trial time limits (workers also watch their own deadline) and stubborn workers.
     for (auto& wk : pool) {
       if (!wk.trial) continue;
@@ -928,7 +1141,7 @@ int run_hyperopt(const HyperoptOptions& o) {
     std::vector<pollfd> fds;
     for (auto& wk : pool) fds.push_back({wk.out, POLLIN, 0});
     int timeout = 200;
-    if (!budget_hit) timeout = static_cast<int>(std::clamp<int64_t>(deadline_ms - now, 1, 200));
+    if (!budget_hit) timeout = static_cast<int>(std::clamp<int64_t>(end_ms - now, 1, 200));
     ::poll(fds.data(), fds.size(), timeout);
     for (auto& wk : pool) drain(wk, true);
     int wstatus = 0;
@@ -937,7 +1150,8 @@ int run_hyperopt(const HyperoptOptions& o) {
       auto it = std::find_if(pool.begin(), pool.end(), [&](const Worker& w) { return w.pid == done; });
       if (it == pool.end()) continue;
       drain(*it, false);  // reaped: never signal its (reusable) pid
-      if (it->trial) finish(*it->trial, true, WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0);
+      if (it->trial && it->trial->cv_fold >= 0) finish_cv(*it->trial, false);
+      else if (it->trial) finish(*it->trial, true, WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0);
       ::close(it->in);
       ::close(it->out);
       pool.erase(it);
@@ -959,16 +1173,47 @@ int run_hyperopt(const HyperoptOptions& o) {
   store.put("elapsed_s", format_double(search_s));
   if (!o.quiet && tty) std::fprintf(stderr, "\r\033[K");
 
-  // Outputs.
+  // Outputs. The best trial by validation, unless the re-ranking compared at least two candidates
+  // on every fold.
   const TrialRecord* best = best_of();
+  if (!rerank_on)
+    rr.skipped = s.h.rerank == "off"       ? "off"
+                 : validation_rows < 0     ? "auto: the validation split's size is not known without the shared preprocessing"
+                                           : "auto: the validation split has 2000 rows or more";
+  else if (rr.candidates.empty() && rr.skipped.empty()) rr.skipped = "no time left for the folds of 2 trials";
+  int complete = 0;
+  for (int64_t id : rr.candidates)
+    if (rr.complete(id)) {
+      ++complete;
+      if (rr.chosen < 0 || better(s.h, rr.mean(id), rr.mean(rr.chosen))) rr.chosen = id;
+    }
+  if (complete < 2) {
+    rr.chosen = -1;
+    if (!rr.candidates.empty()) rr.skipped = "the budget ended before 2 candidates finished every fold";
+  }
+  if (rr.chosen >= 0) best = &record_of(rr.chosen);
   const int64_t best_id = best ? best->id : -1;
   write_file_atomic(path_join(o.output_directory, "leaderboard.csv"), leaderboard_csv(s, trials));
   write_file_atomic(path_join(o.output_directory, "hyperopt_statistics.json"),
-                    statistics_json(s, trials, search_s, workers, threads_per_trial, best_id));
+                    statistics_json(s, trials, search_s, workers, threads_per_trial, best_id, rr));
   write_file_atomic(path_join(path_join(o.output_directory, "reports"), "hyperopt_report.html"),
                     (make_dirs(path_join(o.output_directory, "reports")),
                      hyperopt_report_html(s.h, trials, best_id, budget, search_s)));
   std::cout << leaderboard_text(s, trials, 10);  // the result, like evaluate's metrics
+  if (!rr.candidates.empty()) {
+    std::cout << "re-ranked on " << rr.folds << " folds of the training and validation rows:\n";
+    char line[160];
+    std::snprintf(line, sizeof line, "%6s %12s %12s\n", "trial", "validation", "fold mean");
+    std::cout << line;
+    for (int64_t id : rr.candidates) {
+      const double m = rr.mean(id);
+      std::snprintf(line, sizeof line, "%6lld %12s %12s%s\n", (long long)id,
+                    format_double(std::round(record_of(id).metric * 1e4) / 1e4).c_str(),
+                    std::isfinite(m) ? format_double(std::round(m * 1e4) / 1e4).c_str() : "-",
+                    id == rr.chosen ? "  <- chosen" : "");
+      std::cout << line;
+    }
+  }
   if (!best)
     throw ModelError("no trial completed an epoch within the budget of " + format_double(budget) +
                      "s; raise hyperopt.executor.time_budget_s (or --time_limit_s)");

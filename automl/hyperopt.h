@@ -37,6 +37,8 @@ struct TrialWorkerOptions {
   int64_t deadline_ms = 0;  // steady clock (CLOCK_MONOTONIC, shared by processes); 0: none
   bool resume = false, use_cache = true;
   bool serve = false;  // run trials read from stdin, one per line, until it closes
+  int cv_folds = 0, cv_fold = 0;  // a re-ranking run: fold cv_fold of cv_folds (TrainOptions)
+  uint64_t cv_seed = 0;
 };
 int run_trial_worker(const TrialWorkerOptions& o);
 

@@ -110,7 +110,7 @@ std::string parallel_coordinates(const HyperoptSpec& h, const std::vector<TrialR
     pts += num(X(n), 1) + "," + num(Y(n, t->metric), 1);
     const bool is_best = t->id == best_id;
     int shade = static_cast<int>(220 - 170 * q);
-    char color[32];
+    char color[48];
     std::snprintf(color, sizeof color, "rgb(%d,%d,%d)", shade / 2, shade / 2 + 40, 255);
     o << "<polyline fill=none stroke='" << (is_best ? "#dc2626" : color) << "' stroke-width='" << (is_best ? 3 : 1.2)
       << "' opacity=0.85 points='" << pts << "'><title>trial " << t->id << ": " << num(t->metric) << "</title></polyline>";

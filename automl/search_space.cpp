@@ -141,7 +141,7 @@ ParamSpace parse_space(const std::string& file, const std::string& key, const YA
       p.upper = static_cast<double>(b.integer("upper", 0));
     }
     const bool exclusive = p.type == SpaceType::randint || p.type == SpaceType::lograndint;
-    if (exclusive ? !(p.lower < p.upper) : !(p.lower <= p.upper) || p.lower == p.upper && !p.integer())
+    if (exclusive ? !(p.lower < p.upper) : !(p.lower <= p.upper) || (p.lower == p.upper && !p.integer()))
       b.fail(b.get("upper"), where, "bad bounds: lower " + format_double(p.lower) + " must be below upper " +
                                         format_double(p.upper) + (exclusive ? " (upper is excluded)" : ""));
     if (p.log_scale() && !(p.lower > 0))
@@ -247,7 +247,7 @@ HyperoptSpec parse_hyperopt(const YAML::Node& node, const std::string& file) {
   if (!node || node.IsNull()) throw ConfigError(file + ": the config has no hyperopt block");
   Block b(file, node, "hyperopt",
           {"goal", "metric", "output_feature", "split", "parameters", "search_alg", "executor",
-           "sampler"});
+           "sampler", "rerank"});
   h.goal = b.str("goal", "minimize", {"minimize", "maximize"});
   h.metric = b.str("metric", "loss");
   h.output_feature = b.str("output_feature", "combined");
@@ -316,6 +316,32 @@ HyperoptSpec parse_hyperopt(const YAML::Node& node, const std::string& file) {
     sc.fail(sc.get("reduction_factor"), "hyperopt.executor.scheduler.reduction_factor", "expected a factor above 1");
   if (sc.integer("brackets", 1) != 1)
     sc.fail(sc.get("brackets"), "hyperopt.executor.scheduler.brackets", "only 1 bracket is supported");
+
+  YAML::Node rr = b.get("rerank");
+  auto enabled = [&](const YAML::Node& n, const std::string& path) {
+    const std::string v = n.Scalar();
+    if (v == "auto") return std::string("auto");
+    if (v == "true" || v == "on" || v == "yes") return std::string("on");
+    if (v == "false" || v == "off" || v == "no") return std::string("off");
+    b.fail(n, path, "expected true, false or auto, got '" + v + "'");
+    return std::string();
+  };
+  if (rr && rr.IsScalar()) {
+    h.rerank = enabled(rr, "hyperopt.rerank");
+  } else {
+    Block r(file, rr, "hyperopt.rerank", {"enabled", "top_k", "folds", "max_budget_fraction"});
+    if (r.has("enabled")) {
+      if (!r.get("enabled").IsScalar()) r.fail(r.get("enabled"), "hyperopt.rerank.enabled", "expected true, false or auto");
+      h.rerank = enabled(r.get("enabled"), "hyperopt.rerank.enabled");
+    }
+    h.rerank_top_k = static_cast<int>(r.integer("top_k", h.rerank_top_k));
+    if (h.rerank_top_k < 2) r.fail(r.get("top_k"), "hyperopt.rerank.top_k", "expected at least 2 trials to compare");
+    h.rerank_folds = static_cast<int>(r.integer("folds", h.rerank_folds));
+    if (h.rerank_folds < 2 || h.rerank_folds > 20) r.fail(r.get("folds"), "hyperopt.rerank.folds", "expected 2 to 20 folds");
+    h.rerank_max_fraction = r.num("max_budget_fraction", h.rerank_max_fraction);
+    if (!(h.rerank_max_fraction > 0 && h.rerank_max_fraction < 1))
+      r.fail(r.get("max_budget_fraction"), "hyperopt.rerank.max_budget_fraction", "expected a fraction between 0 and 1");
+  }
   return h;
 }
 

@@ -62,6 +62,17 @@ struct HyperoptSpec {
   int grace_period = 1;
   double reduction_factor = 4;
 
+  // Kiln's extension, `rerank:` (true | false | auto, or a mapping with enabled, top_k, folds,
+  // max_budget_fraction): before the best model is chosen, the top_k trials by validation metric
+  // are trained again on `folds` folds of the training + validation rows and ranked by their mean
+  // fold metric. With thousands of trials compared on a small validation split, the top of the
+  // leaderboard is partly the split's noise; the folds' mean is not. The re-ranking gets the end
+  // of the time budget, at most max_budget_fraction of it, and as many candidates as fit (at
+  // least 2, else it is skipped). auto: on when the validation split has fewer than 2000 rows.
+  std::string rerank = "auto";  // auto | on | off
+  int rerank_top_k = 5, rerank_folds = 5;
+  double rerank_max_fraction = 0.25;
+
   bool maximize() const { return goal == "maximize"; }
   int64_t grid_size() const;  // product of grid_search sizes (1 without any)
   int64_t total_trials() const;  // num_samples (x grid size for random/grid); -1: unbounded

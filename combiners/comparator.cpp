@@ -17,31 +17,18 @@
 namespace kiln {
 namespace {
 
-struct ComparatorOptions : Options<ComparatorOptions> {
+struct ComparatorOptions : Options<ComparatorOptions>, FcStackFields {
   std::vector<std::string> entity_1, entity_2;
-  std::vector<FcLayer> fc_layers;
-  int num_fc_layers = 1;
-  int output_size = 256;
-  std::string activation = "relu";
-  std::optional<std::string> norm;
-  double dropout = 0.0;
+  ComparatorOptions() { num_fc_layers = 1; }
   template <class V>
   void visit(V& v) {
     v("entity_1", entity_1, "input feature names of the first entity");
     v("entity_2", entity_2, "input feature names of the second entity");
-    v("fc_layers", fc_layers, "fully connected layers of each entity");
-    v("num_fc_layers", num_fc_layers, "number of fully connected layers of output_size");
-    v("output_size", output_size, "width of each fully connected layer");
-    v("activation", activation, "activation of the fully connected layers");
-    v("norm", norm, "batch | layer | null");
-    v("dropout", dropout, "dropout in the fully connected layers");
+    visit_fc_stack(v, "fully connected layers of each entity");
   }
   std::vector<std::string> problems() const override {
     std::vector<std::string> p;
-    check_choice(p, "activation", activation, activation_names());
-    if (norm) check_choice(p, "norm", *norm, {"batch", "layer"});
-    if (num_fc_layers < 0) p.push_back("num_fc_layers: expected 0 or more");
-    if (dropout < 0 || dropout >= 1) p.push_back("dropout: expected a value in [0, 1)");
+    fc_stack_problems(p);
     return p;
   }
 };
@@ -75,7 +62,7 @@ struct ComparatorCombiner : CombinerBase {
     int64_t in1 = 0, in2 = 0;
     for (size_t i : e1_) in1 += sizes[i];
     for (size_t i : e2_) in2 += sizes[i];
-    auto stack = fc_stack_options(o.fc_layers, o.num_fc_layers, o.output_size, o.activation, o.norm, o.dropout);
+    auto stack = o.fc_stack();
     fc1 = register_module("entity_1", FcStack(in1, stack));
     fc2 = register_module("entity_2", FcStack(in2, stack));
     const int64_t w1 = fc1->output_size(), w2 = fc2->output_size();

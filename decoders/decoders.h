@@ -3,4 +3,5 @@ namespace kiln {
 void register_regressor_decoder();
 void register_classifier_decoder();
 void register_generator_decoder();  // text, sequence
+void register_tagger_decoder();     // text, sequence
 }  // namespace kiln

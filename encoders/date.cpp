@@ -17,36 +17,21 @@ namespace {
 // second of the day.
 const int64_t kPeriods[8] = {12, 31, 7, 366, 24, 60, 60, 86400};
 
-struct DateOptions : Options<DateOptions> {
+struct DateOptions : Options<DateOptions>, FcStackFields {
   int embedding_size = 10;
-  std::vector<FcLayer> fc_layers;
-  int num_fc_layers = 0;
-  int output_size = 10;
-  std::string activation = "relu";
-  std::optional<std::string> norm;
-  double dropout = 0.0;
+  DateOptions() { output_size = 10; }
   template <class V>
   void visit(V& v) {
     v("embedding_size", embedding_size, "embed: width of each component's embedding");
-    v("fc_layers", fc_layers, "fully connected layers after the components");
-    v("num_fc_layers", num_fc_layers, "number of fully connected layers of output_size");
-    v("output_size", output_size, "width of each fully connected layer");
-    v("activation", activation, "activation of the fully connected layers");
-    v("norm", norm, "batch | layer | null");
-    v("dropout", dropout, "dropout in the fully connected layers");
+    visit_fc_stack(v, "fully connected layers after the components");
   }
   std::vector<std::string> problems() const override {
     std::vector<std::string> p;
     if (embedding_size < 1) p.push_back("embedding_size: expected at least 1");
-    check_choice(p, "activation", activation, activation_names());
-    if (norm) check_choice(p, "norm", *norm, {"batch", "layer"});
-    if (num_fc_layers < 0) p.push_back("num_fc_layers: expected 0 or more");
-    if (dropout < 0 || dropout >= 1) p.push_back("dropout: expected a value in [0, 1)");
+    fc_stack_problems(p);
     return p;
   }
-  FcStackOptions stack() const {
-    return fc_stack_options(fc_layers, num_fc_layers, output_size, activation, norm, dropout);
-  }
+  FcStackOptions stack() const { return fc_stack(); }
 };
 
 struct DateEncoder : EncoderBase {

@@ -5,7 +5,9 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <functional>
 #include <limits>
+#include <map>
 
 #include "config/schema.h"
 #include "encoders/encoders.h"
@@ -148,26 +150,29 @@ ConvLayer conv(int filter, std::optional<int> pool = std::nullopt) {
 // Steps that hold a token (not padding): ids other than 0. A timeseries row ([B, T] floats,
 // padded with padding_value as in Ludwig) counts every step.
 torch::Tensor real_steps(const torch::Tensor& x) {
-  return x.is_floating_point() ? torch::ones(x.sizes(), x.options().dtype(torch::kBool)) : x.ne(0);
+  return x.is_floating_point() ? torch::ones({x.size(0), x.size(1)}, x.options().dtype(torch::kBool)) : x.ne(0);
 }
 
 // Token embedding: a trainable (or frozen) table whose row 0, the padding, stays zero; or the
 // one-hot vectors themselves (representation: sparse). Timeseries values are not embedded: each
-// step is its value (width 1), as Ludwig's timeseries encoders do.
+// step is its value (width 1), as Ludwig's timeseries encoders do. Steps that arrive embedded
+// (the sequence combiner: metadata type "embedded", width in `channels`) pass through.
 class TokenEmbedImpl : public torch::nn::Module {
  public:
   TokenEmbedImpl(const FeatureMetadata& m, const EmbedFields& e)
-      : vocab_(m.vocab_size()), dropout_(e.dropout), values_(m.type == "timeseries") {
+      : vocab_(m.vocab_size()), dropout_(e.dropout), values_(m.type == "timeseries"),
+        embedded_(m.type == "embedded") {
     const int64_t vocab = vocab_;
     sparse_ = e.representation == "sparse";
-    size_ = values_ ? 1 : sparse_ ? vocab : e.embedding_size;
-    if (!sparse_ && !values_) {
+    size_ = embedded_ ? m.channels : values_ ? 1 : sparse_ ? vocab : e.embedding_size;
+    if (!sparse_ && !values_ && !embedded_) {
       table = register_module(
           "table", torch::nn::Embedding(torch::nn::EmbeddingOptions(vocab, size_).padding_idx(0)));
       table->weight.set_requires_grad(e.embeddings_trainable);
     }
   }
   torch::Tensor forward(const torch::Tensor& ids) {
+    if (embedded_) return ids;
     if (values_) return ids.unsqueeze(2);
     auto h = sparse_ ? torch::one_hot(ids, vocab_).to(torch::kFloat32) : table->forward(ids);
     return dropout_ > 0 ? torch::dropout(h, dropout_, is_training()) : h;
@@ -179,7 +184,7 @@ class TokenEmbedImpl : public torch::nn::Module {
   int64_t vocab_, size_;
   bool sparse_;
   double dropout_;
-  bool values_;
+  bool values_, embedded_;
 };
 TORCH_MODULE(TokenEmbed);
 
@@ -225,9 +230,20 @@ torch::Tensor reduce_sequence(const torch::Tensor& h, const std::string& mode,
   return h.index({torch::arange(h.size(0), torch::kLong), idx});
 }
 
+// The width the fc stack receives: concat flattens the steps; none keeps them (the stack then
+// applies to every step).
 int64_t reduced_size(const std::string& mode, int64_t steps, int64_t width) {
-  return mode == "concat" || mode == "none" ? steps * width : width;
+  return mode == "concat" ? steps * width : width;
 }
+
+// A sequence encoder's output: reduced ([B, H]), or with reduce_output: null the sequence itself
+// ([B, T, H]), whose steps the sequence combiners and the tagger decoder need.
+struct SequenceEncoder : EncoderBase {
+  int64_t output_steps() const override { return steps_; }
+  int64_t flat(int64_t width) const { return width * std::max<int64_t>(1, steps_); }
+  void keep_steps(const std::string& mode, int64_t steps) { steps_ = mode == "none" ? steps : 0; }
+  int64_t steps_ = 0;
+};
 
 // Conv1d with "same" padding, activation, dropout and optional max/average pooling.
 class ConvBlockImpl : public torch::nn::Module {
@@ -339,15 +355,16 @@ struct EmbedOptions : Options<EmbedOptions>, EmbedFields {
   }
 };
 
-struct EmbedEncoder : EncoderBase {
+struct EmbedEncoder : SequenceEncoder {
   EmbedEncoder(const EmbedOptions& o, const FeatureMetadata& m) : mode_(o.reduce()) {
     embed = register_module("embed", TokenEmbed(m, o));
     out_ = reduced_size(mode_, m.sequence_length, embed->size());
+    keep_steps(mode_, m.sequence_length);
   }
   torch::Tensor forward(const torch::Tensor& ids) override {
     return reduce_sequence(embed->forward(ids), mode_, real_steps(ids));
   }
-  int64_t output_size() const override { return out_; }
+  int64_t output_size() const override { return flat(out_); }
   TokenEmbed embed{nullptr};
   std::string mode_;
   int64_t out_;
@@ -376,7 +393,7 @@ struct ParallelCnnOptions : CnnOptions<ParallelCnnOptions> {
 
 // parallel_cnn: convolutions of widths 2, 3, 4, 5 side by side, reduced over time, then fully
 // connected layers (default 512, 256).
-struct ParallelCnnEncoder : EncoderBase {
+struct ParallelCnnEncoder : SequenceEncoder {
   ParallelCnnEncoder(const ParallelCnnOptions& o, const FeatureMetadata& m) : mode_(o.reduce()) {
     embed = register_module("embed", TokenEmbed(m, o));
     convs = register_module("convs", ParallelConv(embed->size(),
@@ -385,6 +402,7 @@ struct ParallelCnnEncoder : EncoderBase {
     int64_t steps = convs->pooled(m.sequence_length);
     fc = register_module("fc", FcStack(reduced_size(mode_, steps, convs->channels()),
                                        o.stack({512, 256}, o.dropout)));
+    keep_steps(mode_, steps);
   }
   torch::Tensor forward(const torch::Tensor& ids) override {
     auto x = embed->forward(ids).transpose(1, 2).contiguous();  // shared by every branch
@@ -393,7 +411,7 @@ struct ParallelCnnEncoder : EncoderBase {
       return fc->forward(reduce_sequence(convs->forward(x), mode_, convs->pool_mask(mask), true));
     return fc->forward(convs->forward_reduced(x, mode_, mask));
   }
-  int64_t output_size() const override { return fc->output_size(); }
+  int64_t output_size() const override { return flat(fc->output_size()); }
   TokenEmbed embed{nullptr};
   ParallelConv convs{nullptr};
   FcStack fc{nullptr};
@@ -406,7 +424,7 @@ struct StackedCnnOptions : CnnOptions<StackedCnnOptions> {
 
 // stacked_cnn: convolutions one after the other (default six: widths 7, 7, 3, 3, 3, 3 with
 // pooling 3 after the first, second and last), reduced over time, then fc layers (512, 512).
-struct StackedCnnEncoder : EncoderBase {
+struct StackedCnnEncoder : SequenceEncoder {
   StackedCnnEncoder(const StackedCnnOptions& o, const FeatureMetadata& m) : mode_(o.reduce()) {
     embed = register_module("embed", TokenEmbed(m, o));
     auto layers = o.layers({conv(7, 3), conv(7, 3), conv(3), conv(3), conv(3), conv(3, 3)});
@@ -419,6 +437,7 @@ struct StackedCnnEncoder : EncoderBase {
       steps = blocks.back()->pooled(steps);
     }
     fc = register_module("fc", FcStack(reduced_size(mode_, steps, in), o.stack({512, 512}, o.dropout)));
+    keep_steps(mode_, steps);
   }
   torch::Tensor forward(const torch::Tensor& ids) override {
     auto h = embed->forward(ids).transpose(1, 2);
@@ -426,7 +445,7 @@ struct StackedCnnEncoder : EncoderBase {
     for (auto& b : blocks) h = b->forward(h), mask = b->pool_mask(mask);
     return fc->forward(reduce_sequence(h, mode_, mask, true));
   }
-  int64_t output_size() const override { return fc->output_size(); }
+  int64_t output_size() const override { return flat(fc->output_size()); }
   TokenEmbed embed{nullptr};
   std::vector<ConvBlock> blocks;
   FcStack fc{nullptr};
@@ -461,7 +480,7 @@ struct StackedParallelCnnOptions : Options<StackedParallelCnnOptions>, EmbedFiel
 };
 
 // stacked_parallel_cnn: stacks (default three) of parallel convolutions of widths 2, 3, 4, 5.
-struct StackedParallelCnnEncoder : EncoderBase {
+struct StackedParallelCnnEncoder : SequenceEncoder {
   StackedParallelCnnEncoder(const StackedParallelCnnOptions& o, const FeatureMetadata& m)
       : mode_(o.reduce()) {
     embed = register_module("embed", TokenEmbed(m, o));
@@ -482,6 +501,7 @@ struct StackedParallelCnnEncoder : EncoderBase {
       steps = stacks_.back()->pooled(steps);
     }
     fc = register_module("fc", FcStack(reduced_size(mode_, steps, in), o.stack({512, 256}, o.dropout)));
+    keep_steps(mode_, steps);
   }
   torch::Tensor forward(const torch::Tensor& ids) override {
     auto h = embed->forward(ids).transpose(1, 2);
@@ -489,7 +509,7 @@ struct StackedParallelCnnEncoder : EncoderBase {
     for (auto& s : stacks_) h = s->forward(h), mask = s->pool_mask(mask);
     return fc->forward(reduce_sequence(h, mode_, mask, true));
   }
-  int64_t output_size() const override { return fc->output_size(); }
+  int64_t output_size() const override { return flat(fc->output_size()); }
   TokenEmbed embed{nullptr};
   std::vector<ParallelConv> stacks_;
   FcStack fc{nullptr};
@@ -579,17 +599,18 @@ struct RnnOptions : Options<RnnOptions>, EmbedFields, RnnFields, FcFields {
 
 // rnn: embedding → recurrent layers (rnn | lstm | gru) → reduction (default: the last real
 // token's state) → optional fc layers (none by default).
-struct RnnEncoder : EncoderBase {
+struct RnnEncoder : SequenceEncoder {
   RnnEncoder(const RnnOptions& o, const FeatureMetadata& m) : mode_(o.reduce()) {
     embed = register_module("embed", TokenEmbed(m, o));
     rec = register_module("recurrent", Recurrent(embed->size(), o, o.num_layers));
     fc = register_module("fc", FcStack(reduced_size(mode_, m.sequence_length, rec->width()),
                                        o.stack({}, o.fc_dropout)));
+    keep_steps(mode_, m.sequence_length);
   }
   torch::Tensor forward(const torch::Tensor& ids) override {
     return fc->forward(reduce_sequence(rec->forward(embed->forward(ids)), mode_, real_steps(ids)));
   }
-  int64_t output_size() const override { return fc->output_size(); }
+  int64_t output_size() const override { return flat(fc->output_size()); }
   TokenEmbed embed{nullptr};
   Recurrent rec{nullptr};
   FcStack fc{nullptr};
@@ -621,7 +642,7 @@ struct CnnRnnOptions : Options<CnnRnnOptions>, EmbedFields, ConvFields, RnnField
 };
 
 // cnnrnn: convolutions (default one, width 5, pooling 2) then recurrent layers.
-struct CnnRnnEncoder : EncoderBase {
+struct CnnRnnEncoder : SequenceEncoder {
   CnnRnnEncoder(const CnnRnnOptions& o, const FeatureMetadata& m) : mode_(o.reduce()) {
     embed = register_module("embed", TokenEmbed(m, o));
     ConvLayer d;
@@ -638,6 +659,7 @@ struct CnnRnnEncoder : EncoderBase {
     rec = register_module("recurrent", Recurrent(in, o, o.num_rec_layers));
     fc = register_module("fc", FcStack(reduced_size(mode_, steps, rec->width()),
                                        o.stack({}, o.fc_dropout)));
+    keep_steps(mode_, steps);
   }
   torch::Tensor forward(const torch::Tensor& ids) override {
     auto h = embed->forward(ids).transpose(1, 2);
@@ -645,7 +667,7 @@ struct CnnRnnEncoder : EncoderBase {
     for (auto& b : blocks) h = b->forward(h), mask = b->pool_mask(mask);
     return fc->forward(reduce_sequence(rec->forward(h.transpose(1, 2)), mode_, mask));
   }
-  int64_t output_size() const override { return fc->output_size(); }
+  int64_t output_size() const override { return flat(fc->output_size()); }
   TokenEmbed embed{nullptr};
   std::vector<ConvBlock> blocks;
   Recurrent rec{nullptr};
@@ -689,7 +711,7 @@ struct TransformerOptions : Options<TransformerOptions>, EmbedFields, FcFields {
 
 // transformer: token + learned position embeddings, projected to hidden_size, then post-norm
 // blocks of multi-head self-attention and a feed-forward layer, padding masked out.
-struct TransformerEncoder : EncoderBase {
+struct TransformerEncoder : SequenceEncoder {
   TransformerEncoder(const TransformerOptions& o, const FeatureMetadata& m) : mode_(o.reduce()) {
     embed = register_module("embed", TokenEmbed(m, o));
     position = register_module("position",
@@ -705,6 +727,7 @@ struct TransformerEncoder : EncoderBase {
                   .dropout(o.dropout))));
     fc = register_module("fc", FcStack(reduced_size(mode_, m.sequence_length, o.hidden_size),
                                        o.stack({}, o.fc_dropout)));
+    keep_steps(mode_, m.sequence_length);
   }
   torch::Tensor forward(const torch::Tensor& ids) override {
     auto mask = real_steps(ids);
@@ -718,7 +741,7 @@ struct TransformerEncoder : EncoderBase {
     for (auto& b : blocks) h = b->forward(h, {}, pad);
     return fc->forward(reduce_sequence(h.transpose(0, 1), mode_, mask));
   }
-  int64_t output_size() const override { return fc->output_size(); }
+  int64_t output_size() const override { return flat(fc->output_size()); }
   TokenEmbed embed{nullptr};
   torch::nn::Embedding position{nullptr};
   torch::nn::Linear project{nullptr};
@@ -750,8 +773,20 @@ struct TfIdfEncoder : EncoderBase {
   torch::Tensor idf_;
 };
 
+using EmbeddedBuilder = std::function<std::shared_ptr<EncoderBase>(const OptionsBase&, const FeatureMetadata&,
+                                                                   const std::string& reduce_output)>;
+std::map<std::string, EmbeddedBuilder>& embedded_builders() {
+  static std::map<std::string, EmbeddedBuilder> b;
+  return b;
+}
+
 template <class O, class E>
 void add_encoder(const std::string& name, const std::string& doc, bool timeseries = true) {
+  embedded_builders()[name] = [](const OptionsBase& o, const FeatureMetadata& m, const std::string& reduce) {
+    O copy = dynamic_cast<const O&>(o);
+    copy.reduce_output = reduce;
+    return std::make_shared<E>(copy, m);
+  };
   std::vector<std::string> types = {"text", "sequence"};
   if (timeseries) types.push_back("timeseries");
   for (const auto& type : types) {
@@ -764,6 +799,22 @@ void add_encoder(const std::string& name, const std::string& doc, bool timeserie
 }
 
 }  // namespace
+
+std::shared_ptr<EncoderBase> build_encoder_over_embeddings(const std::string& name, const OptionsBase& options,
+                                                           int64_t steps, int64_t width,
+                                                           const std::string& reduce_output) {
+  auto it = embedded_builders().find(name);
+  if (it == embedded_builders().end()) return nullptr;
+  FeatureMetadata m;
+  m.type = "embedded";
+  m.sequence_length = steps;
+  m.channels = width;
+  return it->second(options, m, reduce_output);
+}
+
+torch::Tensor reduce_over_time(const torch::Tensor& h, const std::string& mode) {
+  return reduce_sequence(h, mode, torch::Tensor());
+}
 
 void register_sequence_encoders() {
   add_encoder<EmbedOptions, EmbedEncoder>("embed", "token embeddings reduced over the sequence", false);

@@ -1,6 +1,7 @@
 #pragma once
 // The commands' pipelines: train / experiment (read → split → fit → encode → train → evaluate →
 // store) and evaluate / predict (load → encode → forward → postprocess → write).
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -19,10 +20,16 @@ struct TrainOptions {
   std::string cache_dir;  // empty: default_cache_dir()
   bool require_validation = false;  // hyperopt trials compare validation metrics
   bool keep_prepared = false;       // hyperopt workers: reuse preprocessed data across trials
+  bool hide_test = false;           // hyperopt trials: the search never sees the test split
+  // Hyperopt's re-ranking: with cv_folds > 1, the training and validation rows are pooled and
+  // fold cv_fold of a k-fold split (data/split.h kfold_rows, seeded by cv_seed, stratified by a
+  // binary or category target) becomes the validation split. The test split is not touched.
+  int cv_folds = 0, cv_fold = 0;
+  uint64_t cv_seed = 0;
   std::string command_line;
   // Hyperopt trials: stop between batches / after an epoch (see TrainRun), and read the outcome.
   std::function<bool()> should_stop;
-  std::function<bool(int epoch, double value)> on_epoch;
+  std::function<bool(int epoch, double value, double eval_seconds)> on_epoch;
   struct Outcome {
     int epochs = 0, best_epoch = 0;
     double best_value = 0, seconds = 0;

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "config/config.h"
+#include "data/split.h"
 #include "pipelines/model_store.h"
 #include "pipelines/pipelines.h"
 #include "pipelines/preprocess.h"
@@ -71,6 +72,25 @@ std::string description_json(const TrainOptions& o, const Config& c, const Prepa
   return std::string(sb.GetString(), sb.GetSize()) + "\n";
 }
 
+// Replaces the training / validation rows with fold `fold` of a k-fold split of both.
+void use_cv_fold(Dataset& d, const Config& c, int folds, int fold, uint64_t seed) {
+  torch::Tensor pooled = torch::cat({d.train, d.validation}).to(torch::kLong).contiguous();
+  std::vector<int64_t> rows(pooled.data_ptr<int64_t>(), pooled.data_ptr<int64_t>() + pooled.numel());
+  std::vector<int64_t> strata;
+  const FeatureConfig& target = c.output_features.front();
+  auto col = d.columns.find(target.name);
+  if ((target.type == "binary" || target.type == "category") && col != d.columns.end() && col->second.dim() == 1) {
+    torch::Tensor s = col->second.index_select(0, pooled).to(torch::kLong).contiguous();
+    strata.assign(s.data_ptr<int64_t>(), s.data_ptr<int64_t>() + s.numel());
+  }
+  auto [train, validation] = kfold_rows(rows, strata, folds, fold, seed);
+  auto to_tensor = [](const std::vector<int64_t>& v) {
+    return torch::tensor(v, torch::TensorOptions().dtype(torch::kLong));
+  };
+  d.train = to_tensor(train);
+  d.validation = to_tensor(validation);
+}
+
 }  // namespace
 
 int run_train(const TrainOptions& o, bool then_evaluate_test) {
@@ -101,6 +121,8 @@ int run_train(const TrainOptions& o, bool then_evaluate_test) {
   if (o.require_validation && p.data.validation.size(0) == 0)
     throw DataError(o.dataset + ": the validation split is empty; hyperopt compares trials on it "
                     "(add validation rows, or set preprocessing.split)");
+  if (o.cv_folds > 1) use_cv_fold(p.data, c, o.cv_folds, o.cv_fold, o.cv_seed);
+  if (o.hide_test) p.data.test = p.data.test.slice(0, 0, 0);  // not even evaluated per epoch
   make_dirs(model_dir);
   torch::manual_seed(static_cast<uint64_t>(c.seed()));
   EcdModel model(c, p.metadata);

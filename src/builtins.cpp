@@ -37,9 +37,11 @@ void register_builtins() {
     register_project_aggregate_combiner();
     register_tabnet_combiner();
     register_comparator_combiner();
+    register_sequence_combiners();
     register_regressor_decoder();
     register_classifier_decoder();
     register_generator_decoder();
+    register_tagger_decoder();
     register_optimizers();
   });
 }

@@ -76,4 +76,23 @@ Splits split_rows(const Table& table, const PreprocessingConfig& p, int seed,
   return out;
 }
 
+std::pair<std::vector<int64_t>, std::vector<int64_t>> kfold_rows(const std::vector<int64_t>& rows,
+                                                                 const std::vector<int64_t>& strata,
+                                                                 int folds, int fold, uint64_t seed) {
+  if (folds < 2 || fold < 0 || fold >= folds) throw ModelError("kfold_rows: fold out of range");
+  if (!strata.empty() && strata.size() != rows.size()) throw ModelError("kfold_rows: one stratum per row expected");
+  std::map<int64_t, std::vector<int64_t>> groups;
+  for (size_t i = 0; i < rows.size(); ++i) groups[strata.empty() ? 0 : strata[i]].push_back(rows[i]);
+  std::mt19937_64 rng(seed);
+  std::pair<std::vector<int64_t>, std::vector<int64_t>> out;
+  size_t dealt = 0;  // continues across strata, so small strata do not all start in fold 0
+  for (auto& [value, members] : groups) {
+    std::shuffle(members.begin(), members.end(), rng);
+    for (int64_t r : members) (static_cast<int>(dealt++ % folds) == fold ? out.second : out.first).push_back(r);
+  }
+  std::sort(out.first.begin(), out.first.end());
+  std::sort(out.second.begin(), out.second.end());
+  return out;
+}
+
 }  // namespace kiln

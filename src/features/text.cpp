@@ -88,6 +88,9 @@ std::unique_ptr<Tokenizer> make_tokenizer(const TextPreprocessing& p, const Feat
   return tokenizers().find(p.tokenizer)->make(m.tokenizer_model);
 }
 
+// Generator targets end with <EOS>; a tagger's have one label per input token and no end mark.
+bool ends_with_eos(const FeatureConfig& f) { return f.is_output && f.decoder.type != "tagger"; }
+
 std::string feature_where(const FeatureConfig& f, const Table& t) {
   return t.source + ": " + (f.is_output ? "output" : "input") + " feature '" + f.name +
          "' (column '" + f.column + "')";
@@ -223,7 +226,7 @@ class TextKind : public FeatureKind {
     m.sequence_length = p.sequence_length
                             ? *p.sequence_length
                             : std::max<int64_t>(1, std::min<int64_t>(longest, p.max_sequence_length));
-    if (f.is_output) m.sequence_length += 1;  // generator targets end with <EOS>
+    if (ends_with_eos(f)) m.sequence_length += 1;
     return m;
   }
 
@@ -259,11 +262,12 @@ class TextKind : public FeatureKind {
         tokens_of(t.cell(c, src[r]));
         if (ids.empty() && src[r] == r && empty++ == 0) first_empty = r;
       }
-      if (f.is_output) {  // targets: the tokens, <EOS>, then padding (always on the right)
-        if (static_cast<int64_t>(ids.size()) > L - 1 && truncated++ == 0) first_truncated = r;
-        const int64_t k = std::min<int64_t>(L - 1, static_cast<int64_t>(ids.size()));
+      if (f.is_output) {  // targets: the tokens, <EOS> (generator), then padding (always on the right)
+        const int64_t room = ends_with_eos(f) ? L - 1 : L;
+        if (static_cast<int64_t>(ids.size()) > room && truncated++ == 0) first_truncated = r;
+        const int64_t k = std::min<int64_t>(room, static_cast<int64_t>(ids.size()));
         std::copy(ids.begin(), ids.begin() + k, o + r * L);
-        o[r * L + k] = kEos;
+        if (room < L) o[r * L + k] = kEos;
         continue;
       }
       if (static_cast<int64_t>(ids.size()) > L && truncated++ == 0) first_truncated = r;
@@ -294,22 +298,25 @@ class TextKind : public FeatureKind {
     return m.vocab_size();
   }
   // sequence_softmax_cross_entropy: cross-entropy per target token (padding left out), averaged
-  // over each row's tokens.
+  // over each row's tokens. A tagger also learns to answer padding where the input has no
+  // token, so its predictions end where the input does: every step counts.
   LossResult loss(const FeatureConfig& f, const FeatureMetadata&, const torch::Tensor& logits,
                   const torch::Tensor& target) const override {
     namespace F = torch::nn::functional;
+    const bool tagger = !ends_with_eos(f);
     auto ce = F::cross_entropy(logits.flatten(0, 1), target.reshape({-1}),
-                               F::CrossEntropyFuncOptions().reduction(torch::kNone).ignore_index(kPad))
+                               F::CrossEntropyFuncOptions().reduction(torch::kNone).ignore_index(tagger ? -100 : kPad))
                   .view({target.size(0), target.size(1)});
-    auto tokens = target.ne(kPad).sum(1).to(ce.dtype()).clamp_min(1);
+    auto tokens = tagger ? torch::full({target.size(0)}, static_cast<double>(target.size(1)), ce.options())
+                         : target.ne(kPad).sum(1).to(ce.dtype()).clamp_min(1);
     auto rows = ce.sum(1) / tokens;
     return {rows.mean() * f.loss.weight, rows.sum().item<double>(), rows.detach()};
   }
   std::unique_ptr<OutputMetrics> metrics(const FeatureConfig&, const FeatureMetadata&) const override {
     return std::make_unique<SequenceMetrics>();
   }
-  // <name>_predictions: the decoded tokens up to <EOS>, space-separated; <name>_probability: the
-  // product of the chosen tokens' probabilities.
+  // <name>_predictions: the decoded tokens up to <EOS> (a tagger's: up to the first padding),
+  // space-separated; <name>_probability: the product of the chosen tokens' probabilities.
   std::vector<PredictionColumn> predictions(const FeatureConfig& f, const FeatureMetadata& m,
                                             const torch::Tensor& logits) const override {
     auto logp = torch::log_softmax(logits.to(torch::kFloat64), 2);
@@ -317,6 +324,7 @@ class TextKind : public FeatureKind {
     auto ids = std::get<1>(best).contiguous();
     auto lp = std::get<0>(best).contiguous();
     const int64_t n = ids.size(0), T = ids.size(1);
+    const bool eos = ends_with_eos(f);
     const int64_t* id = ids.data_ptr<int64_t>();
     const double* l = lp.data_ptr<double>();
     std::vector<PredictionColumn> cols = {{f.name + "_predictions", {}}, {f.name + "_probability", {}}};
@@ -326,7 +334,7 @@ class TextKind : public FeatureKind {
       for (int64_t t = 0; t < T; ++t) {
         sum += l[i * T + t];
         const int64_t k = id[i * T + t];
-        if (k == kEos) break;
+        if (k == kEos || (k == kPad && !eos)) break;
         if (k == kPad || k == kSos) continue;
         text += (text.empty() ? "" : " ") + m.idx2str[static_cast<size_t>(k)];
       }

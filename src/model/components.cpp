@@ -1,5 +1,7 @@
 #include "model/components.h"
 
+#include "util/choice.h"
+
 #include <torch/torch.h>
 
 namespace kiln {
@@ -70,7 +72,19 @@ FcStackImpl::FcStackImpl(int64_t input_size, const FcStackOptions& o)
   output_size_ = in;
 }
 
+void FcStackFields::fc_stack_problems(std::vector<std::string>& p) const {
+  check_choice(p, "activation", activation, activation_names());
+  if (norm) check_choice(p, "norm", *norm, {"batch", "layer"});
+  if (num_fc_layers < 0) p.push_back("num_fc_layers: expected 0 or more");
+  if (output_size < 1) p.push_back("output_size: expected at least 1");
+  if (dropout < 0 || dropout >= 1) p.push_back("dropout: expected a value in [0, 1)");
+}
+
 torch::Tensor FcStackImpl::forward(torch::Tensor x) {
+  if (x.dim() == 3 && !linears_.empty()) {  // a sequence: the same layers on every step
+    const int64_t b = x.size(0), t = x.size(1);
+    return forward(x.flatten(0, 1)).view({b, t, -1});
+  }
   for (size_t i = 0; i < linears_.size(); ++i) {
     auto h = linears_[i]->forward(x);
     if (!norms_.empty()) h = norms_[i].forward(h);

@@ -18,11 +18,17 @@ struct EncoderBase : torch::nn::Module {
   // x: the feature's encoded column for a batch ([B] floats or [B] indices).
   virtual torch::Tensor forward(const torch::Tensor& x) = 0;
   virtual int64_t output_size() const = 0;
+  // > 0: the output keeps the sequence ([B, T, H], reduce_output: null) with this many steps T;
+  // output_size() is then T x H, the width once flattened.
+  virtual int64_t output_steps() const { return 0; }
 };
 
 struct CombinerBase : torch::nn::Module {
   virtual torch::Tensor forward(const std::vector<torch::Tensor>& encoded) = 0;
+  // The width of the output, per step when output_steps() > 0 (a [B, T, H] output that only a
+  // tagger decoder reads).
   virtual int64_t output_size() const = 0;
+  virtual int64_t output_steps() const { return 0; }
 };
 
 struct DecoderBase : torch::nn::Module {
@@ -36,11 +42,13 @@ struct DecoderBase : torch::nn::Module {
 
 using EncoderBuilder =
     std::function<std::shared_ptr<EncoderBase>(const OptionsBase&, const FeatureMetadata&)>;
-// What a combiner is built from: each input feature's encoding width, name and type, in the
-// config's input_features order.
+// What a combiner is built from: each input feature's encoding width, name, type and time steps
+// (EncoderBase::output_steps: 0 unless the encoder keeps the sequence), in the config's
+// input_features order.
 struct CombinerInputs {
   std::vector<int64_t> sizes;
   std::vector<std::string> names, types;
+  std::vector<int64_t> steps;
 };
 using CombinerBuilder = std::function<std::shared_ptr<CombinerBase>(const OptionsBase&, const CombinerInputs&)>;
 // num_outputs: the output feature's output_size (classes, values, vocabulary); the metadata
@@ -79,6 +87,31 @@ struct FcStackOptions {
 FcStackOptions fc_stack_options(const std::vector<FcLayer>& fc_layers, int num_fc_layers,
                                 int output_size, const std::string& activation,
                                 const std::optional<std::string>& norm, double dropout);
+
+// The options of a component that ends in a fully connected stack, named as in Ludwig (fc_layers,
+// num_fc_layers, output_size, activation, norm, dropout); components set their own defaults.
+struct FcStackFields {
+  std::vector<FcLayer> fc_layers;
+  int num_fc_layers = 0;
+  int output_size = 256;
+  std::string activation = "relu";
+  std::optional<std::string> norm;
+  double dropout = 0.0;
+  // fc_doc: what the layers follow, for `kiln describe` ("fully connected layers <fc_doc>").
+  template <class V>
+  void visit_fc_stack(V& v, const char* fc_layers_doc) {
+    v("fc_layers", fc_layers, fc_layers_doc);
+    v("num_fc_layers", num_fc_layers, "number of fully connected layers of output_size");
+    v("output_size", output_size, "width of each fully connected layer");
+    v("activation", activation, "activation of the fully connected layers");
+    v("norm", norm, "batch | layer | null");
+    v("dropout", dropout, "dropout in the fully connected layers");
+  }
+  void fc_stack_problems(std::vector<std::string>& p) const;
+  FcStackOptions fc_stack() const {
+    return fc_stack_options(fc_layers, num_fc_layers, output_size, activation, norm, dropout);
+  }
+};
 
 class FcStackImpl : public torch::nn::Module {
  public:

@@ -10,7 +10,7 @@
 namespace kiln {
 
 EcdModel::EcdModel(const Config& c, const MetadataMap& metadata) {
-  std::vector<int64_t> sizes;
+  std::vector<int64_t> sizes, steps;
   for (size_t i = 0; i < c.input_features.size(); ++i) {
     const auto& f = c.input_features[i];
     const auto* build = encoder_builders().find(f.type + "/" + f.encoder.type);
@@ -23,11 +23,13 @@ EcdModel::EcdModel(const Config& c, const MetadataMap& metadata) {
     }
     register_module("input" + std::to_string(i), enc);  // feature names may hold '.'
     sizes.push_back(enc->output_size());
+    steps.push_back(enc->output_steps());
     encoders_.emplace_back(f.name, enc);
     augmenters_.push_back(feature_kind(f.type).augmenter(f));
   }
   CombinerInputs inputs;
   inputs.sizes = sizes;
+  inputs.steps = steps;
   for (const auto& f : c.input_features) inputs.names.push_back(f.name), inputs.types.push_back(f.type);
   try {
     combiner_ = (*combiner_builders().find(c.combiner.type))(*c.combiner.options, inputs);
@@ -39,6 +41,23 @@ EcdModel::EcdModel(const Config& c, const MetadataMap& metadata) {
     const auto& f = c.output_features[i];
     const auto& m = metadata.at(f.name);
     int64_t n = feature_kind(f.type).output_size(f, m);
+    // Only a tagger reads a sequence-shaped combiner output ([B, T, H]), and it needs one whose
+    // steps are the output's tokens.
+    const bool tagger = f.decoder.type == "tagger";
+    const int64_t steps = combiner_->output_steps();
+    if (tagger && steps == 0)
+      throw ConfigError(c.file + ": output feature '" + f.name + "': the tagger decoder labels every token, so the "
+                        "combiner must keep the sequence: use combiner type sequence_concat or sequence with "
+                        "reduce_output: null, over a text/sequence input whose encoder has reduce_output: null");
+    if (tagger && steps != m.sequence_length)
+      throw ConfigError(c.file + ": output feature '" + f.name + "': the tagger decoder needs one label per input "
+                        "step, but the combiner's sequence has " + std::to_string(steps) + " steps and the output "
+                        "has " + std::to_string(m.sequence_length) + " (give both features the same "
+                        "preprocessing.max_sequence_length, and no pooling in the encoder)");
+    if (!tagger && steps > 0)
+      throw ConfigError(c.file + ": output feature '" + f.name + "': the " + c.combiner.type + " combiner keeps the "
+                        "sequence (reduce_output: null), which only a tagger decoder reads; set "
+                        "combiner.reduce_output (e.g. sum) for a " + f.type + " output");
     auto dec = (*decoder_builders().find(f.type + "/" + f.decoder.type))(
         *f.decoder.options, combiner_->output_size(), n, m);
     register_module("output" + std::to_string(i), dec);

@@ -322,6 +322,7 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
       s["combined"]["loss"].push_back(rows_seen ? loss_sum / rows_seen : 0);
     }
     double watched = std::nan("");
+    const auto t_eval = Clock::now();
     if (has_validation) {
       auto ev = evaluate(model, c, meta, batcher, data.validation, eval_batch, false, true,
                          &data.slices);
@@ -331,6 +332,7 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
       auto ev = evaluate(model, c, meta, batcher, data.train, eval_batch, false);
       watched = field == "combined" ? ev.combined_loss : ev.outputs.at(field)->value(metric);
     }
+    const double eval_secs = seconds_since(t_eval);
     if (data.test.size(0) > 0)
       out.stats.append("test", evaluate(model, c, meta, batcher, data.test, eval_batch, false,
                                         true, &data.slices));
@@ -370,7 +372,7 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
         std::fprintf(stderr, "early stop: no improvement of %s %s for %d epochs; best epoch %d\n",
                      field.c_str(), metric.c_str(), tc.early_stop, st.best_epoch);
     }
-    if (run.on_epoch && !run.on_epoch(st.epochs_done, watched) && st.epochs_done < epochs &&
+    if (run.on_epoch && !run.on_epoch(st.epochs_done, watched, eval_secs) && st.epochs_done < epochs &&
         !st.early_stopped) {
       out.interrupted = true;
       break;

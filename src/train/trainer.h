@@ -17,9 +17,10 @@ struct TrainRun {
   // Checked between batches (hyperopt: deadline or scheduler decision). When it returns true the
   // epoch in progress is abandoned and the best completed epoch's weights stay the model.
   std::function<bool()> should_stop;
-  // After each epoch's evaluation: (1-based epoch, watched validation value). Return false to end
-  // training there (hyperopt reports each epoch to its scheduler this way).
-  std::function<bool(int epoch, double value)> on_epoch;
+  // After each epoch's evaluation: (1-based epoch, watched validation value, seconds the
+  // validation pass took). Return false to end training there (hyperopt reports each epoch to
+  // its scheduler this way).
+  std::function<bool(int epoch, double value, double eval_seconds)> on_epoch;
 };
 
 struct TrainOutcome {

@@ -27,6 +27,9 @@ head -1 "$out/leaderboard.csv" | grep -q '^rank,trial_id,status,roc_auc,best_epo
 json "$out/hyperopt_statistics.json" '[.hyperopt_results[].status] - ["completed","pruned","stopped"] | length == 0' >/dev/null \
   || fail "unexpected trial status"
 grep -q "rank  trial status" "$WORK/h1.txt" || fail "no terminal leaderboard"
+# Within the budget, the re-ranking either chose among at least 2 candidates or says why not.
+json "$out/hyperopt_statistics.json" '(.rerank.candidates | length >= 2) and .rerank.chosen_trial == .best_trial
+  or (.rerank.skipped | length > 0)' >/dev/null || fail "re-ranking: $(json "$out/hyperopt_statistics.json" '.rerank')"
 for s in "Best score against time" "Parallel coordinates" "Parameter importance" "Leaderboard"; do
   grep -q "$s" "$out/reports/hyperopt_report.html" || fail "report lacks '$s'"
 done
@@ -66,7 +69,14 @@ grep -q "kiln: resuming: [0-9]* trials on record" "$WORK/resume.err" || fail "no
 sums_after=$(for t in $done_before; do md5sum "$out/trials/trial_$t/train.log"; done)
 [ "$sums_before" = "$sums_after" ] || fail "finished trials ran again after --resume"
 exists "$out/best_model/weights.pt" "$out/test_statistics.json"
-echo "ok: resumed after kill -9, finished trials kept"
+# Every trial ran well within the budget: the best 5 were re-ranked on 5 folds, and the best fold
+# mean chose the model.
+json "$out/hyperopt_statistics.json" '.rerank.candidates | length == 5 and all(.cv_folds | length == 5)' >/dev/null \
+  || fail "expected 5 re-ranked candidates with 5 folds each: $(json "$out/hyperopt_statistics.json" '.rerank')"
+json "$out/hyperopt_statistics.json" '.rerank.chosen_trial != null and .rerank.chosen_trial == .best_trial and
+  (.rerank.candidates | max_by(.cv_mean) | .trial_id) == .best_trial' >/dev/null \
+  || fail "the best fold mean must choose the model: $(json "$out/hyperopt_statistics.json" '.rerank')"
+echo "ok: resumed after kill -9, finished trials kept; re-ranked on folds"
 
 # 3. Trials that crash are recorded as failed and the study goes on: trials of 3 epochs are
 # killed at step 12 (KILN_TEST_KILL_AFTER_STEPS), trials of 1 epoch (9 steps) finish.

@@ -90,6 +90,29 @@ TEST_CASE("every encoder builds from defaults, has its output size and trains") 
   CHECK(n >= 7 + 2 * 7 + 1 + 3 + 2 + 2 + 2 + 8);
 }
 
+TEST_CASE("sequence encoders with reduce_output: null keep the steps, fc layers on every step") {
+  for (const char* name : {"embed", "parallel_cnn", "stacked_cnn", "stacked_parallel_cnn", "rnn", "cnnrnn", "transformer"}) {
+    CAPTURE(name);
+    const std::string key = std::string("sequence/") + name;
+    auto opts = encoder_schemas().find(key)->make_options();
+    YAML::Node n = YAML::Load("{reduce_output: null, num_fc_layers: 1, output_size: 6}");
+    if (std::string(name) == "embed") n = YAML::Load("{reduce_output: null}");
+    std::vector<std::string> errors;
+    YamlReader r("t.yaml", n, "encoder", &errors);
+    opts->read(r);
+    REQUIRE(errors.empty());
+    auto enc = (*encoder_builders().find(key))(*opts, meta_for("sequence"));
+    auto out = enc->forward(batch_for("sequence"));
+    REQUIRE(out.dim() == 3);
+    CHECK(out.size(1) == enc->output_steps());
+    CHECK(out.size(1) * out.size(2) == enc->output_size());
+    if (std::string(name) != "embed") CHECK(out.size(2) == 6);
+    // stacked_cnn pools (3, 3 and 3 by default): 12 steps become 1; the others keep 12 (cnnrnn pools by 2).
+    const std::string s = name;
+    CHECK(enc->output_steps() == (s == "stacked_cnn" ? 1 : s == "cnnrnn" ? 6 : 12));
+  }
+}
+
 TEST_CASE("combiners and decoders build from defaults and train") {
   for (const auto& [key, schema] : combiner_schemas().entries()) {
     auto opts = schema.make_options();
@@ -100,11 +123,21 @@ TEST_CASE("combiners and decoders build from defaults and train") {
       opts->read(r);
       REQUIRE(errors.empty());
     }
-    auto comb = (*combiner_builders().find(key))(*opts, CombinerInputs{{3, 5}, {"a", "b"}, {"number", "category"}});
-    std::vector<torch::Tensor> in = {torch::randn({2, 3}), torch::randn({2, 5})};
-    auto out = comb->forward(in);
     CAPTURE(key);
-    CHECK(out.sizes() == torch::IntArrayRef({2, comb->output_size()}));
+    // The sequence combiners need an input that keeps its sequence: [2, 4 steps, 3].
+    const bool sequence = key == "sequence" || key == "sequence_concat";
+    CombinerInputs inputs{{3, 5}, {"a", "b"}, {"number", "category"}, {0, 0}};
+    std::vector<torch::Tensor> in = {torch::randn({2, 3}), torch::randn({2, 5})};
+    if (sequence) {
+      inputs = CombinerInputs{{12, 5}, {"a", "b"}, {"text", "category"}, {4, 0}};
+      in[0] = torch::randn({2, 4, 3});
+    }
+    auto comb = (*combiner_builders().find(key))(*opts, inputs);
+    auto out = comb->forward(in);
+    if (comb->output_steps() > 0)
+      CHECK(out.sizes() == torch::IntArrayRef({2, comb->output_steps(), comb->output_size()}));
+    else
+      CHECK(out.sizes() == torch::IntArrayRef({2, comb->output_size()}));
     check_all_changed(*comb, [&] { return comb->forward(in).pow(2).sum(); }, key);
   }
   for (const auto& [key, schema] : decoder_schemas().entries()) {
@@ -112,16 +145,18 @@ TEST_CASE("combiners and decoders build from defaults and train") {
     FeatureMetadata m = meta_for(type);
     m.sequence_length = 7;  // generators decode 7 steps
     auto dec = (*decoder_builders().find(key))(*schema.make_options(), 6, 4, m);
-    auto out = dec->forward(torch::randn({2, 6}));
     CAPTURE(key);
+    const bool tagger = key.find("/tagger") != std::string::npos;  // reads [B, steps, 6]
+    auto hidden = [&] { return tagger ? torch::randn({2, 7, 6}) : torch::randn({2, 6}); };
+    auto out = dec->forward(hidden());
     if (type == "text" || type == "sequence")
       CHECK(out.sizes() == torch::IntArrayRef({2, 7, 4}));
     else if (type == "category" || type == "set" || type == "vector")
       CHECK(out.sizes() == torch::IntArrayRef({2, 4}));
     else
       CHECK(out.sizes() == torch::IntArrayRef({2}));
-    check_all_changed(*dec, [&] { return dec->forward(torch::randn({2, 6})).pow(2).sum(); }, key);
-    if (type == "text" || type == "sequence") {  // teacher forcing: one step per target token
+    check_all_changed(*dec, [&] { return dec->forward(hidden()).pow(2).sum(); }, key);
+    if ((type == "text" || type == "sequence") && !tagger) {  // teacher forcing: one step per target token
       auto target = torch::tensor({1, 1, 3, 0, 0, 0, 0, 1, 3, 0, 0, 0, 0, 0}, torch::kLong).reshape({2, 7});
       CHECK(dec->forward_teacher(torch::randn({2, 6}), target).sizes() == torch::IntArrayRef({2, 7, 4}));
     }

@@ -12,6 +12,7 @@
 #include "automl/search_space.h"
 #include "automl/trial_store.h"
 #include "config/schema.h"
+#include "data/split.h"
 #include "util/error.h"
 
 using namespace kiln;
@@ -50,6 +51,17 @@ TEST_CASE("hyperopt block: defaults, search_alg, executor, scheduler") {
   CHECK(d.search_alg == "random");
   CHECK(d.time_budget_s == 3600);  // Ludwig's default
   CHECK(d.scheduler == "fifo");
+  CHECK(d.rerank == "auto");
+  CHECK(d.rerank_top_k == 5);
+  CHECK(d.rerank_folds == 5);
+  HyperoptSpec off = spec("rerank: false\nparameters: {trainer.batch_size: {space: choice, categories: [32, 64]}}");
+  CHECK(off.rerank == "off");
+  HyperoptSpec r = spec("rerank: {enabled: true, top_k: 3, folds: 4, max_budget_fraction: 0.1}\n"
+                        "parameters: {trainer.batch_size: {space: choice, categories: [32, 64]}}");
+  CHECK(r.rerank == "on");
+  CHECK(r.rerank_top_k == 3);
+  CHECK(r.rerank_folds == 4);
+  CHECK(r.rerank_max_fraction == doctest::Approx(0.1));
 }
 
 TEST_CASE("hyperopt block: bad spaces and keys give one clear error naming the place") {
@@ -76,6 +88,34 @@ TEST_CASE("hyperopt block: bad spaces and keys give one clear error naming the p
             "hyperopt.split: only 'validation' is supported") != std::string::npos);
   CHECK(error_of("goal: maximize\n") == "h.yaml:1:1: hyperopt.parameters: expected a non-empty mapping of dotted "
                                        "config paths to spaces");
+  CHECK(error_of("rerank: sometimes\nparameters: {a.b: {space: uniform, lower: 0, upper: 1}}\n") ==
+        "h.yaml:1:9: hyperopt.rerank: expected true, false or auto, got 'sometimes'");
+  CHECK(error_of("rerank: {folds: 1}\nparameters: {a.b: {space: uniform, lower: 0, upper: 1}}\n") ==
+        "h.yaml:1:17: hyperopt.rerank.folds: expected 2 to 20 folds");
+  CHECK(error_of("rerank: {top_k: 1}\nparameters: {a.b: {space: uniform, lower: 0, upper: 1}}\n") ==
+        "h.yaml:1:17: hyperopt.rerank.top_k: expected at least 2 trials to compare");
+}
+
+TEST_CASE("k-fold rows: disjoint folds covering every row, strata in proportion, same seed same folds") {
+  std::vector<int64_t> rows, strata;
+  for (int64_t r = 0; r < 103; ++r) rows.push_back(r * 3), strata.push_back(r % 7 == 0 ? 1 : 0);  // 15 of class 1
+  std::vector<int> seen(103 * 3, 0);
+  for (int f = 0; f < 5; ++f) {
+    auto [train, validation] = kfold_rows(rows, strata, 5, f, 42);
+    CHECK(train.size() + validation.size() == rows.size());
+    CHECK((validation.size() == 20 || validation.size() == 21));
+    int64_t positives = 0;
+    for (int64_t r : validation) ++seen[r], positives += (r / 3) % 7 == 0;
+    CHECK((positives == 3 || positives == 4));  // 15 positives over 5 folds
+    std::vector<int64_t> both = train;
+    both.insert(both.end(), validation.begin(), validation.end());
+    std::sort(both.begin(), both.end());
+    CHECK(both == rows);
+    CHECK(kfold_rows(rows, strata, 5, f, 42) == std::make_pair(train, validation));
+  }
+  for (int64_t r : rows) CHECK(seen[r] == 1);  // each row is validation exactly once
+  CHECK(kfold_rows(rows, {}, 5, 0, 1).second != kfold_rows(rows, {}, 5, 0, 2).second);
+  CHECK_THROWS_AS(kfold_rows(rows, strata, 5, 5, 42), ModelError);
 }
 
 TEST_CASE("space values follow Ray Tune's conventions and stay in bounds") {

@@ -3,6 +3,10 @@
 #include <doctest/doctest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <numeric>
+#include <random>
+
 #include "config/config.h"
 #include "config/schema.h"
 #include "features/feature.h"
@@ -122,8 +126,8 @@ TEST_CASE("text config errors name the key") {
       doctest::Contains("num_heads: 3 does not divide hidden_size 256"), ConfigError);
   CHECK_THROWS_WITH_AS(
       parse_config("input_features: [{name: x, type: number}]\n"
-                   "output_features: [{name: y, type: text, decoder: {type: tagger}}]\n", "m.yaml"),
-      doctest::Contains("unknown decoder 'tagger' for text output; expected one of: generator"), ConfigError);
+                   "output_features: [{name: y, type: text, decoder: {type: taggr}}]\n", "m.yaml"),
+      doctest::Contains("unknown decoder 'taggr' for text output"), ConfigError);
   CHECK_THROWS_WITH_AS(
       parse_config("input_features: [{name: x, type: number}]\n"
                    "output_features: [{name: y, type: timeseries}]\n", "m.yaml"),
@@ -171,4 +175,122 @@ TEST_CASE("text output: targets end with <EOS>; a generator learns them; token/s
   CHECK(metrics->value("perplexity") < 1.5);
   auto cols = text.predictions(f, m["out"], logits);
   CHECK(cols[0].values == std::vector<std::string>{"red green blue", "green blue", "blue", "red red"});
+}
+
+// Sentences over a small vocabulary; each word's tag is its part of speech, except that a noun
+// right after "big" is tagged ADJN (only a model that looks at the previous step gets it).
+static std::string tagging_csv(int rows, unsigned seed) {
+  const std::vector<std::pair<std::string, std::string>> words = {
+      {"the", "DET"}, {"a", "DET"}, {"cat", "NOUN"}, {"dog", "NOUN"}, {"mat", "NOUN"},
+      {"sat", "VERB"}, {"ran", "VERB"}, {"on", "ADP"}, {"big", "ADJ"}};
+  std::mt19937 rng(seed);
+  std::string csv = "words,tags\n";
+  for (int r = 0; r < rows; ++r) {
+    const int n = 2 + static_cast<int>(rng() % 6);
+    std::string w, t, prev;
+    for (int i = 0; i < n; ++i) {
+      const auto& [word, tag] = words[rng() % words.size()];
+      w += (i ? " " : "") + word;
+      t += std::string(i ? " " : "") + (tag == "NOUN" && prev == "big" ? "ADJN" : tag);
+      prev = word;
+    }
+    csv += w + "," + t + "\n";
+  }
+  return csv;
+}
+
+// Trains a tagging config on the sentences; returns its token accuracy on them and the predictions.
+static std::pair<double, std::vector<std::string>> train_tagger(const std::string& yaml, int steps) {
+  register_builtins();
+  Table t = table(tagging_csv(160, 7), {"words", "tags"});
+  Config c = parse_config(yaml, "m.yaml");
+  std::vector<int64_t> rows(160);
+  std::iota(rows.begin(), rows.end(), 0);
+  MetadataMap m;
+  Batch b;
+  for (const auto* f : {&c.input_features[0], &c.output_features[0]}) {
+    m[f->name] = feature_kind(f->type).fit(*f, t, t.get(f->column), rows);
+    b[f->name] = feature_kind(f->type).encode(*f, m[f->name], t, t.get(f->column));
+  }
+  const auto& out = c.output_features[0];
+  const auto& kind = feature_kind(out.type);
+  torch::manual_seed(0);
+  EcdModel model(c, m);
+  torch::optim::Adam opt(model.parameters(), torch::optim::AdamOptions(0.01));
+  model.train();
+  for (int step = 0; step < steps; ++step) {
+    opt.zero_grad();
+    kind.loss(out, m["tags"], model.forward(b).at("tags"), b["tags"]).mean.backward();
+    opt.step();
+  }
+  model.eval();
+  auto logits = model.forward(b).at("tags");
+  CHECK(logits.sizes() == torch::IntArrayRef({160, m["words"].sequence_length, m["tags"].vocab_size()}));
+  auto metrics = kind.metrics(out, m["tags"]);
+  metrics->update(logits, b["tags"], kind.loss(out, m["tags"], logits, b["tags"]).sum);
+  return {metrics->value("token_accuracy"), kind.predictions(out, m["tags"], logits)[0].values};
+}
+
+TEST_CASE("tagger: one label per token, through sequence_concat and sequence combiners") {
+  const std::string features =
+      "input_features: [{name: words, type: sequence, encoder: {type: embed, embedding_size: 16, reduce_output: null}}]\n"
+      "output_features: [{name: tags, type: sequence, decoder: {type: tagger}}]\n";
+  Table t = table(tagging_csv(160, 7), {"words", "tags"});
+  std::vector<std::string> truth;
+  for (size_t r = 0; r < 160; ++r) truth.emplace_back(t.cell(t.get("tags"), r));
+
+  // Per-token tags: the embedding of each step is enough, except ADJN.
+  auto [acc, predicted] = train_tagger(features + "combiner: {type: sequence_concat}\n", 200);
+  CHECK(acc > 0.85);
+  // The tags follow the input: no label past the sentence's last word.
+  for (size_t r = 0; r < 160; ++r) {
+    const auto n = std::count(truth[r].begin(), truth[r].end(), ' ');
+    CHECK(std::count(predicted[r].begin(), predicted[r].end(), ' ') == n);
+  }
+  // A recurrent encoder over the steps also sees the previous word: every tag right.
+  auto [acc_rnn, predicted_rnn] = train_tagger(
+      features + "combiner: {type: sequence, encoder: {type: rnn, cell_type: gru, state_size: 32}}\n", 200);
+  CHECK(acc_rnn > 0.99);
+  CHECK(predicted_rnn == truth);
+}
+
+TEST_CASE("sequence combiners and the tagger: wrong shapes give clear errors") {
+  register_builtins();
+  Table t = table(tagging_csv(20, 3), {"words", "tags"});
+  auto build = [&](const std::string& yaml) {
+    Config c = parse_config(yaml, "m.yaml");
+    std::vector<int64_t> rows(20);
+    std::iota(rows.begin(), rows.end(), 0);
+    MetadataMap m;
+    for (const auto* list : {&c.input_features, &c.output_features})
+      for (const auto& f : *list) m[f.name] = feature_kind(f.type).fit(f, t, t.get(f.column), rows);
+    EcdModel model(c, m);
+  };
+  const std::string tagger = "output_features: [{name: tags, type: sequence, decoder: {type: tagger}}]\n";
+  CHECK_THROWS_WITH_AS(build("input_features: [{name: words, type: sequence}]\n" + tagger),
+                       doctest::Contains("output feature 'tags': the tagger decoder labels every token, so the "
+                                         "combiner must keep the sequence"),
+                       ConfigError);
+  CHECK_THROWS_WITH_AS(build("input_features: [{name: words, type: sequence}]\n" + tagger +
+                             "combiner: {type: sequence_concat}\n"),
+                       doctest::Contains("combiner 'sequence_concat': no input keeps its sequence; give a text, "
+                                         "sequence or timeseries input an encoder with reduce_output: null"),
+                       ConfigError);
+  CHECK_THROWS_WITH_AS(
+      build("input_features: [{name: words, type: sequence, encoder: {type: embed, reduce_output: null}}]\n"
+            "output_features: [{name: tags, type: category}]\ncombiner: {type: sequence_concat}\n"),
+      doctest::Contains("the sequence_concat combiner keeps the sequence (reduce_output: null), which only a tagger "
+                        "decoder reads; set combiner.reduce_output (e.g. sum) for a category output"),
+      ConfigError);
+  CHECK_THROWS_WITH_AS(
+      build("input_features: [{name: words, type: sequence, encoder: {type: embed, reduce_output: null}},\n"
+            "  {name: tags, type: sequence, preprocessing: {max_sequence_length: 3}, encoder: {type: embed, reduce_output: null}}]\n"
+            "output_features: [{name: y, type: category, column: words}]\n"
+            "combiner: {type: sequence_concat, reduce_output: sum}\n"),
+      doctest::Contains("input feature 'tags' has 3 steps and the main sequence feature 'words' has "),
+      ConfigError);
+  // With a reduction, the sequence combiners feed any decoder.
+  build("input_features: [{name: words, type: sequence, encoder: {type: embed, reduce_output: null}}]\n"
+        "output_features: [{name: y, type: category, column: tags}]\n"
+        "combiner: {type: sequence, reduce_output: mean, encoder: {type: rnn}}\n");
 }
