@@ -267,28 +267,6 @@ struct Running {
   int cv_fold = -1;  // >= 0: a re-ranking run of trial rec.id on this fold (not a trial)
 };
 
-// The re-ranking's outcome (HyperoptSpec::rerank): candidates in validation order, each one's
-// metric per fold (NaN: not finished), and the trial chosen (-1: none; the validation best stands).
-struct RerankResult {
-  int folds = 0;
-  std::vector<int64_t> candidates;
-  std::map<int64_t, std::vector<double>> scores;
-  int64_t chosen = -1;
-  std::string skipped;  // why it did not run, when it did not
-  bool complete(int64_t id) const {
-    auto it = scores.find(id);
-    if (it == scores.end()) return false;
-    for (double v : it->second)
-      if (!std::isfinite(v)) return false;
-    return true;
-  }
-  double mean(int64_t id) const {
-    if (!complete(id)) return std::nan("");
-    double sum = 0;
-    for (double v : scores.at(id)) sum += v;
-    return sum / folds;
-  }
-};
 
 // A worker process (`kiln _trial --serve`): reads one trial per line on stdin, reports on stdout.
 // It stays up between trials, so the start-up of the process and the data it read are paid once.
@@ -470,6 +448,7 @@ std::string statistics_json(const Study& s, const std::vector<TrialRecord>& tria
   w.Key("rerank");
   w.StartObject();
   w.Key("folds"), w.Int(rr.folds);
+  w.Key("epochs"), w.Int64(rr.epochs);
   if (!rr.skipped.empty()) w.Key("skipped"), json_string(w, rr.skipped);
   w.Key("candidates");
   w.StartArray();
@@ -920,6 +899,7 @@ int run_hyperopt(const HyperoptOptions& o) {
     return ids;
   };
   auto finish_cv = [&](Running& w, bool complete) {
+    rr.epochs += static_cast<int64_t>(w.rec.curve.size());
     double best = std::nan("");
     for (double v : w.rec.curve)
       if (better(s.h, v, best)) best = v;
@@ -1198,7 +1178,7 @@ int run_hyperopt(const HyperoptOptions& o) {
                     statistics_json(s, trials, search_s, workers, threads_per_trial, best_id, rr));
   write_file_atomic(path_join(path_join(o.output_directory, "reports"), "hyperopt_report.html"),
                     (make_dirs(path_join(o.output_directory, "reports")),
-                     hyperopt_report_html(s.h, trials, best_id, budget, search_s)));
+                     hyperopt_report_html(s.h, trials, best_id, budget, search_s, rr)));
   std::cout << leaderboard_text(s, trials, 10);  // the result, like evaluate's metrics
   if (!rr.candidates.empty()) {
     std::cout << "re-ranked on " << rr.folds << " folds of the training and validation rows:\n";

@@ -185,7 +185,7 @@ std::vector<double> parameter_importance(const HyperoptSpec& h, const std::vecto
 }
 
 std::string hyperopt_report_html(const HyperoptSpec& h, const std::vector<TrialRecord>& trials, int64_t best_id,
-                                 double budget_s, double elapsed_s) {
+                                 double budget_s, double elapsed_s, const RerankResult& rerank) {
   std::ostringstream o;
   std::map<std::string, int> counts;
   int64_t epochs = 0;
@@ -228,6 +228,27 @@ std::string hyperopt_report_html(const HyperoptSpec& h, const std::vector<TrialR
       << "' y='" << y + 13 << "' class=tl>" << num(imp[j], 2) << "</text>";
   }
   o << "</svg>";
+
+  o << "<h2>Re-ranking on folds</h2>";
+  if (rerank.candidates.empty()) {
+    o << "<p class=muted>not run: " << html_escape(rerank.skipped) << "</p>";
+  } else {
+    o << "<p class=muted>the best trials by validation, trained again on " << rerank.folds
+      << " folds of the training + validation rows; the best fold mean chooses the model"
+      << (rerank.chosen < 0 ? " (" + html_escape(rerank.skipped) + ": the validation best stands)" : "")
+      << "</p><table><tr><th>trial</th><th>validation</th><th>fold mean</th><th>folds</th></tr>";
+    for (int64_t id : rerank.candidates) {
+      double validation = std::nan("");
+      for (const auto& t : trials)
+        if (t.id == id) validation = t.metric;
+      std::string folds;
+      if (rerank.scores.count(id))
+        for (double v : rerank.scores.at(id)) folds += (folds.empty() ? "" : ", ") + num(v);
+      o << "<tr" << (id == rerank.chosen ? " class=best" : "") << "><td>" << id << "</td><td>" << num(validation)
+        << "</td><td>" << num(rerank.mean(id)) << "</td><td>" << folds << "</td></tr>";
+    }
+    o << "</table>";
+  }
 
   o << "<h2>Leaderboard</h2><table><tr><th>rank</th><th>trial</th><th>status</th><th>" << html_escape(h.metric)
     << "</th><th>best epoch</th><th>epochs</th><th>seconds</th>";

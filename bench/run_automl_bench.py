@@ -108,8 +108,11 @@ def hyperopt_bench(budgets, runs, threads, tmp):
             k["trials"].append(st["study"]["trials"])
             k["epochs"].append(st["study"]["trial_epochs"])
             k["over"].append(wall - budget)
+            rr = st.get("rerank", {})
             print(f"kiln {budget}s run {i}: test {k['test'][-1]:.4f} trials {k['trials'][-1]} "
-                  f"epochs {k['epochs'][-1]} wall {wall:.1f}", file=sys.stderr)
+                  f"epochs {k['epochs'][-1]} wall {wall:.1f} best-val trial {st['hyperopt_results'][0]['trial_id']} "
+                  f"chosen {st['best_trial']} rerank {json.dumps(rr.get('candidates', []))} {rr.get('skipped', '')}",
+                  file=sys.stderr)
             wall, out_text, err = run(["/usr/bin/python3", os.path.join(SHARED, "ref_optuna.py"), "--config",
                                        os.path.join(SHARED, "configs", "attrition.yaml"), "--dataset", data,
                                        "--time_limit_s", str(budget), "--threads", str(threads)])
@@ -124,7 +127,9 @@ def hyperopt_bench(budgets, runs, threads, tmp):
         rows.append((budget, k, r))
     body = (f"Measured {datetime.date.today()} on {platform.node()} ({os.cpu_count()} cores), `--threads {threads}`, "
             f"{runs} alternating runs per budget, median [min–max]. attrition.yaml's search space; kiln: TPE + ASHA "
-            f"(grace 2, reduction factor 3), {threads} concurrent trials; ref: Optuna TPE + MedianPruner, sequential. "
+            f"(grace 2, reduction factor 3), {threads} concurrent trials, then the best trials (up to 5) re-ranked "
+            "on 5 folds of the training + validation rows in the last part of the budget (at most 25%); "
+            "best val = the leaderboard's top validation score; ref: Optuna TPE + MedianPruner, sequential. "
             "Overrun = process wall time past the budget (ref: measured from Python start, imports included).\n\n"
             "| budget | kiln test roc_auc | ref test roc_auc | kiln best val | ref best val | kiln trials | ref trials "
             "| kiln trial-epochs | ref trial-epochs | epochs ratio | kiln overrun s | ref overrun s |\n"

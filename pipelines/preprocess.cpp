@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <cstdlib>
 #include <iostream>
 #include <algorithm>
@@ -224,7 +225,11 @@ Prepared prepare_uncached_in_memory(const Config& c, const std::string& dataset,
   p.dataset_hash = hash_bytes(text.data(), text.size());
   std::string sig = preprocessing_signature(c);
   uint64_t key = hash_bytes(sig.data(), sig.size(), p.dataset_hash);
-  if (!o.cache_dir.empty()) {
+  // Lazily loaded columns (images with in_memory: false) keep the table, not encoded rows: such
+  // data is prepared again each time (reading paths is cheap; the decoding happens per batch).
+  bool any_lazy = false;
+  for (const auto& f : c.input_features) any_lazy = any_lazy || feature_kind(f.type).lazy_rows(f);
+  if (!o.cache_dir.empty() && !any_lazy) {
     p.cache_path = path_join(o.cache_dir, hex64(key) + ".pt");
     if (file_exists(p.cache_path) && load_cache(p.cache_path, p)) {
       p.from_cache = true;
@@ -240,7 +245,8 @@ Prepared prepare_uncached_in_memory(const Config& c, const std::string& dataset,
   for (const auto& s : split_columns(c.preprocessing)) ro.columns.push_back(s);
   for (const auto& s : slice_columns(c)) ro.columns.push_back(s);
   ro.threads = o.threads;
-  Table t = parse_table(std::move(text), dataset, ro);
+  auto table = std::make_shared<const Table>(parse_table(std::move(text), dataset, ro));
+  const Table& t = *table;
   check_target_present(c, t);
   const size_t n = t.num_rows();
   std::vector<uint8_t> keep(n, 1);
@@ -272,12 +278,20 @@ Prepared prepare_uncached_in_memory(const Config& c, const std::string& dataset,
     for (const auto& f : *list) features.push_back(&f);
   std::vector<FeatureMetadata> metas(features.size());
   std::vector<torch::Tensor> encoded(features.size());
+  std::vector<std::shared_ptr<const LazyColumn>> lazy(features.size());
   parallel_for(features.size(), o.threads, [&](size_t i) {
     const FeatureConfig& f = *features[i];
-    std::tie(metas[i], encoded[i]) = feature_kind(f.type).fit_encode(f, t, t.get(f.column), s.train);
+    const FeatureKind& kind = feature_kind(f.type);
+    if (!f.is_output && kind.lazy_rows(f)) {
+      metas[i] = kind.fit(f, t, t.get(f.column), s.train);
+      lazy[i] = kind.lazy(f, metas[i], table, t.get(f.column));
+    } else {
+      std::tie(metas[i], encoded[i]) = kind.fit_encode(f, t, t.get(f.column), s.train);
+    }
   });
   for (size_t i = 0; i < features.size(); ++i) {
-    p.data.columns[features[i]->name] = encoded[i];
+    if (lazy[i]) p.data.lazy[features[i]->name] = lazy[i];
+    else p.data.columns[features[i]->name] = encoded[i];
     p.metadata.emplace(features[i]->name, std::move(metas[i]));
   }
   p.data.slices = build_slices(c, t, keep, o.threads);
@@ -311,6 +325,7 @@ ScoringData prepare_scoring_data(const Config& c, const MetadataMap& m, const st
   ro.threads = threads;
   d.table = std::make_shared<Table>(read_table(dataset, ro));
   const Table& t = *d.table;
+  std::mutex lazy_mutex;
   const size_t n = t.num_rows();
   std::vector<uint8_t> keep(n, 1);
   if (with_targets) {
@@ -332,12 +347,17 @@ ScoringData prepare_scoring_data(const Config& c, const MetadataMap& m, const st
   parallel_for(features.size(), threads, [&](size_t i) {
     const FeatureConfig& f = *features[i];
     const auto& kind = feature_kind(f.type);
-    if (std::find(sliced.begin(), sliced.end(), f.column) != sliced.end() && !f.is_output)
+    if (!f.is_output && kind.lazy_rows(f)) {
+      auto lazy = kind.lazy(f, m.at(f.name), d.table, t.get(f.column));
+      std::lock_guard<std::mutex> lock(lazy_mutex);
+      d.lazy[f.name] = lazy;
+    } else if (std::find(sliced.begin(), sliced.end(), f.column) != sliced.end() && !f.is_output)
       std::tie(encoded[i], numbers[i]) = kind.encode_with_numbers(f, m.at(f.name), t, t.get(f.column));
     else
       encoded[i] = kind.encode(f, m.at(f.name), t, t.get(f.column));
   });
-  for (size_t i = 0; i < features.size(); ++i) d.columns[features[i]->name] = encoded[i];
+  for (size_t i = 0; i < features.size(); ++i)
+    if (encoded[i].defined()) d.columns[features[i]->name] = encoded[i];
   std::vector<int64_t> rows;
   if (split == "full") {
     for (size_t r = 0; r < n; ++r)

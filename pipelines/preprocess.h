@@ -38,6 +38,7 @@ Prepared prepare_training_data(const Config& c, const std::string& dataset,
 // dropped (their indices are left out of `rows`).
 struct ScoringData {
   Batch columns;
+  LazyColumns lazy;  // columns loaded per batch (FeatureKind::lazy)
   SliceSet slices;  // evaluate; predict when the slice columns are present
   torch::Tensor rows;  // rows to score
   std::shared_ptr<Table> table;

@@ -136,7 +136,7 @@ int run_evaluate(const ScoreOptions& o) {
                                        resolve_threads(o.threads, lm.config.trainer.threads));
   if (d.rows.size(0) == 0)
     throw DataError(o.dataset + ": no rows in the '" + o.split + "' split to evaluate");
-  Evaluation e = evaluate(*lm.model, lm.config, lm.metadata, Batcher(d.columns), d.rows,
+  Evaluation e = evaluate(*lm.model, lm.config, lm.metadata, Batcher(d.columns, d.lazy), d.rows,
                           eval_batch_size(lm.config, o.batch_size), false, true, &d.slices);
   // The training run's statistics anchor max_drop gates.
   const std::string run_dir = parent_dir(o.model_path);
@@ -183,7 +183,7 @@ int run_predict(const ScoreOptions& o) {
   const int threads = resolve_threads(o.threads, lm.config.trainer.threads);
   torch::set_num_threads(threads);
   ScoringData d = prepare_scoring_data(lm.config, lm.metadata, o.dataset, false, "full", threads);
-  Evaluation e = evaluate(*lm.model, lm.config, lm.metadata, Batcher(d.columns), d.rows,
+  Evaluation e = evaluate(*lm.model, lm.config, lm.metadata, Batcher(d.columns, d.lazy), d.rows,
                           eval_batch_size(lm.config, o.batch_size), true, false);
   std::vector<PredictionColumn> cols;
   for (const auto& f : lm.config.output_features) {

@@ -123,7 +123,7 @@ int run_find_slices(const FindSlicesOptions& o) {
                                    : o.output;
   check_writable(parent_dir(out_path));
   ScoringData d = prepare_scoring_data(c, lm.metadata, o.dataset, true, "full", threads);
-  Evaluation e = evaluate(*lm.model, c, lm.metadata, Batcher(d.columns), d.rows,
+  Evaluation e = evaluate(*lm.model, c, lm.metadata, Batcher(d.columns, d.lazy), d.rows,
                           c.trainer.eval_batch_size.value_or(std::max(c.trainer.batch_size, 512)),
                           true, false);
   // Per-row error: misclassified (0/1) for binary and category, squared error for numbers.

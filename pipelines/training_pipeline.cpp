@@ -143,7 +143,7 @@ int run_train(const TrainOptions& o, bool then_evaluate_test) {
     *o.outcome = {t.epochs, t.best_epoch, t.best_value, t.seconds, t.interrupted, p.from_cache};
   if (then_evaluate_test && p.data.test.size(0) > 0 && t.best_epoch > 0) {
     const int eval_batch = c.trainer.eval_batch_size.value_or(std::max(c.trainer.batch_size, 512));
-    Evaluation e = evaluate(model, c, p.metadata, Batcher(p.data.columns), p.data.test, eval_batch,
+    Evaluation e = evaluate(model, c, p.metadata, Batcher(p.data.columns, p.data.lazy), p.data.test, eval_batch,
                             false, true, &p.data.slices);
     e.gates = check_gates(c, e, &t.stats, t.best_epoch);
     write_file_atomic(path_join(o.output_directory, "test_statistics.json"),

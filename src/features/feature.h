@@ -13,6 +13,7 @@
 #include "data/table.h"
 #include "features/metadata.h"
 #include "metrics/metrics.h"
+#include "model/batch.h"
 #include "util/registry.h"
 
 namespace kiln {
@@ -57,6 +58,15 @@ class FeatureKind {
   // Rows whose value is missing and whose strategy is drop_row (or, for outputs, any missing).
   virtual void mark_dropped(const FeatureConfig& f, const Table& t, const Column& c,
                             std::vector<uint8_t>& keep) const;
+
+  // Inputs loaded per batch instead of encoded at preprocessing (images with in_memory: false):
+  // lazy_rows() says so, and lazy() checks the column (files present) and returns the loader,
+  // which keeps `t` alive. Other types encode every row up front.
+  virtual bool lazy_rows(const FeatureConfig&) const { return false; }
+  virtual std::shared_ptr<const LazyColumn> lazy(const FeatureConfig&, const FeatureMetadata&,
+                                                 std::shared_ptr<const Table> /*t*/, const Column&) const {
+    return nullptr;
+  }
 
   // Inputs: a random transformation applied to training batches only (image augmentation), or
   // an empty function when the feature has none. Draws from torch's global generator.

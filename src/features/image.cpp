@@ -53,7 +53,9 @@ struct ImagePreprocessing : Options<ImagePreprocessing> {
     v("standardize_image", standardize_image,
       "null (scale to [0, 1]) | imagenet1k (ImageNet channel means and deviations)");
     v("missing_value_strategy", missing_value_strategy, "bfill | ffill | drop_row");
-    v("in_memory", in_memory, "decode every image at preprocessing (only true is built so far)");
+    v("in_memory", in_memory,
+      "true: decode every image at preprocessing; false: decode each batch's images when it is needed, on "
+      "a background thread that runs one batch ahead (for data larger than memory)");
   }
   std::vector<std::string> problems() const override {
     std::vector<std::string> p;
@@ -64,7 +66,6 @@ struct ImagePreprocessing : Options<ImagePreprocessing> {
     if (width && *width < 1) p.push_back("width: expected at least 1");
     if (num_channels && *num_channels != 1 && *num_channels != 3 && *num_channels != 4)
       p.push_back("num_channels: expected 1, 3 or 4");
-    if (!in_memory) p.push_back("in_memory: only true (decode at preprocessing) is built so far");
     if (infer_image_sample_size < 1) p.push_back("infer_image_sample_size: expected at least 1");
     return p;
   }
@@ -82,12 +83,17 @@ std::string resolve(const Table& t, std::string_view value) {
 }
 
 // Decodes one image as 8-bit with its own channel count (1, 3 or 4; OpenCV's BGR order is turned
-// into RGB). Throws DataError naming row and column.
-cv::Mat decode(const FeatureConfig& f, const Table& t, size_t row, std::string_view value) {
+// into RGB), from the file, or from its bytes when they were read ahead. Throws DataError naming
+// row and column.
+cv::Mat decode(const FeatureConfig& f, const Table& t, size_t row, std::string_view value,
+               const std::string* bytes = nullptr) {
   const std::string path = resolve(t, value);
-  if (!file_exists(path))
+  if (!bytes && !file_exists(path))
     throw DataError(where(f, t, row) + ": image file not found: " + path);
-  cv::Mat m = cv::imread(path, cv::IMREAD_UNCHANGED);
+  cv::Mat m = bytes ? cv::imdecode(cv::Mat(1, static_cast<int>(bytes->size()), CV_8U,
+                                           const_cast<char*>(bytes->data())),
+                                   cv::IMREAD_UNCHANGED)
+                    : cv::imread(path, cv::IMREAD_UNCHANGED);
   if (m.empty())
     throw DataError(where(f, t, row) + ": cannot decode image " + path +
                     " (expected a PNG, JPEG or BMP file)");
@@ -169,8 +175,93 @@ torch::Tensor augment(const std::vector<AugmentationOp>& ops, const torch::Tenso
   return x;
 }
 
+// Decodes row `r`'s image (or the neighbour missing_value_strategy names) into dst, as
+// C x H x W bytes; a row with nothing to copy (src < 0) stays black. Throws DataError naming the row.
+void decode_row(const FeatureConfig& f, const FeatureMetadata& m, const Table& t, const Column& c,
+                int64_t src, uint8_t* dst, const std::string* bytes = nullptr) {
+  const auto& p = f.prep<ImagePreprocessing>();
+  const int H = static_cast<int>(m.height), W = static_cast<int>(m.width), C = static_cast<int>(m.channels);
+  if (src < 0) {
+    std::fill(dst, dst + static_cast<int64_t>(C) * H * W, 0);
+    return;
+  }
+  cv::Mat img = decode(f, t, static_cast<size_t>(src), t.cell(c, src), bytes);
+  if (img.channels() != C) {
+    if (!p.num_channels)
+      throw DataError(where(f, t, static_cast<size_t>(src)) + ": image has " + std::to_string(img.channels()) +
+                      " channel(s), expected " + std::to_string(C) + " (inferred from the training images); set "
+                      "preprocessing.num_channels to convert every image");
+    img = to_channels(img, C);
+  }
+  img = resize_to(img, H, W, p.resize_method);
+  if (!img.isContinuous()) img = img.clone();
+  // HWC (OpenCV) → CHW.
+  const uint8_t* px = img.ptr<uint8_t>();
+  for (int y = 0; y < H; ++y)
+    for (int x = 0; x < W; ++x)
+      for (int ch = 0; ch < C; ++ch) dst[(ch * H + y) * W + x] = px[(y * W + x) * C + ch];
+}
+
+// in_memory: false. The table (paths) is kept; a batch's files can be read ahead (fetch, I/O only)
+// and its images are decoded when the batch is asked for, on every core.
+class LazyImages : public LazyColumn {
+ public:
+  LazyImages(const FeatureConfig& f, const FeatureMetadata& m, std::shared_ptr<const Table> t, const Column& c)
+      : f_(f), m_(m), t_(std::move(t)), c_(c),
+        src_(missing_sources(*t_, c_, f.prep<ImagePreprocessing>().missing_value_strategy)) {
+    // A missing file fails now, naming its row, rather than in the middle of training.
+    for (size_t r = 0; r < src_.size(); ++r)
+      if (src_[r] >= 0 && static_cast<size_t>(src_[r]) == r) {
+        const std::string path = resolve(*t_, t_->cell(c_, r));
+        if (!file_exists(path)) throw DataError(where(f_, *t_, r) + ": image file not found: " + path);
+      }
+  }
+  // Each row's file bytes (empty where there is no file to read: decoding then reports it).
+  std::shared_ptr<const void> fetch(const torch::Tensor& rows) const override {
+    auto idx = rows.to(torch::kLong).contiguous();
+    auto bytes = std::make_shared<std::vector<std::string>>(static_cast<size_t>(idx.numel()));
+    const int64_t* r = idx.data_ptr<int64_t>();
+    for (size_t i = 0; i < bytes->size(); ++i) {
+      const int64_t src = src_[static_cast<size_t>(r[i])];
+      if (src < 0) continue;
+      try {
+        (*bytes)[i] = read_file(resolve(*t_, t_->cell(c_, src)));
+      } catch (const DataError&) {
+        // left empty: load() reads the file itself and names the row
+      }
+    }
+    return bytes;
+  }
+  torch::Tensor load(const torch::Tensor& rows, const std::shared_ptr<const void>& fetched) const override {
+    auto idx = rows.to(torch::kLong).contiguous();
+    const int64_t n = idx.numel(), size = m_.channels * m_.height * m_.width;
+    auto out = torch::empty({n, m_.channels, m_.height, m_.width}, torch::kUInt8);
+    const int64_t* r = idx.data_ptr<int64_t>();
+    uint8_t* o = out.data_ptr<uint8_t>();
+    const auto* bytes = static_cast<const std::vector<std::string>*>(fetched.get());
+    parallel_for(static_cast<size_t>(n), std::max(1, at::get_num_threads()), [&](size_t i) {
+      const std::string* b = bytes && !(*bytes)[i].empty() ? &(*bytes)[i] : nullptr;
+      decode_row(f_, m_, *t_, c_, src_[static_cast<size_t>(r[i])], o + static_cast<int64_t>(i) * size, b);
+    });
+    return out;
+  }
+
+ private:
+  FeatureConfig f_;
+  FeatureMetadata m_;
+  std::shared_ptr<const Table> t_;
+  const Column& c_;
+  std::vector<int64_t> src_;
+};
+
 class ImageKind : public FeatureKind {
  public:
+  bool lazy_rows(const FeatureConfig& f) const override { return !f.prep<ImagePreprocessing>().in_memory; }
+  std::shared_ptr<const LazyColumn> lazy(const FeatureConfig& f, const FeatureMetadata& m,
+                                         std::shared_ptr<const Table> t, const Column& c) const override {
+    return std::make_shared<LazyImages>(f, m, std::move(t), c);
+  }
+
   std::function<torch::Tensor(const torch::Tensor&)> augmenter(const FeatureConfig& f) const override {
     if (f.augmentation.empty()) return {};
     auto ops = f.augmentation;
@@ -226,34 +317,14 @@ class ImageKind : public FeatureKind {
   torch::Tensor encode(const FeatureConfig& f, const FeatureMetadata& m, const Table& t,
                        const Column& c) const override {
     const auto& p = f.prep<ImagePreprocessing>();
-    const int64_t n = static_cast<int64_t>(t.num_rows());
-    const int H = static_cast<int>(m.height), W = static_cast<int>(m.width),
-              C = static_cast<int>(m.channels);
-    auto out = torch::zeros({n, C, H, W}, torch::kUInt8);
+    const int64_t n = static_cast<int64_t>(t.num_rows()), size = m.channels * m.height * m.width;
+    auto out = torch::empty({n, m.channels, m.height, m.width}, torch::kUInt8);
     uint8_t* o = out.data_ptr<uint8_t>();
-    auto src = missing_sources(t, c, p.missing_value_strategy);
     // A missing value with no neighbour to copy stays black; bfill/ffill copy the neighbour's
     // pixels (decoded again: rows are independent, so the decoding runs in parallel).
-    const int threads = std::max(1, at::get_num_threads());
-    parallel_for(static_cast<size_t>(n), threads, [&](size_t r) {
-      if (src[r] < 0) return;
-      cv::Mat img = decode(f, t, static_cast<size_t>(src[r]), t.cell(c, src[r]));
-      if (img.channels() != C) {
-        if (!p.num_channels)
-          throw DataError(where(f, t, static_cast<size_t>(src[r])) + ": image has " +
-                          std::to_string(img.channels()) + " channel(s), expected " +
-                          std::to_string(C) + " (inferred from the training images); set "
-                          "preprocessing.num_channels to convert every image");
-        img = to_channels(img, C);
-      }
-      img = resize_to(img, H, W, p.resize_method);
-      if (!img.isContinuous()) img = img.clone();
-      // HWC (OpenCV) → CHW.
-      uint8_t* dst = o + static_cast<int64_t>(r) * C * H * W;
-      const uint8_t* px = img.ptr<uint8_t>();
-      for (int y = 0; y < H; ++y)
-        for (int x = 0; x < W; ++x)
-          for (int ch = 0; ch < C; ++ch) dst[(ch * H + y) * W + x] = px[(y * W + x) * C + ch];
+    auto src = missing_sources(t, c, p.missing_value_strategy);
+    parallel_for(static_cast<size_t>(n), std::max(1, at::get_num_threads()), [&](size_t r) {
+      decode_row(f, m, t, c, src[r], o + static_cast<int64_t>(r) * size);
     });
     return out;
   }

@@ -50,9 +50,11 @@ Evaluation evaluate(EcdModel& model, const Config& c, const MetadataMap& meta,
   std::map<std::string, std::vector<torch::Tensor>> logit_parts;
   std::map<std::string, double> loss_sum;
   const int64_t n = rows.size(0);
+  auto rows_of = [&](int64_t k) { return rows.slice(0, k * batch_size, std::min<int64_t>(n, (k + 1) * batch_size)); };
+  BatchStream stream(batcher, rows_of, (n + batch_size - 1) / batch_size);
   for (int64_t start = 0; start < n; start += batch_size) {
-    auto idx = rows.slice(0, start, std::min<int64_t>(n, start + batch_size));
-    Batch b = batcher.gather(idx);
+    auto idx = rows_of(start / batch_size);
+    Batch b = stream.next();
     auto out = model.forward(b);
     // Which rows of this batch each slice holds: a pointer per slice. When every row is scored
     // in order, that is a range of the membership matrix itself; otherwise gather it.

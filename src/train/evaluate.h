@@ -16,6 +16,7 @@ namespace kiln {
 
 struct Dataset {
   Batch columns;  // every encoded feature column, one entry per table row
+  LazyColumns lazy;  // columns loaded per batch (FeatureKind::lazy)
   torch::Tensor train, validation, test;  // row indices (int64)
   SliceSet slices;                        // membership over the same rows
 };

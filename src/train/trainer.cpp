@@ -210,7 +210,7 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
   FlatParameters flat(trainable);
   auto optimizer = (*optimizer_builders().find(tc.optimizer.type))(
       *tc.optimizer.options, std::vector<torch::Tensor>{flat.flat()}, tc.learning_rate);
-  const Batcher batcher(data.columns);
+  const Batcher batcher(data.columns, data.lazy);
   make_dirs(ckpt_dir);
 
   // KILN_TEST_KILL_AFTER_STEPS=N makes the process kill itself (SIGKILL) after global step N,
@@ -249,6 +249,10 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
     if (tc.train_steps)
       steps_this_epoch = std::min<int64_t>(steps_per_epoch, total_steps - epoch * steps_per_epoch);
     bool abandoned = false;
+    auto rows_of = [&](int64_t step) {
+      return order.slice(0, step * tc.batch_size, std::min<int64_t>(n_train, (step + 1) * tc.batch_size));
+    };
+    BatchStream stream(batcher, rows_of, steps_this_epoch);
     for (int64_t step = 0; step < steps_this_epoch; ++step) {
       if (run.should_stop && run.should_stop()) {
         abandoned = true;
@@ -258,9 +262,8 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
       double lr = scheduled_lr(c, global, total_steps, steps_per_epoch) *
                   std::pow(tc.learning_rate_scheduler.reduce_on_plateau_rate, st.reductions);
       set_learning_rate(*optimizer, std::max(lr, tc.learning_rate_scheduler.min_lr));
-      auto idx = order.slice(0, step * tc.batch_size,
-                             std::min<int64_t>(n_train, (step + 1) * tc.batch_size));
-      Batch b = batcher.gather(idx);
+      auto idx = rows_of(step);
+      Batch b = stream.next();
       flat.zero_grad();
       std::map<std::string, torch::Tensor> logits;
       {

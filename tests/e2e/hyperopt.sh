@@ -30,7 +30,7 @@ grep -q "rank  trial status" "$WORK/h1.txt" || fail "no terminal leaderboard"
 # Within the budget, the re-ranking either chose among at least 2 candidates or says why not.
 json "$out/hyperopt_statistics.json" '(.rerank.candidates | length >= 2) and .rerank.chosen_trial == .best_trial
   or (.rerank.skipped | length > 0)' >/dev/null || fail "re-ranking: $(json "$out/hyperopt_statistics.json" '.rerank')"
-for s in "Best score against time" "Parallel coordinates" "Parameter importance" "Leaderboard"; do
+for s in "Best score against time" "Parallel coordinates" "Parameter importance" "Re-ranking on folds" "Leaderboard"; do
   grep -q "$s" "$out/reports/hyperopt_report.html" || fail "report lacks '$s'"
 done
 "$KILN" predict --model_path "$out/best_model" --dataset "$ex/attrition.csv" --output_directory "$WORK/p" -q

@@ -5,6 +5,7 @@
 
 #include "config/config.h"
 #include "features/feature.h"
+#include "train/batcher.h"
 #include "util/error.h"
 
 using namespace kiln;
@@ -69,4 +70,50 @@ TEST_CASE("augmentation: parsed, validated, and applied by the feature's augment
                        ConfigError);
   CHECK_THROWS_WITH_AS(image_config(", augmentation: [{type: random_crop, min_scale: 1.5}]"),
                        doctest::Contains("min_scale: expected a value in (0, 1]"), ConfigError);
+}
+
+TEST_CASE("image in_memory: false: each batch decoded when asked for, the same pixels; errors name the row") {
+  const auto& kind = feature_kind("image");
+  Config eager = image_config(", preprocessing: {num_channels: 3, height: 4, width: 12, resize_method: crop_or_pad}");
+  Config lazy = image_config(", preprocessing: {num_channels: 3, height: 4, width: 12, resize_method: crop_or_pad, "
+                             "in_memory: false}");
+  CHECK_FALSE(kind.lazy_rows(eager.input_features[0]));
+  REQUIRE(kind.lazy_rows(lazy.input_features[0]));
+  auto t = std::make_shared<const Table>(images_table("images_rgb.csv"));
+  auto m = kind.fit(lazy.input_features[0], *t, t->get("image"), {0, 1, 2});
+  auto all = kind.encode(eager.input_features[0], m, *t, t->get("image"));
+  auto column = kind.lazy(lazy.input_features[0], m, t, t->get("image"));
+  auto rows = torch::tensor({6, 0, 3}, torch::kLong);
+  auto batch = column->load(rows, nullptr);
+  CHECK(column->load(rows, column->fetch(rows)).equal(batch));  // bytes read ahead decode alike
+  CHECK(batch.sizes() == torch::IntArrayRef({3, 3, 4, 12}));
+  CHECK(batch.equal(all.index_select(0, rows)));
+
+  // The batcher loads lazy columns with the others; a stream loads the next batch ahead.
+  Batcher batcher({{"y", torch::arange(7)}}, {{"image", column}});
+  BatchStream stream(batcher, [](int64_t k) { return torch::arange(k * 3, std::min<int64_t>(7, k * 3 + 3)); }, 3);
+  for (int k = 0; k < 3; ++k) {
+    Batch b = stream.next();
+    auto expect = torch::arange(k * 3, std::min<int64_t>(7, k * 3 + 3));
+    CHECK(b.at("y").equal(expect));
+    CHECK(b.at("image").equal(all.index_select(0, expect)));
+  }
+
+  // A file that is not there fails at preprocessing; one that does not decode, with its batch.
+  Config lazy_gray = image_config(", preprocessing: {in_memory: false}");
+  auto missing = std::make_shared<const Table>(images_table("images_missing.csv"));
+  auto mg = kind.fit(lazy_gray.input_features[0], *missing, missing->get("image"), {0, 1, 2});
+  CHECK_THROWS_WITH_AS(kind.lazy(lazy_gray.input_features[0], mg, missing, missing->get("image")),
+                       doctest::Contains("images_missing.csv:8: input feature 'image' (column 'image'): image file "
+                                         "not found: "),
+                       DataError);
+  auto broken = std::make_shared<const Table>(images_table("images_broken.csv"));
+  auto lb = kind.lazy(lazy_gray.input_features[0], mg, broken, broken->get("image"));
+  CHECK(lb->load(torch::tensor({0, 1}, torch::kLong), nullptr).sizes() == torch::IntArrayRef({2, 1, 8, 8}));
+  Batcher bad({}, {{"image", lb}});
+  BatchStream failing(bad, [](int64_t k) { return torch::tensor({k == 0 ? 0 : 6}, torch::kLong); }, 2);
+  failing.next();  // reads batch 1's file (the broken image) in the background
+  CHECK_THROWS_WITH_AS(failing.next(), doctest::Contains("images_broken.csv:8: input feature 'image' (column 'image'): "
+                                                         "cannot decode image "),
+                       DataError);
 }
