@@ -773,6 +773,19 @@ int run_hyperopt(const HyperoptOptions& o) {
     return n;
   };
   int64_t launched_this_session = 0;
+  // An idle worker (a new one when every worker is busy) gets one command line.
+  auto send_to_worker = [&](const std::string& cmd) -> Worker& {
+    Worker* w = nullptr;
+    for (auto& x : pool)
+      if (!x.trial) w = &x;
+    if (!w) {
+      pool.push_back(spawn_worker(worker_args, path_join(trials_dir, "workers.log")));
+      w = &pool.back();
+    }
+    if (::write(w->in, cmd.data(), cmd.size()) != static_cast<ssize_t>(cmd.size()))
+      throw ModelError("cannot send work to a trial worker process");
+    return *w;
+  };
   auto launch = [&](TrialRecord r, bool resume_trial) {
     Running t;
     t.dir = path_join(trials_dir, "trial_" + std::to_string(r.id));
@@ -798,16 +811,8 @@ int run_hyperopt(const HyperoptOptions& o) {
     t.start_ms = now_ms();
     int64_t dl = end_ms;
     if (s.h.trial_time_limit_s > 0) dl = std::min(dl, t.start_ms + static_cast<int64_t>(s.h.trial_time_limit_s * 1000));
-    Worker* w = nullptr;
-    for (auto& x : pool)
-      if (!x.trial) w = &x;
-    if (!w) {
-      pool.push_back(spawn_worker(worker_args, path_join(trials_dir, "workers.log")));
-      w = &pool.back();
-    }
-    const std::string cmd = cfg + "\t" + t.dir + "\t" + std::to_string(dl) + "\t" + (resume_trial && has_ckpt ? "1" : "0") + "\n";
-    if (::write(w->in, cmd.data(), cmd.size()) != static_cast<ssize_t>(cmd.size()))
-      throw ModelError("cannot send a trial to its worker process");
+    Worker* w = &send_to_worker(cfg + "\t" + t.dir + "\t" + std::to_string(dl) + "\t" +
+                                (resume_trial && has_ckpt ? "1" : "0") + "\n");
     t.rec = r;
     store.save(t.rec);
     record_of(r.id) = t.rec;
@@ -929,17 +934,9 @@ int run_hyperopt(const HyperoptOptions& o) {
       write_file_atomic(cfg, emit(c));
     }
     t.start_ms = now_ms();
-    Worker* w = nullptr;
-    for (auto& x : pool)
-      if (!x.trial) w = &x;
-    if (!w) {
-      pool.push_back(spawn_worker(worker_args, path_join(trials_dir, "workers.log")));
-      w = &pool.back();
-    }
-    const std::string cmd = cfg + "\t" + t.dir + "\t" + std::to_string(end_ms) + "\t0\t" + std::to_string(rr.folds) + ":" +
-                            std::to_string(fold) + ":" + std::to_string(static_cast<uint64_t>(s.h.random_state)) + "\n";
-    if (::write(w->in, cmd.data(), cmd.size()) != static_cast<ssize_t>(cmd.size()))
-      throw ModelError("cannot send a re-ranking run to its worker process");
+    Worker* w = &send_to_worker(cfg + "\t" + t.dir + "\t" + std::to_string(end_ms) + "\t0\t" + std::to_string(rr.folds) +
+                                ":" + std::to_string(fold) + ":" + std::to_string(static_cast<uint64_t>(s.h.random_state)) +
+                                "\n");
     w->trial = std::move(t);
   };
   // Ends the search: running trials stop (keeping their best epoch); the candidates are chosen
