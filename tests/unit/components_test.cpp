@@ -237,3 +237,61 @@ TEST_CASE("tabnet learns a rule that depends on one of eight inputs (ghost batch
   auto acc = ((model.forward(b).at("y") > 0).to(torch::kFloat32) == y).to(torch::kFloat32).mean().item<double>();
   CHECK(acc > 0.9);
 }
+
+// The convolutional sequence encoders run their Conv1d weights as channels-last 2-D convolutions
+// over time-major steps; this recomputes them the plain way (channels-first conv1d, "same"
+// padding with the extra step of an even width on the left, pooling with ceil) and compares.
+TEST_CASE("convolution blocks compute Conv1d with same padding, pooling and masked reductions") {
+  auto ids = batch_for("text");
+  auto mask = ids.ne(0);
+  auto build = [&](const std::string& key, const char* yaml) {
+    auto opts = encoder_schemas().find(key)->make_options();
+    std::vector<std::string> errors;
+    YamlReader r("t.yaml", YAML::Load(yaml), "encoder", &errors);
+    opts->read(r);
+    REQUIRE(errors.empty());
+    torch::manual_seed(3);
+    return (*encoder_builders().find(key))(*opts, meta_for("text"));
+  };
+  auto conv = [](const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, int64_t dilation) {
+    const int64_t span = (w.size(2) - 1) * dilation, left = (span + 1) / 2;
+    auto padded = torch::constant_pad_nd(x, {left, span - left});
+    const std::array<int64_t, 1> stride{1}, none{0}, dil{dilation};
+    return torch::relu(torch::conv1d(padded, w, b, stride, none, dil));
+  };
+  torch::NoGradGuard no_grad;
+  SUBCASE("parallel_cnn: widths 2-5 side by side, masked sum") {
+    auto enc = build("text/parallel_cnn", "{num_fc_layers: 0, num_filters: 8}");
+    auto p = enc->named_parameters();
+    auto x = torch::embedding(p["embed.table.weight"], ids).transpose(1, 2);
+    std::vector<torch::Tensor> parts;
+    for (int i = 0; i < 4; ++i) {
+      const std::string c = "convs.conv" + std::to_string(i) + ".conv.";
+      parts.push_back((conv(x, p[c + "weight"], p[c + "bias"], 1) * mask.unsqueeze(1)).sum(2));
+    }
+    auto expected = torch::cat(parts, 1);
+    auto got = enc->forward(ids);
+    REQUIRE(got.sizes() == expected.sizes());
+    CHECK(torch::allclose(got, expected, 1e-4, 1e-5));
+  }
+  SUBCASE("stacked_cnn: even and odd widths, dilation 2, pooling 2 and 3 (ceil)") {
+    auto enc = build("text/stacked_cnn",
+                     "{num_fc_layers: 0, num_filters: 8, reduce_output: sum, pool_function: max,"
+                     " conv_layers: [{filter_size: 4, pool_size: 2}, {filter_size: 3, dilation_rate: 2},"
+                     " {filter_size: 2, pool_size: 3}]}");
+    auto p = enc->named_parameters();
+    auto h = torch::embedding(p["embed.table.weight"], ids).transpose(1, 2);
+    const int64_t dilation[] = {1, 2, 1}, pool[] = {2, 1, 3};
+    for (int i = 0; i < 3; ++i) {
+      const std::string c = "conv" + std::to_string(i) + ".conv.";
+      h = conv(h, p[c + "weight"], p[c + "bias"], dilation[i]);
+      if (pool[i] > 1) h = torch::max_pool1d(h, {pool[i]}, {pool[i]}, {0}, {1}, true);
+    }
+    // 12 steps -> 6 -> 6 -> 2; the second row's 5 tokens are pooled steps 0-2, then step 0.
+    auto m = torch::tensor({1.f, 1.f, 1.f, 0.f}).reshape({2, 2});
+    auto expected = (h * m.unsqueeze(1)).sum(2);
+    auto got = enc->forward(ids);
+    REQUIRE(got.sizes() == expected.sizes());
+    CHECK(torch::allclose(got, expected, 1e-4, 1e-5));
+  }
+}
