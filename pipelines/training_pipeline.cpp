@@ -43,6 +43,7 @@ std::string description_json(const TrainOptions& o, const Config& c, const Prepa
   w.Key("torch_version"), json_string(w, TORCH_VERSION);
   w.Key("random_seed"), w.Int(c.seed());
   w.Key("threads"), w.Int(threads);
+  w.Key("precision"), json_string(w, t.bfloat16 ? "bfloat16" : "float32");
   w.Key("dataset"), json_string(w, o.dataset);
   w.Key("dataset_checksum"), json_string(w, hex64(p.dataset_hash));
   w.Key("preprocessing_cache"), json_string(w, p.from_cache ? "hit" : (p.cache_path.empty() ? "off" : "miss"));

@@ -139,7 +139,7 @@ struct TrainerConfig {
   bool evaluate_training_set = false;
   std::optional<int> random_seed;
   int threads = 0;  // Kiln: intra-op threads; 0 = all cores
-  bool use_mixed_precision = false;
+  std::string use_mixed_precision = "auto";  // true | false | auto (Kiln: see trainer.cpp)
   template <class V>
   void visit(V& v) {
     v("type", type, "trainer type (only 'trainer', the ECD trainer)");
@@ -161,10 +161,15 @@ struct TrainerConfig {
     v("random_seed", random_seed, "seed (also accepted at the top level)");
     v("threads", threads, "Kiln: intra-op CPU threads (0: all cores)");
     v("use_mixed_precision", use_mixed_precision,
-      "train the forward pass in bfloat16 (CPU autocast; oneDNN uses AMX where the CPU has it); "
-      "weights, gradients and the optimizer stay float32");
+      "true | false | auto: train the forward pass in bfloat16 (CPU autocast; weights, gradients "
+      "and the optimizer stay float32). auto (Kiln's default): on when the CPU has AMX and the "
+      "model has a text, sequence or image input");
   }
 };
+
+// trainer.use_mixed_precision as written: "auto", or a YAML boolean in any of its spellings
+// (true/false, yes/no, on/off, any case). Returns 1 (on), 0 (off), -1 (auto) or -2 (neither).
+int mixed_precision_choice(const std::string& value);
 
 struct SplitConfig {
   std::string type = "random";

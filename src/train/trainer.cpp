@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 
 #include "features/feature.h"
@@ -45,6 +46,33 @@ class MixedPrecision {
  private:
   bool on_;
 };
+
+// Whether the CPU multiplies bfloat16 natively (AMX tiles): the amx_bf16 flag of /proc/cpuinfo.
+bool cpu_has_amx_bf16() {
+  static const bool has = [] {
+    std::ifstream in("/proc/cpuinfo");
+    std::string line;
+    while (std::getline(in, line))
+      if (line.rfind("flags", 0) == 0) return (line + " ").find(" amx_bf16 ") != std::string::npos;
+    return false;
+  }();
+  return has;
+}
+
+// trainer.use_mixed_precision: true / false, or auto (Kiln's default): bfloat16 where the CPU
+// has AMX and the model has a text or sequence input. There the time goes to convolutions,
+// recurrences and attention over hundreds of steps, which AMX runs about twice as fast
+// (spam_assassin's parallel_cnn, 5 epochs: 58 s -> 39 s, test accuracy within a point; see
+// bench/README.md). Image and tabular layers here are too small to gain (fashion_mnist_small:
+// the same time, about a point less accurate), so they stay float32.
+bool use_bfloat16(const Config& c) {
+  const int choice = mixed_precision_choice(c.trainer.use_mixed_precision);
+  if (choice >= 0) return choice == 1;
+  if (!cpu_has_amx_bf16()) return false;
+  for (const auto& f : c.input_features)
+    if (f.type == "text" || f.type == "sequence") return true;
+  return false;
+}
 
 using Clock = std::chrono::steady_clock;
 
@@ -212,6 +240,10 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
       *tc.optimizer.options, std::vector<torch::Tensor>{flat.flat()}, tc.learning_rate);
   const Batcher batcher(data.columns, data.lazy);
   make_dirs(ckpt_dir);
+  const bool bf16 = use_bfloat16(c);
+  if (bf16 && !run.quiet && mixed_precision_choice(tc.use_mixed_precision) < 0)
+    std::fprintf(stderr, "kiln: training in bfloat16 (trainer.use_mixed_precision: auto; this CPU has "
+                         "AMX and the model has a text input; false keeps float32)\n");
 
   // KILN_TEST_KILL_AFTER_STEPS=N makes the process kill itself (SIGKILL) after global step N,
   // so the resume test interrupts training mid-epoch at a reproducible point.
@@ -219,6 +251,7 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
   if (const char* k = std::getenv("KILN_TEST_KILL_AFTER_STEPS")) abort_after_steps = std::atoll(k);
   State st;
   TrainOutcome out;
+  out.bfloat16 = bf16;
   if (resume_from) {
     resume_from->load_rest(*optimizer, st, out.stats);
     out.resumed_from = st.epochs_done;
@@ -267,10 +300,10 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
       flat.zero_grad();
       std::map<std::string, torch::Tensor> logits;
       {
-        MixedPrecision mp(tc.use_mixed_precision);
+        MixedPrecision mp(bf16);
         logits = model.forward(b);
       }
-      if (tc.use_mixed_precision)
+      if (bf16)
         for (auto& [name, l] : logits) l = l.to(torch::kFloat32);  // losses in float32
       torch::Tensor loss = torch::zeros({}, torch::kFloat32);
       for (const auto& f : c.output_features) {

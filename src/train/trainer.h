@@ -31,6 +31,7 @@ struct TrainOutcome {
   bool early_stopped = false;
   bool interrupted = false;  // should_stop or on_epoch ended training before its epochs were done
   int resumed_from = 0;  // epochs already done when resuming
+  bool bfloat16 = false;  // the forward pass ran in bfloat16 (trainer.use_mixed_precision)
   double seconds = 0;
 };
 

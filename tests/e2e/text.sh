@@ -17,12 +17,19 @@ jq -e '.text.idx2str | length == 10004' "$out/model/feature_metadata.json" >/dev
 "$KILN" predict --model_path "$out/model" --dataset "$ex/spam_assassin.csv" --output_directory "$WORK/p" -q
 [ "$(wc -l < "$WORK/p/predictions.csv")" -eq 6047 ] || fail "predictions: expected 6046 rows"
 
-# The same model trained in bfloat16 (trainer.use_mixed_precision): same accuracy bound.
-sed 's/^trainer: {/trainer: {use_mixed_precision: true, /' "$SRC/tests/configs/spam_text.yaml" > "$WORK/bf16.yaml"
-grep -q "use_mixed_precision: true" "$WORK/bf16.yaml" || fail "bf16 config not written"
-"$KILN" experiment --config "$WORK/bf16.yaml" --dataset "$ex/spam_assassin.csv" --output_directory "$WORK/bf16" --threads 2 -q 2>/dev/null
-acc=$(json "$WORK/bf16/test_statistics.json" '.label.accuracy')
-at_least "$acc" 0.95 "spam test accuracy (parallel_cnn, use_mixed_precision)"
+# trainer.use_mixed_precision defaults to auto: bfloat16 for a text model on a CPU with AMX,
+# float32 elsewhere (description.json says which). The same model forced to float32 reaches
+# the same accuracy bound.
+expected=float32
+grep -qw amx_bf16 /proc/cpuinfo && expected=bfloat16
+[ "$(json "$out/description.json" '.precision')" = "$expected" ] \
+  || fail "auto precision: expected $expected, description.json says $(json "$out/description.json" '.precision')"
+sed 's/^trainer: {/trainer: {use_mixed_precision: false, /' "$SRC/tests/configs/spam_text.yaml" > "$WORK/fp32.yaml"
+grep -q "use_mixed_precision: false" "$WORK/fp32.yaml" || fail "float32 config not written"
+"$KILN" experiment --config "$WORK/fp32.yaml" --dataset "$ex/spam_assassin.csv" --output_directory "$WORK/fp32" --threads 2 -q 2>/dev/null
+[ "$(json "$WORK/fp32/description.json" '.precision')" = float32 ] || fail "use_mixed_precision false: not float32"
+acc=$(json "$WORK/fp32/test_statistics.json" '.label.accuracy')
+at_least "$acc" 0.95 "spam test accuracy (parallel_cnn, float32)"
 
 out2="$WORK/multi"
 "$KILN" experiment --config "$SRC/tests/configs/spam_multi.yaml" --dataset "$ex/spam_assassin.csv" \

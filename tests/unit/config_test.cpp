@@ -79,3 +79,18 @@ TEST_CASE("resolved config round-trips") {
   Config again = parse_config(once, "resolved.yaml");
   CHECK(config_to_yaml(again) == once);
 }
+
+TEST_CASE("trainer.use_mixed_precision: auto by default, a YAML boolean, or an error naming the value") {
+  const std::string features =
+      "input_features: [{name: a, type: number}]\noutput_features: [{name: y, type: binary}]\n";
+  CHECK(parse_config(features, "m.yaml").trainer.use_mixed_precision == "auto");
+  CHECK(mixed_precision_choice("auto") == -1);
+  CHECK(mixed_precision_choice("true") == 1);
+  CHECK(mixed_precision_choice("Yes") == 1);
+  CHECK(mixed_precision_choice("FALSE") == 0);
+  CHECK(mixed_precision_choice("off") == 0);
+  CHECK(mixed_precision_choice("bf16") == -2);
+  CHECK(parse_config(features + "trainer: {use_mixed_precision: True}\n", "m.yaml").trainer.use_mixed_precision == "True");
+  CHECK(error_of(features + "trainer: {use_mixed_precision: bf16}\n") ==
+        "m.yaml:3:32: trainer.use_mixed_precision: expected true, false or auto, got 'bf16'");
+}
