@@ -32,6 +32,109 @@ class PixelsImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Pixels);
 
+// Max pooling whose window equals its stride (Ludwig's default: 2 and 2), without padding, on
+// contiguous float32 [B, C, H, W]: each output keeps the offset of its maximum in the window
+// (one byte), and the gradient goes back to that pixel, as max_pool2d's does (the first maximum
+// wins, a NaN wins). libtorch 1.13's channels-first max_pool2d spends a quarter of a
+// stacked_cnn training step finding the maxima; this does it in one pass over the input.
+struct WindowMaxPool : torch::autograd::Function<WindowMaxPool> {
+  static bool applies(const torch::Tensor& x, int64_t k, int64_t stride) {
+    return k == stride && k > 1 && k * k <= 255 && x.scalar_type() == torch::kFloat32 &&
+           x.dim() == 4 && x.is_contiguous() && x.size(2) >= k && x.size(3) >= k;
+  }
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, int64_t k) {
+    const int64_t planes = x.size(0) * x.size(1), h = x.size(2), w = x.size(3), ho = h / k, wo = w / k;
+    auto out = torch::empty({x.size(0), x.size(1), ho, wo}, x.options());
+    auto arg = torch::empty({x.size(0), x.size(1), ho, wo}, x.options().dtype(torch::kUInt8));
+    const float* in = x.data_ptr<float>();
+    float* o = out.data_ptr<float>();
+    uint8_t* a = arg.data_ptr<uint8_t>();
+    at::parallel_for(0, planes, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t p = begin; p < end; ++p) {
+        const float* plane = in + p * h * w;
+        if (k == 2) {  // the common case, branch-free so the compiler vectorizes it
+          for (int64_t i = 0; i < ho; ++i) {
+            const float* r0 = plane + 2 * i * w;
+            const float* r1 = r0 + w;
+            float* orow = o + (p * ho + i) * wo;
+            uint8_t* arow = a + (p * ho + i) * wo;
+            for (int64_t j = 0; j < wo; ++j) {
+              const float v0 = r0[2 * j], v1 = r0[2 * j + 1], v2 = r1[2 * j], v3 = r1[2 * j + 1];
+              float best = v0;
+              uint8_t at = 0;
+              const bool t1 = v1 > best || v1 != v1;
+              best = t1 ? v1 : best, at = t1 ? 1 : at;
+              const bool t2 = v2 > best || v2 != v2;
+              best = t2 ? v2 : best, at = t2 ? 2 : at;
+              const bool t3 = v3 > best || v3 != v3;
+              best = t3 ? v3 : best, at = t3 ? 3 : at;
+              orow[j] = best, arow[j] = at;
+            }
+          }
+          continue;
+        }
+        for (int64_t i = 0; i < ho; ++i)
+          for (int64_t j = 0; j < wo; ++j) {
+            const float* win = plane + i * k * w + j * k;
+            float best = win[0];
+            int64_t at = 0;
+            for (int64_t di = 0; di < k; ++di)
+              for (int64_t dj = 0; dj < k; ++dj) {
+                const float v = win[di * w + dj];
+                if (v > best || std::isnan(v)) best = v, at = di * k + dj;
+              }
+            o[(p * ho + i) * wo + j] = best;
+            a[(p * ho + i) * wo + j] = static_cast<uint8_t>(at);
+          }
+      }
+    });
+    ctx->save_for_backward({arg});
+    ctx->saved_data["h"] = h, ctx->saved_data["w"] = w, ctx->saved_data["k"] = k;
+    return out;
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    auto arg = ctx->get_saved_variables()[0];
+    const int64_t h = ctx->saved_data["h"].toInt(), w = ctx->saved_data["w"].toInt(),
+                  k = ctx->saved_data["k"].toInt();
+    const int64_t planes = arg.size(0) * arg.size(1), ho = arg.size(2), wo = arg.size(3);
+    auto g = grads[0].contiguous();
+    auto gin = torch::zeros({arg.size(0), arg.size(1), h, w}, g.options());
+    const float* gp = g.data_ptr<float>();
+    const uint8_t* a = arg.data_ptr<uint8_t>();
+    float* out = gin.data_ptr<float>();
+    at::parallel_for(0, planes, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t p = begin; p < end; ++p)
+        for (int64_t i = 0; i < ho; ++i)
+          for (int64_t j = 0; j < wo; ++j) {
+            const int64_t at = a[(p * ho + i) * wo + j];
+            out[p * h * w + (i * k + at / k) * w + j * k + at % k] = gp[(p * ho + i) * wo + j];
+          }
+    });
+    return {gin, torch::Tensor()};
+  }
+};
+
+torch::Tensor max_pool(const torch::Tensor& x, int64_t k, int64_t stride) {
+  if (WindowMaxPool::applies(x, k, stride)) return WindowMaxPool::apply(x, k);
+  return torch::max_pool2d(x, k, stride);
+}
+
+// A convolution's padding as Ludwig writes it: valid (none), same (kernel / 2 on each side, which
+// keeps the size of odd kernels at stride 1) or a number of pixels on each side. -1: neither.
+int64_t padding_pixels(const std::string& padding, int64_t kernel) {
+  if (padding == "valid") return 0;
+  if (padding == "same") return kernel / 2;
+  if (padding.empty() || padding.size() > 4 || padding.find_first_not_of("0123456789") != std::string::npos)
+    return -1;
+  return std::stoll(padding);
+}
+
+void check_padding(std::vector<std::string>& p, const std::string& key, const std::string& padding) {
+  if (padding_pixels(padding, 1) < 0)
+    p.push_back(key + ": expected valid, same or a number of pixels, got '" + padding + "'");
+}
+
 struct Conv2dLayer {
   std::optional<int> out_channels, kernel_size, stride, pool_kernel_size, pool_stride;
   std::optional<std::string> padding;
@@ -40,7 +143,7 @@ struct Conv2dLayer {
     v("out_channels", out_channels, "output channels (default: the encoder's out_channels)");
     v("kernel_size", kernel_size, "kernel width and height");
     v("stride", stride, "convolution stride");
-    v("padding", padding, "valid | same");
+    v("padding", padding, "valid | same | pixels on each side");
     v("pool_kernel_size", pool_kernel_size, "max-pool size after this layer (0: none)");
     v("pool_stride", pool_stride, "pool stride (default: pool_kernel_size)");
   }
@@ -75,7 +178,7 @@ struct StackedCnn2dOptions : Options<StackedCnn2dOptions> {
     v("num_filters", num_filters, "alias of out_channels");
     v("kernel_size", kernel_size, "default kernel size");
     v("stride", stride, "default stride");
-    v("padding", padding, "valid | same");
+    v("padding", padding, "valid | same | pixels on each side");
     v("conv_activation", conv_activation, "activation after each convolution");
     v("conv_dropout", conv_dropout, "dropout after each convolution");
     v("conv_norm", conv_norm, "batch | null: normalization after each convolution");
@@ -97,11 +200,10 @@ struct StackedCnn2dOptions : Options<StackedCnn2dOptions> {
     if (out_channels < 1) p.push_back("out_channels: expected at least 1");
     if (kernel_size < 1) p.push_back("kernel_size: expected at least 1");
     if (stride < 1) p.push_back("stride: expected at least 1");
-    check_choice(p, "padding", padding, {"valid", "same"});
+    check_padding(p, "padding", padding);
     for (size_t i = 0; i < conv_layers.size(); ++i)
       if (conv_layers[i].padding)
-        check_choice(p, "conv_layers[" + std::to_string(i) + "].padding", *conv_layers[i].padding,
-                     {"valid", "same"});
+        check_padding(p, "conv_layers[" + std::to_string(i) + "].padding", *conv_layers[i].padding);
     check_choice(p, "conv_activation", conv_activation, activation_names());
     check_choice(p, "fc_activation", fc_activation, activation_names());
     if (conv_norm) check_choice(p, "conv_norm", *conv_norm, {"batch"});
@@ -131,14 +233,13 @@ struct StackedCnn2dEncoder : EncoderBase {
       const auto& l = layers[i];
       const int64_t out = l.out_channels.value_or(channels), k = l.kernel_size.value_or(o.kernel_size),
                     s = l.stride.value_or(o.stride);
-      const bool same = l.padding.value_or(o.padding) == "same";
-      auto opts = torch::nn::Conv2dOptions(in, out, k).stride(s);
-      if (same) opts.padding(k / 2);  // odd kernels keep the size at stride 1
-      convs.push_back(register_module("conv" + std::to_string(i), torch::nn::Conv2d(opts)));
+      const int64_t pad = padding_pixels(l.padding.value_or(o.padding), k);
+      convs.push_back(register_module("conv" + std::to_string(i),
+                                      torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, k).stride(s).padding(pad))));
       if (o.conv_norm)
         norms.push_back(register_module("norm" + std::to_string(i), torch::nn::BatchNorm2d(out)));
-      h = same ? (h + s - 1) / s : (h - k) / s + 1;
-      w = same ? (w + s - 1) / s : (w - k) / s + 1;
+      h = (h + 2 * pad - k) / s + 1;
+      w = (w + 2 * pad - k) / s + 1;
       const int64_t pk = l.pool_kernel_size.value_or(o.pool_kernel_size);
       const int64_t ps = l.pool_stride.value_or(o.pool_stride.value_or(static_cast<int>(pk)));
       pools_.push_back({pk, ps});
@@ -161,7 +262,7 @@ struct StackedCnn2dEncoder : EncoderBase {
       h = activate(h, activation_);
       if (dropout_ > 0) h = torch::dropout(h, dropout_, is_training());
       auto [pk, ps] = pools_[i];
-      if (pk > 1) h = average_ ? torch::avg_pool2d(h, pk, ps) : torch::max_pool2d(h, pk, ps);
+      if (pk > 1) h = average_ ? torch::avg_pool2d(h, pk, ps) : max_pool(h, pk, ps);
     }
     return fc->forward(h.flatten(1));
   }

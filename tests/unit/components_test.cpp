@@ -295,3 +295,67 @@ TEST_CASE("convolution blocks compute Conv1d with same padding, pooling and mask
     CHECK(torch::allclose(got, expected, 1e-4, 1e-5));
   }
 }
+
+// stacked_cnn pools with its own kernel when the window equals the stride (Ludwig's default):
+// outputs and gradients must be max_pool2d's, on an odd map (13 -> 6) and with ReLU ties.
+TEST_CASE("image stacked_cnn: window max pooling gives max_pool2d's outputs and gradients") {
+  auto opts = encoder_schemas().find("image/stacked_cnn")->make_options();
+  torch::manual_seed(5);
+  auto enc = (*encoder_builders().find("image/stacked_cnn"))(*opts, meta_for("image"));
+  auto p = enc->named_parameters();
+  auto x = torch::randint(0, 256, {4, 3, 32, 32}).to(torch::kUInt8);
+  auto reference = [&] {
+    auto h = x.to(torch::kFloat32) / 255.0;
+    for (int i = 0; i < 2; ++i) {
+      const std::string c = "conv" + std::to_string(i) + ".";
+      h = torch::max_pool2d(torch::relu(torch::conv2d(h, p[c + "weight"], p[c + "bias"])), 2, 2);
+    }
+    CHECK(h.size(2) == 6);
+    return torch::relu(torch::linear(h.flatten(1), p["fc.fc0.weight"], p["fc.fc0.bias"]));
+  };
+  auto grads = [&](const torch::Tensor& out) {
+    for (auto& t : enc->parameters()) t.mutable_grad() = torch::Tensor();
+    (out * torch::linspace(-1, 1, out.numel()).view(out.sizes())).sum().backward();
+    std::vector<torch::Tensor> g;
+    for (auto& t : enc->parameters()) g.push_back(t.grad().clone());
+    return g;
+  };
+  auto got = enc->forward(x), expected = reference();
+  REQUIRE(got.sizes() == expected.sizes());
+  CHECK(torch::allclose(got, expected, 1e-5, 1e-6));
+  auto g1 = grads(enc->forward(x)), g2 = grads(reference());
+  REQUIRE(g1.size() == g2.size());
+  for (size_t i = 0; i < g1.size(); ++i) {
+    CAPTURE(i);
+    CHECK(torch::allclose(g1[i], g2[i], 1e-5, 1e-6));
+  }
+}
+
+TEST_CASE("image stacked_cnn padding: valid, same or pixels, and the fc layer fits the map") {
+  auto build = [](const char* yaml, std::vector<std::string>& errors) -> std::shared_ptr<EncoderBase> {
+    auto opts = encoder_schemas().find("image/stacked_cnn")->make_options();
+    YamlReader r("t.yaml", YAML::Load(yaml), "encoder", &errors);
+    opts->read(r);
+    for (const auto& p : opts->problems()) errors.push_back(p);
+    if (!errors.empty()) return nullptr;
+    return (*encoder_builders().find("image/stacked_cnn"))(*opts, meta_for("image"));
+  };
+  auto x = batch_for("image");
+  std::vector<std::string> errors;
+  for (const char* yaml : {"{padding: same}", "{padding: 1}", "{padding: 2, num_conv_layers: 3}",
+                           "{conv_layers: [{kernel_size: 4, padding: same}, {padding: valid}]}"}) {
+    CAPTURE(yaml);
+    auto enc = build(yaml, errors);
+    REQUIRE(errors.empty());
+    CHECK(enc->forward(x).sizes() == torch::IntArrayRef({2, enc->output_size()}));
+  }
+  // padding 1 is "same" for 3x3 kernels: the same weights give the same output.
+  torch::manual_seed(1);
+  auto a = build("{padding: same}", errors);
+  torch::manual_seed(1);
+  auto b = build("{padding: 1}", errors);
+  CHECK(torch::allclose(a->forward(x), b->forward(x)));
+  build("{padding: wide}", errors);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].find("padding: expected valid, same or a number of pixels, got 'wide'") != std::string::npos);
+}
