@@ -18,11 +18,6 @@
 namespace kiln {
 namespace {
 
-const std::vector<std::string>& combiner_reduce_modes() {
-  static const std::vector<std::string> m = {"sum", "mean", "avg", "max", "last", "concat", "none"};
-  return m;
-}
-
 // Fields both combiners share.
 struct SequenceFields {
   std::optional<std::string> main_sequence_feature;
@@ -35,7 +30,7 @@ struct SequenceFields {
       "sum | mean | avg | max | last | concat | null: reduction over time (null keeps the steps for a tagger)");
   }
   void sequence_problems(std::vector<std::string>& p) const {
-    if (reduce_output) check_choice(p, "reduce_output", *reduce_output, combiner_reduce_modes());
+    if (reduce_output) check_choice(p, "reduce_output", *reduce_output, reduce_modes());
   }
   std::string reduce() const { return reduce_output.value_or("none"); }
 };

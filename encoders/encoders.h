@@ -20,6 +20,8 @@ std::shared_ptr<EncoderBase> build_encoder_over_embeddings(const std::string& na
                                                            const std::string& reduce_output);
 // Reduces [B, T, H] over time (sum | mean | avg | max | last | concat; none returns it as is).
 torch::Tensor reduce_over_time(const torch::Tensor& h, const std::string& mode);
+// The reduce_output values reduce_over_time takes (null in a config means none).
+const std::vector<std::string>& reduce_modes();
 
 void register_passthrough_encoder();
 void register_dense_encoder();

@@ -15,12 +15,13 @@
 #include "util/choice.h"
 
 namespace kiln {
-namespace {
 
 const std::vector<std::string>& reduce_modes() {
   static const std::vector<std::string> m = {"sum", "mean", "avg", "max", "last", "concat", "none"};
   return m;
 }
+
+namespace {
 
 // Fields every sequence encoder shares: the token embedding and the reduction over time.
 struct EmbedFields {
