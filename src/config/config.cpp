@@ -176,6 +176,16 @@ struct Parser {
       }
       return;
     }
+    if (a.IsSequence()) {  // Ludwig's steps are mappings; a bare name gets a hint, not two errors
+      bool bare = false;
+      for (size_t i = 0; i < a.size(); ++i)
+        if (a[i].IsScalar()) {
+          err(a[i], path + ".augmentation[" + std::to_string(i) + "]",
+              "expected a mapping such as {type: " + a[i].Scalar() + "}, got '" + a[i].Scalar() + "'");
+          bare = true;
+        }
+      if (bare) return;
+    }
     YamlReader ar(file, cm, path, &errors);
     ar("augmentation", f.augmentation);
     for (size_t i = 0; i < f.augmentation.size(); ++i) {

@@ -94,3 +94,11 @@ TEST_CASE("trainer.use_mixed_precision: auto by default, a YAML boolean, or an e
   CHECK(error_of(features + "trainer: {use_mixed_precision: bf16}\n") ==
         "m.yaml:3:32: trainer.use_mixed_precision: expected true, false or auto, got 'bf16'");
 }
+
+TEST_CASE("an augmentation step written as a bare name gets one error with the mapping to write") {
+  std::string e = error_of(
+      "input_features: [{name: a, type: image, augmentation: [{type: random_crop}, random_rotate]}]\n"
+      "output_features: [{name: y, type: binary}]\n");
+  CHECK(e == "m.yaml:1:77: input_features[0].augmentation[1]: expected a mapping such as "
+             "{type: random_rotate}, got 'random_rotate'");
+}
