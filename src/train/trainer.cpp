@@ -62,8 +62,8 @@ bool cpu_has_amx_bf16() {
 // trainer.use_mixed_precision: true / false, or auto (Kiln's default): bfloat16 where the CPU
 // has AMX and the model has a text or sequence input. There the time goes to convolutions,
 // recurrences and attention over hundreds of steps, which AMX runs about twice as fast
-// (spam_assassin's parallel_cnn, 5 epochs: 58 s -> 39 s, test accuracy within a point; see
-// bench/README.md). Image and tabular layers here are too small to gain (fashion_mnist_small:
+// (spam_assassin's parallel_cnn, 5 epochs, median whole runs: 73 s -> 31 s, test accuracy
+// within a point; bench/README.md). Image and tabular layers here are too small to gain (fashion_mnist_small:
 // the same time, about a point less accurate), so they stay float32.
 bool use_bfloat16(const Config& c) {
   const int choice = mixed_precision_choice(c.trainer.use_mixed_precision);
@@ -243,7 +243,7 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
   const bool bf16 = use_bfloat16(c);
   if (bf16 && !run.quiet && mixed_precision_choice(tc.use_mixed_precision) < 0)
     std::fprintf(stderr, "kiln: training in bfloat16 (trainer.use_mixed_precision: auto; this CPU has "
-                         "AMX and the model has a text input; false keeps float32)\n");
+                         "AMX and the model has a text or sequence input; false keeps float32)\n");
 
   // KILN_TEST_KILL_AFTER_STEPS=N makes the process kill itself (SIGKILL) after global step N,
   // so the resume test interrupts training mid-epoch at a reproducible point.
