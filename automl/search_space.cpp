@@ -319,11 +319,12 @@ HyperoptSpec parse_hyperopt(const YAML::Node& node, const std::string& file) {
 
   YAML::Node rr = b.get("rerank");
   auto enabled = [&](const YAML::Node& n, const std::string& path) {
-    const std::string v = n.Scalar();
-    if (v == "auto") return std::string("auto");
-    if (v == "true" || v == "on" || v == "yes") return std::string("on");
-    if (v == "false" || v == "off" || v == "no") return std::string("off");
-    b.fail(n, path, "expected true, false or auto, got '" + v + "'");
+    switch (parse_auto_bool(n.Scalar())) {
+      case -1: return std::string("auto");
+      case 1: return std::string("on");
+      case 0: return std::string("off");
+    }
+    b.fail(n, path, "expected true, false or auto, got '" + n.Scalar() + "'");
     return std::string();
   };
   if (rr && rr.IsScalar()) {

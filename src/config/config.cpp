@@ -356,7 +356,7 @@ struct Parser {
       err(root, "trainer.regularization_type",
           "unknown regularization '" + t.regularization_type + "'" +
               suggest(t.regularization_type, regs));
-    if (mixed_precision_choice(t.use_mixed_precision) == -2)
+    if (parse_auto_bool(t.use_mixed_precision) == -2)
       err(static_cast<const YAML::Node&>(root)["trainer"]["use_mixed_precision"], "trainer.use_mixed_precision",
           "expected true, false or auto, got '" + t.use_mixed_precision + "'");
     if (t.type != "trainer")
@@ -398,15 +398,6 @@ const FeatureConfig* Config::find_output(const std::string& name) const {
   for (const auto& f : output_features)
     if (f.name == name) return &f;
   return nullptr;
-}
-
-int mixed_precision_choice(const std::string& value) {
-  std::string v;
-  for (char ch : value) v += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  if (v == "auto") return -1;
-  if (v == "true" || v == "yes" || v == "on" || v == "y") return 1;
-  if (v == "false" || v == "no" || v == "off" || v == "n") return 0;
-  return -2;
 }
 
 int Config::seed() const {

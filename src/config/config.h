@@ -139,7 +139,7 @@ struct TrainerConfig {
   bool evaluate_training_set = false;
   std::optional<int> random_seed;
   int threads = 0;  // Kiln: intra-op threads; 0 = all cores
-  std::string use_mixed_precision = "auto";  // true | false | auto (Kiln: see trainer.cpp)
+  std::string use_mixed_precision = "auto";  // parse_auto_bool (util/strings.h); auto: trainer.cpp
   template <class V>
   void visit(V& v) {
     v("type", type, "trainer type (only 'trainer', the ECD trainer)");
@@ -166,10 +166,6 @@ struct TrainerConfig {
       "model has a text, sequence or image input");
   }
 };
-
-// trainer.use_mixed_precision as written: "auto", or a YAML boolean in any of its spellings
-// (true/false, yes/no, on/off, any case). Returns 1 (on), 0 (off), -1 (auto) or -2 (neither).
-int mixed_precision_choice(const std::string& value);
 
 struct SplitConfig {
   std::string type = "random";

@@ -66,7 +66,7 @@ bool cpu_has_amx_bf16() {
 // within a point; bench/README.md). Image and tabular layers here are too small to gain (fashion_mnist_small:
 // the same time, about a point less accurate), so they stay float32.
 bool use_bfloat16(const Config& c) {
-  const int choice = mixed_precision_choice(c.trainer.use_mixed_precision);
+  const int choice = parse_auto_bool(c.trainer.use_mixed_precision);
   if (choice >= 0) return choice == 1;
   if (!cpu_has_amx_bf16()) return false;
   for (const auto& f : c.input_features)
@@ -241,7 +241,7 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
   const Batcher batcher(data.columns, data.lazy);
   make_dirs(ckpt_dir);
   const bool bf16 = use_bfloat16(c);
-  if (bf16 && !run.quiet && mixed_precision_choice(tc.use_mixed_precision) < 0)
+  if (bf16 && !run.quiet && parse_auto_bool(tc.use_mixed_precision) < 0)
     std::fprintf(stderr, "kiln: training in bfloat16 (trainer.use_mixed_precision: auto; this CPU has "
                          "AMX and the model has a text or sequence input; false keeps float32)\n");
 

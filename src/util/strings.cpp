@@ -156,4 +156,12 @@ bool base64_decode(std::string_view in, std::string& out) {
   return true;
 }
 
+int parse_auto_bool(std::string_view s) {
+  const std::string v = to_lower(s);
+  if (v == "auto") return -1;
+  if (v == "true" || v == "yes" || v == "on" || v == "y") return 1;
+  if (v == "false" || v == "no" || v == "off" || v == "n") return 0;
+  return -2;
+}
+
 }  // namespace kiln

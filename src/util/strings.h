@@ -19,6 +19,9 @@ std::string_view trim(std::string_view s);
 // Strict number parsing of a whole field (surrounding spaces allowed). Returns false if the text
 // is not a number.
 bool parse_double(std::string_view s, double& out);
+// A switch that may also be left to Kiln: "auto", or a YAML boolean in any of its spellings
+// (true/false, yes/no, on/off, y/n, any case). Returns 1 (on), 0 (off), -1 (auto), -2 (neither).
+int parse_auto_bool(std::string_view s);
 bool parse_int(std::string_view s, int64_t& out);
 
 // RFC 4648 base64, for binary blobs inside JSON. decode returns false on malformed input.

@@ -2,6 +2,7 @@
 
 #include "config/config.h"
 #include "util/error.h"
+#include "util/strings.h"
 
 using namespace kiln;
 
@@ -84,12 +85,12 @@ TEST_CASE("trainer.use_mixed_precision: auto by default, a YAML boolean, or an e
   const std::string features =
       "input_features: [{name: a, type: number}]\noutput_features: [{name: y, type: binary}]\n";
   CHECK(parse_config(features, "m.yaml").trainer.use_mixed_precision == "auto");
-  CHECK(mixed_precision_choice("auto") == -1);
-  CHECK(mixed_precision_choice("true") == 1);
-  CHECK(mixed_precision_choice("Yes") == 1);
-  CHECK(mixed_precision_choice("FALSE") == 0);
-  CHECK(mixed_precision_choice("off") == 0);
-  CHECK(mixed_precision_choice("bf16") == -2);
+  CHECK(parse_auto_bool("auto") == -1);
+  CHECK(parse_auto_bool("true") == 1);
+  CHECK(parse_auto_bool("Yes") == 1);
+  CHECK(parse_auto_bool("FALSE") == 0);
+  CHECK(parse_auto_bool("off") == 0);
+  CHECK(parse_auto_bool("bf16") == -2);
   CHECK(parse_config(features + "trainer: {use_mixed_precision: True}\n", "m.yaml").trainer.use_mixed_precision == "True");
   CHECK(error_of(features + "trainer: {use_mixed_precision: bf16}\n") ==
         "m.yaml:3:32: trainer.use_mixed_precision: expected true, false or auto, got 'bf16'");
