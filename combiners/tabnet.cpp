@@ -2,7 +2,7 @@
 // through num_steps decision steps. In each, an attentive transformer turns the previous step's
 // attention features into a sparse feature mask (sparsemax, scaled by how much each feature was
 // used before: relaxation_factor), and a feature transformer (GLU blocks, the first
-// num_shared_blocks shared by all steps) processes the masked features; the ReLU of each step's
+// num_shared_blocks with fully connected layers shared by all steps) processes the masked features; the ReLU of each step's
 // decision part is summed and projected to output_size. Batch norms are "ghost" batch norms over
 // virtual batches of bn_virtual_bs rows.
 #include <torch/torch.h>
@@ -92,11 +92,16 @@ class GhostBatchNormImpl : public torch::nn::Module {
 };
 TORCH_MODULE(GhostBatchNorm);
 
-// Linear to twice the width, ghost batch norm, gated linear unit.
+// Linear to twice the width, ghost batch norm, gated linear unit. The linear layer may be one of
+// the combiner's shared layers (owned and registered there); the batch norm is always the block's
+// own: shared blocks see each step's differently masked inputs, so one running mean and variance
+// for all steps would match none of them at evaluation (as in TabNet's paper and Ludwig, only the
+// fully connected layers are shared).
 class GluBlockImpl : public torch::nn::Module {
  public:
-  GluBlockImpl(int64_t in, int64_t width, const TabNetOptions& o) {
-    fc = register_module("fc", torch::nn::Linear(torch::nn::LinearOptions(in, 2 * width).bias(false)));
+  GluBlockImpl(int64_t in, int64_t width, const TabNetOptions& o, torch::nn::Linear shared_fc) {
+    fc = shared_fc ? shared_fc
+                   : register_module("fc", torch::nn::Linear(torch::nn::LinearOptions(in, 2 * width).bias(false)));
     bn = register_module("bn", GhostBatchNorm(2 * width, o));
   }
   torch::Tensor forward(const torch::Tensor& x) { return torch::glu(bn->forward(fc->forward(x)), 1); }
@@ -105,12 +110,13 @@ class GluBlockImpl : public torch::nn::Module {
 };
 TORCH_MODULE(GluBlock);
 
-// Blocks applied in order; from the second on, residual and scaled by sqrt(1/2).
-torch::Tensor run_blocks(std::vector<GluBlock>& blocks, torch::Tensor x, bool first_is_residual) {
+// A feature transformer: blocks applied in order; from the second on, residual and scaled by
+// sqrt(1/2).
+torch::Tensor run_blocks(std::vector<GluBlock>& blocks, torch::Tensor x) {
   const double scale = std::sqrt(0.5);
   for (size_t i = 0; i < blocks.size(); ++i) {
     auto y = blocks[i]->forward(x);
-    x = (i == 0 && !first_is_residual) ? y : (x + y) * scale;
+    x = i == 0 ? y : (x + y) * scale;
   }
   return x;
 }
@@ -121,14 +127,18 @@ struct TabNetCombiner : CombinerBase {
     for (auto s : sizes) in_ += s;
     input_bn = register_module("input_bn", torch::nn::BatchNorm1d(torch::nn::BatchNorm1dOptions(in_).momentum(o.bn_momentum)));
     for (int i = 0; i < o.num_shared_blocks; ++i)
-      shared.push_back(register_module("shared" + std::to_string(i), GluBlock(i == 0 ? in_ : width_, width_, o)));
+      shared_fc.push_back(register_module(
+          "shared_fc" + std::to_string(i),
+          torch::nn::Linear(torch::nn::LinearOptions(i == 0 ? in_ : width_, 2 * width_).bias(false))));
     // Feature transformers: one before the first step, then one per step.
     for (int s = 0; s <= o.num_steps; ++s) {
-      std::vector<GluBlock> own;
-      for (int i = o.num_shared_blocks; i < o.num_total_blocks; ++i)
-        own.push_back(register_module("step" + std::to_string(s) + "_block" + std::to_string(i),
-                                      GluBlock(i == 0 ? in_ : width_, width_, o)));
-      step_blocks.push_back(own);
+      std::vector<GluBlock> blocks;
+      for (int i = 0; i < o.num_total_blocks; ++i)
+        blocks.push_back(register_module(
+            "step" + std::to_string(s) + "_block" + std::to_string(i),
+            GluBlock(i == 0 ? in_ : width_, width_, o,
+                     i < o.num_shared_blocks ? shared_fc[i] : torch::nn::Linear(nullptr))));
+      step_blocks.push_back(blocks);
     }
     for (int s = 0; s < o.num_steps; ++s) {
       attention_fc.push_back(register_module("attention" + std::to_string(s),
@@ -139,8 +149,7 @@ struct TabNetCombiner : CombinerBase {
   }
 
   torch::Tensor feature_transform(const torch::Tensor& x, size_t step) {
-    auto h = run_blocks(shared, x, false);
-    return run_blocks(step_blocks[step], h, !shared.empty());
+    return run_blocks(step_blocks[step], x);
   }
 
   torch::Tensor forward(const std::vector<torch::Tensor>& encoded) override {
@@ -166,7 +175,7 @@ struct TabNetCombiner : CombinerBase {
   TabNetOptions o_;
   int64_t in_ = 0, width_;
   torch::nn::BatchNorm1d input_bn{nullptr};
-  std::vector<GluBlock> shared;
+  std::vector<torch::nn::Linear> shared_fc;
   std::vector<std::vector<GluBlock>> step_blocks;
   std::vector<torch::nn::Linear> attention_fc;
   std::vector<GhostBatchNorm> attention_bn;

@@ -212,30 +212,68 @@ TEST_CASE("save then load gives identical outputs") {
   std::remove(path.c_str());
 }
 
-TEST_CASE("tabnet learns a rule that depends on one of eight inputs (ghost batch norm, sparsemax masks)") {
+namespace {
+EcdModel tabnet_model(const std::string& combiner, uint64_t seed) {
   Config c = parse_config(
-      "input_features: [{name: a, type: vector, encoder: {type: passthrough}}]\noutput_features: [{name: y, type: binary}]\n"
-      "combiner: {type: tabnet, size: 8, output_size: 8, num_steps: 2, bn_virtual_bs: 64}\n",
+      "input_features: [{name: a, type: vector, encoder: {type: passthrough}}]\n"
+      "output_features: [{name: y, type: binary}]\ncombiner: " + combiner + "\n",
       "m.yaml");
   MetadataMap m;
   m["a"] = meta_for("vector");
   m["a"].sequence_length = 8;
   m["y"] = meta_for("binary");
-  torch::manual_seed(0);
-  EcdModel model(c, m);
-  auto x = torch::randn({256, 8});
-  auto y = (x.select(1, 3) > 0).to(torch::kFloat32);
-  Batch b = {{"a", x}, {"y", y}};
-  torch::optim::Adam opt(model.parameters(), torch::optim::AdamOptions(0.02));
-  model.train();
-  for (int step = 0; step < 200; ++step) {
-    opt.zero_grad();
-    torch::nn::functional::binary_cross_entropy_with_logits(model.forward(b).at("y"), y).backward();
-    opt.step();
+  torch::manual_seed(seed);
+  return EcdModel(c, m);
+}
+double binary_accuracy(EcdModel& model, const torch::Tensor& x, const torch::Tensor& y) {
+  torch::NoGradGuard no_grad;
+  auto logits = model.forward({{"a", x}}).at("y");
+  return ((logits > 0).to(torch::kFloat32) == y).to(torch::kFloat32).mean().item<double>();
+}
+}  // namespace
+
+// Judged on rows it never saw, in evaluation mode, for three seeds: every seed must learn (after
+// the shared-batch-norm fix below, 48 runs over seeds, OpenBLAS kernels and thread counts gave
+// 0.957 to 1.0; before it, 0.19 to 0.99).
+TEST_CASE("tabnet learns a rule that depends on one of eight inputs (ghost batch norm, sparsemax masks)") {
+  for (uint64_t seed : {0, 1, 2}) {
+    CAPTURE(seed);
+    EcdModel model = tabnet_model("{type: tabnet, size: 8, output_size: 8, num_steps: 2, bn_virtual_bs: 64}", seed);
+    auto x = torch::randn({256, 8}), x_test = torch::randn({1024, 8});
+    auto y = (x.select(1, 3) > 0).to(torch::kFloat32), y_test = (x_test.select(1, 3) > 0).to(torch::kFloat32);
+    torch::optim::Adam opt(model.parameters(), torch::optim::AdamOptions(0.02));
+    model.train();
+    for (int step = 0; step < 200; ++step) {
+      auto order = torch::randperm(256);  // batches differ from step to step, as in training
+      opt.zero_grad();
+      torch::nn::functional::binary_cross_entropy_with_logits(
+          model.forward({{"a", x.index_select(0, order)}}).at("y"), y.index_select(0, order))
+          .backward();
+      opt.step();
+    }
+    model.eval();
+    CHECK(binary_accuracy(model, x_test, y_test) > 0.9);
   }
+}
+
+// With one virtual batch and no dropout, evaluation (running statistics) must compute what
+// training mode computes once the running statistics have caught up. When the shared GLU blocks
+// shared their batch norms too, one running mean served every step's differently masked input
+// and evaluation's logits had little to do with training's.
+TEST_CASE("tabnet: evaluation mode matches training mode once running statistics settle") {
+  EcdModel model = tabnet_model(
+      "{type: tabnet, size: 8, output_size: 8, num_steps: 3, bn_virtual_bs: 512, dropout: 0, bn_momentum: 0.5}", 4);
+  auto x = torch::randn({512, 8}) * 3 + 1;
+  torch::NoGradGuard no_grad;
+  model.train();
+  for (int i = 0; i < 40; ++i) model.forward({{"a", x}});
+  auto trained = model.forward({{"a", x}}).at("y");
   model.eval();
-  auto acc = ((model.forward(b).at("y") > 0).to(torch::kFloat32) == y).to(torch::kFloat32).mean().item<double>();
-  CHECK(acc > 0.9);
+  auto evaluated = model.forward({{"a", x}}).at("y");
+  // Up to the unbiased running variance (512/511) carried through the sparsemax masks: 2.5 % of
+  // the largest logit here; with the shared batch norms it was 75 %.
+  const double gap = (trained - evaluated).abs().max().item<double>();
+  CHECK(gap < 0.1 * trained.abs().max().item<double>());
 }
 
 // The convolutional sequence encoders run their Conv1d weights as channels-last 2-D convolutions
