@@ -19,6 +19,7 @@
 
 #include "data/split.h"
 #include "features/feature.h"
+#include "util/archive.h"
 #include "util/error.h"
 #include "util/parallel.h"
 #include "util/fs.h"
@@ -72,7 +73,7 @@ torch::Tensor to_index_tensor(const std::vector<int64_t>& v) {
 }
 
 void save_cache(const std::string& path, const Config& c, const Prepared& p) {
-  write_atomic_with(path, [&](const std::string& tmp) {
+  {
     torch::serialize::OutputArchive ar;
     std::vector<std::string> names;
     int i = 0;
@@ -92,8 +93,8 @@ void save_cache(const std::string& path, const Config& c, const Prepared& p) {
                                      ? p.data.slices.membership
                                      : torch::zeros({0, 0}, torch::kBool));
     (void)c;
-    ar.save_to(tmp);
-  });
+    save_archive(ar, path);
+  }
 }
 
 bool load_cache(const std::string& path, Prepared& p) {

@@ -32,7 +32,7 @@ namespace {
 
 std::string description_json(const TrainOptions& o, const Config& c, const Prepared& p,
                              const TrainOutcome& t, int threads, int64_t params,
-                             double total_s) {
+                             double total_s, const std::string& model_files) {
   rapidjson::StringBuffer sb;
   JsonWriter w(sb);
   w.SetIndent(' ', 1);
@@ -63,6 +63,7 @@ std::string description_json(const TrainOptions& o, const Config& c, const Prepa
   w.Key("validation_field"), json_string(w, c.validation_field());
   w.Key("validation_metric"), json_string(w, c.validation_metric());
   w.Key("early_stopped"), w.Bool(t.early_stopped);
+  w.Key("model_files"), w.RawValue(model_files.c_str(), model_files.size(), rapidjson::kObjectType);
   w.Key("timings");
   w.StartObject();
   w.Key("preprocess_s"), json_double(w, p.seconds);
@@ -138,6 +139,7 @@ int run_train(const TrainOptions& o, bool then_evaluate_test) {
   run.should_stop = o.should_stop;
   run.on_epoch = o.on_epoch;
   TrainOutcome t = train_model(model, c, p.metadata, p.data, run);
+  const std::string model_files = seal_model(model_dir);
   write_file_atomic(path_join(o.output_directory, "training_statistics.json"), t.stats.to_json());
 
   if (o.outcome)
@@ -153,7 +155,7 @@ int run_train(const TrainOptions& o, bool then_evaluate_test) {
   }
   double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   write_file_atomic(path_join(o.output_directory, "description.json"),
-                    description_json(o, c, p, t, threads, model.num_parameters(), total));
+                    description_json(o, c, p, t, threads, model.num_parameters(), total, model_files));
   if (!o.quiet)
     std::fprintf(stderr, "kiln: trained %d epochs in %.2fs (best epoch %d); model in %s\n",
                  t.epochs, t.seconds, t.best_epoch, model_dir.c_str());

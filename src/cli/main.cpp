@@ -104,6 +104,9 @@ void bind_to_coordinator(int argc, char** argv) {
 }
 
 int main(int argc, char** argv) {
+  // Past a file size limit (ulimit -f), a write fails with EFBIG and Kiln reports it, removes the
+  // temporary file and exits with one line, instead of being killed with a core dump.
+  ::signal(SIGXFSZ, SIG_IGN);
   bind_to_coordinator(argc, argv);
   pick_blas_kernels();
   tune_malloc();

@@ -31,7 +31,9 @@ Table read_jsonl_text(const std::string& text, const std::string& source,
     if (!line_text.empty() && line_text.back() == '\r') line_text.pop_back();
     if (line_text.find_first_not_of(" \t") == std::string::npos) continue;
     rapidjson::Document d;
-    d.Parse<rapidjson::kParseNumbersAsStringsFlag>(line_text.c_str(), line_text.size());
+    // Iterative parsing: a line of deeply nested arrays must not exhaust the stack.
+    d.Parse<rapidjson::kParseNumbersAsStringsFlag | rapidjson::kParseIterativeFlag>(line_text.c_str(),
+                                                                                   line_text.size());
     if (d.HasParseError())
       throw DataError(source + ":" + std::to_string(line) + ":" +
                       std::to_string(d.GetErrorOffset() + 1) + ": invalid JSON: " +

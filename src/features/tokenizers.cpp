@@ -90,6 +90,11 @@ struct SpmModule {
 
 const SpmModule& spm() {
   static const SpmModule m = [] {
+#ifdef KILN_SANITIZED
+    // AddressSanitizer's runtime refuses RTLD_DEEPBIND (google/sanitizers#611), and without deep
+    // binding SentencePiece's bundled protobuf meets libtorch's and aborts on a version check.
+    throw ModelError("the sentencepiece tokenizer is not available in a sanitizer build (KILN_SANITIZE)");
+#endif
     std::vector<std::string> candidates;
     if (const char* env = std::getenv("KILN_SPM_MODULE")) candidates.push_back(env);
     char exe[4096];

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "features/feature.h"
+#include "util/archive.h"
 #include "util/error.h"
 #include "util/fs.h"
 
@@ -90,11 +91,9 @@ int64_t EcdModel::num_parameters() const {
 }
 
 void save_weights(EcdModel& model, const std::string& path) {
-  write_atomic_with(path, [&](const std::string& tmp) {
-    torch::serialize::OutputArchive ar;
-    model.save(ar);
-    ar.save_to(tmp);
-  });
+  torch::serialize::OutputArchive ar;
+  model.save(ar);
+  save_archive(ar, path);
 }
 
 void load_weights(EcdModel& model, const std::string& path) {

@@ -19,6 +19,7 @@
 #include "train/batcher.h"
 #include "train/flat_parameters.h"
 #include "train/optimizers.h"
+#include "util/archive.h"
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/tensor_bytes.h"
@@ -93,19 +94,17 @@ struct State {
 
 void save_checkpoint(const std::string& path, EcdModel& model, torch::optim::Optimizer& opt,
                      const State& s, const TrainingStatistics& stats) {
-  write_atomic_with(path, [&](const std::string& tmp) {
-    torch::serialize::OutputArchive ar, mar, oar;
-    model.save(mar);
-    opt.save(oar);
-    ar.write("model", mar);
-    ar.write("optimizer", oar);
-    ar.write("state", torch::tensor({int64_t(s.epochs_done), int64_t(s.best_epoch),
-                                     int64_t(s.has_best), int64_t(s.since_best),
-                                     int64_t(s.plateau_wait), int64_t(s.reductions)}));
-    ar.write("best_value", torch::tensor({s.best_value}, torch::kFloat64));
-    ar.write("statistics", bytes_tensor(stats.to_json()));
-    ar.save_to(tmp);
-  });
+  torch::serialize::OutputArchive ar, mar, oar;
+  model.save(mar);
+  opt.save(oar);
+  ar.write("model", mar);
+  ar.write("optimizer", oar);
+  ar.write("state", torch::tensor({int64_t(s.epochs_done), int64_t(s.best_epoch),
+                                   int64_t(s.has_best), int64_t(s.since_best),
+                                   int64_t(s.plateau_wait), int64_t(s.reductions)}));
+  ar.write("best_value", torch::tensor({s.best_value}, torch::kFloat64));
+  ar.write("statistics", bytes_tensor(stats.to_json()));
+  save_archive(ar, path);
 }
 
 // Reading a checkpoint has two phases: the model's weights must be loaded before its parameters

@@ -1,9 +1,13 @@
 #include "util/fs.h"
 
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -35,16 +39,47 @@ static std::string tmp_name(const std::string& path) {
   return path + ".tmp." + std::to_string(::getpid());
 }
 
+// Why a write into `dir` failed, when the file system says so: the writers underneath (torch's
+// archive writer, say) report only that a write failed.
+static std::string full_reason(const std::string& dir) {
+  struct statvfs st;
+  if (::statvfs(dir.c_str(), &st) == 0 && st.f_bavail == 0) return std::strerror(ENOSPC);
+  return "";
+}
+
+// Test hook: KILN_TEST_KILL_IN_WRITE=<file name>:<n> kills the process (SIGKILL) at the n-th write
+// of a file of that name, with the temporary file complete and not yet renamed, so the crash
+// tests hit the moment of a checkpoint write exactly.
+static void maybe_kill_in_write(const std::string& path) {
+  static const char* spec = std::getenv("KILN_TEST_KILL_IN_WRITE");
+  static int count = 0;
+  if (!spec) return;
+  const std::string s = spec;
+  const size_t colon = s.rfind(':');
+  if (colon == std::string::npos || fs::path(path).filename().string() != s.substr(0, colon)) return;
+  if (++count == std::atoi(s.c_str() + colon + 1)) ::kill(::getpid(), SIGKILL);
+}
+
 void write_atomic_with(const std::string& path,
                        const std::function<void(const std::string&)>& write) {
   std::string tmp = tmp_name(path);
   try {
     write(tmp);
-  } catch (...) {
+  } catch (const KilnError&) {
     std::error_code ec;
     fs::remove(tmp, ec);
     throw;
+  } catch (const std::exception& e) {  // e.g. torch's archive writer on a full disk
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    std::string why = full_reason(parent_dir(path));
+    if (why.empty()) {
+      why = e.what();
+      why = why.substr(0, why.find('\n'));
+    }
+    throw ModelError(path + ": cannot write file: " + why);
   }
+  maybe_kill_in_write(path);
   std::error_code ec;
   fs::rename(tmp, path, ec);
   if (ec) {
@@ -72,6 +107,49 @@ void make_dirs(const std::string& dir) {
                      (ec ? ec.message() : std::string("a file of that name exists")));
   if (::access(dir.c_str(), W_OK) != 0)
     throw ModelError(dir + ": directory is not writable: " + std::strerror(errno));
+}
+
+// Whether the process `pid` may have written a file last modified at `mtime` (seconds since the
+// epoch): it runs, is a process (not a thread of another one: thread ids share the pid space),
+// and started before the file was last written. With pids reused quickly (pid_max is 32768 on
+// many systems), liveness alone would keep a dead run's file forever.
+static bool may_have_written(pid_t pid, double mtime) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  if (!status) return ::kill(pid, 0) == 0 || errno != ESRCH;  // no /proc: ask the kernel
+  std::string line;
+  bool process = false;
+  while (std::getline(status, line))
+    if (line.rfind("Tgid:", 0) == 0) process = std::atol(line.c_str() + 5) == pid;
+  if (!process) return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat"), boot("/proc/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  const size_t close = text.rfind(')');  // the command name may hold spaces and parentheses
+  if (close == std::string::npos) return true;
+  std::istringstream fields(text.substr(close + 2));
+  std::string field;
+  for (int i = 3; i <= 22 && fields >> field; ++i) {
+  }
+  double btime = 0;
+  while (std::getline(boot, line))
+    if (line.rfind("btime ", 0) == 0) btime = std::atof(line.c_str() + 6);
+  if (btime <= 0 || field.empty()) return true;
+  const double started = btime + std::atof(field.c_str()) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  return started <= mtime + 1;
+}
+
+void remove_stale_temporaries(const std::string& dir) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    const size_t at = name.rfind(".tmp.");
+    if (at == std::string::npos || at + 5 >= name.size()) continue;
+    const std::string pid_text = name.substr(at + 5);
+    if (pid_text.find_first_not_of("0123456789") != std::string::npos || pid_text.size() > 9) continue;
+    const pid_t pid = static_cast<pid_t>(std::stol(pid_text));
+    struct stat st;
+    if (::stat(e.path().c_str(), &st) != 0) continue;
+    if (pid == ::getpid() || !may_have_written(pid, static_cast<double>(st.st_mtime))) fs::remove_all(e.path(), ec);
+  }
 }
 
 bool file_exists(const std::string& path) {

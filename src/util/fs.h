@@ -15,6 +15,9 @@ void write_atomic_with(const std::string& path, const std::function<void(const s
 // writable.
 void make_dirs(const std::string& dir);
 bool file_exists(const std::string& path);
+// Removes the "<name>.tmp.<pid>" files in `dir` (not below it) that a killed process left: those
+// of processes that no longer run.
+void remove_stale_temporaries(const std::string& dir);
 std::string parent_dir(const std::string& path);
 std::string path_join(const std::string& a, const std::string& b);
 

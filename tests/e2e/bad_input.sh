@@ -63,18 +63,24 @@ sed 's/2024-13-01/2024-12-01/' "$D/dates_bad.csv" > "$WORK/dates_ok.csv"
 "$KILN" predict --model_path "$WORK/dv/model" --dataset "$WORK/dates_ok.csv" --output_directory "$WORK/dvp" -q
 [ "$(wc -l < "$WORK/dvp/predictions.csv")" -eq 5 ] || fail "date/vector predictions"
 
-# A good model, then corrupt copies of it.
+# A good model, then corrupt copies of it: its manifest names the replaced file.
 "$KILN" train --config "$D/tiny.yaml" --dataset "$D/tiny.csv" --output_directory "$WORK/good" -q
 cp -r "$WORK/good/model" "$WORK/corrupt_weights"
 echo "not a torch archive" > "$WORK/corrupt_weights/weights.pt"
-msg=$("$KILN" predict --model_path "$WORK/corrupt_weights" --dataset "$D/tiny.csv" --output_directory "$WORK/pc" 2>&1 >/dev/null) && fail "corrupt weights accepted"
-[[ "$msg" == "error: $WORK/corrupt_weights/weights.pt: corrupt or incompatible weights file ("* ]] || fail "corrupt weights message: $msg"
+size=$(jq -r '.files["weights.pt"].bytes' "$WORK/good/model/manifest.json")
+expect 4 "error: $WORK/corrupt_weights/weights.pt: 20 bytes, the manifest says $size (truncated or replaced since training)" -- predict --model_path "$WORK/corrupt_weights" --dataset "$D/tiny.csv"
+# A model from before manifests (nothing to verify against): the loaders' own checks.
+mkdir -p "$WORK/legacy"
+cp -r "$SRC/tests/data/legacy_model/description.json" "$SRC/tests/data/legacy_model/model" "$WORK/legacy/"
+echo "not a torch archive" > "$WORK/legacy/model/weights.pt"
+msg=$("$KILN" predict --model_path "$WORK/legacy/model" --dataset "$D/tiny.csv" --output_directory "$WORK/pc" 2>&1 >/dev/null) && fail "corrupt weights accepted"
+[[ "$msg" == "error: $WORK/legacy/model/weights.pt: corrupt or incompatible weights file ("* ]] || fail "corrupt weights message: $msg"
 [ ! -e "$WORK/pc/predictions.csv" ] || fail "predictions written from a corrupt model"
-cp -r "$WORK/good/model" "$WORK/corrupt_meta"
-echo "{" > "$WORK/corrupt_meta/feature_metadata.json"
-expect 4 "error: $WORK/corrupt_meta/feature_metadata.json: corrupt feature metadata (not a JSON object)" -- predict --model_path "$WORK/corrupt_meta" --dataset "$D/tiny.csv"
-rm "$WORK/corrupt_meta/config.yaml"
-expect 4 "error: $WORK/corrupt_meta/config.yaml: missing from the model directory" -- predict --model_path "$WORK/corrupt_meta" --dataset "$D/tiny.csv"
+cp "$SRC/tests/data/legacy_model/model/weights.pt" "$WORK/legacy/model/weights.pt"
+echo "{" > "$WORK/legacy/model/feature_metadata.json"
+expect 4 "error: $WORK/legacy/model/feature_metadata.json: corrupt feature metadata (not a JSON object)" -- predict --model_path "$WORK/legacy/model" --dataset "$D/tiny.csv"
+rm "$WORK/legacy/model/config.yaml"
+expect 4 "error: $WORK/legacy/model/config.yaml: missing from the model directory" -- predict --model_path "$WORK/legacy/model" --dataset "$D/tiny.csv"
 
 # Unseen category and other binary spellings at predict time: mapped to <UNK>, not an error.
 "$KILN" predict --model_path "$WORK/good/model" --dataset "$D/unseen.csv" --output_directory "$WORK/pu" -q

@@ -39,17 +39,15 @@ json "$WORK/e/test_statistics.json" ".slices.sales_or_hr.size == $expected_so" >
 json "$WORK/e/test_statistics.json" '.slices.young.left.accuracy_ci95 | length == 2' >/dev/null
 json "$WORK/e/test_statistics.json" '.gates | length == 2 and all(.passed)' >/dev/null
 
-# A gate that cannot pass: reported without the flag (exit 0), exit 5 with it.
-sed -i 's/{slice: young, metric: accuracy, min: 0.0}/{slice: young, metric: accuracy, min: 1.01}/' "$WORK/r/model/config.yaml" 2>/dev/null || true
-grep -q "min: 1.01" "$WORK/r/model/config.yaml" || {
-  # the resolved config writes gates as a block; edit the min value there
-  sed -i '0,/min: 0/s//min: 1.01/' "$WORK/r/model/config.yaml"
-}
-grep -q "min: 1.01" "$WORK/r/model/config.yaml" || fail "could not edit the gate"
-"$KILN" evaluate --model_path "$WORK/r/model" --dataset "$D/tiny.csv" --output_directory "$WORK/e2" -q > "$WORK/eval2.txt"
+# A gate that cannot pass: reported without the flag (exit 0), exit 5 with it. (The same model
+# trained with the gate in its config: a trained model's files are sealed by its manifest.)
+sed 's/{slice: young, metric: accuracy, min: 0.0}/{slice: young, metric: accuracy, min: 1.01}/' "$WORK/cfg.yaml" > "$WORK/cfg2.yaml"
+grep -q "min: 1.01" "$WORK/cfg2.yaml" || fail "could not edit the gate"
+"$KILN" train --config "$WORK/cfg2.yaml" --dataset "$D/tiny.csv" --output_directory "$WORK/r2" -q
+"$KILN" evaluate --model_path "$WORK/r2/model" --dataset "$D/tiny.csv" --output_directory "$WORK/e2" -q > "$WORK/eval2.txt"
 grep -q "FAIL  young: left accuracy >= 1.01" "$WORK/eval2.txt" || fail "failing gate not reported: $(cat "$WORK/eval2.txt")"
 set +e
-"$KILN" evaluate --model_path "$WORK/r/model" --dataset "$D/tiny.csv" --output_directory "$WORK/e3" --fail_on_gate -q >/dev/null 2>"$WORK/err"
+"$KILN" evaluate --model_path "$WORK/r2/model" --dataset "$D/tiny.csv" --output_directory "$WORK/e3" --fail_on_gate -q >/dev/null 2>"$WORK/err"
 rc=$?
 set -e
 [ "$rc" -eq 5 ] || fail "--fail_on_gate exit $rc, expected 5"

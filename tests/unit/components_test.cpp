@@ -72,7 +72,9 @@ static void check_all_changed(torch::nn::Module& m, const std::function<torch::T
 
 TEST_CASE("every encoder builds from defaults, has its output size and trains") {
   int n = 0;
-  for (const auto& [key, schema] : encoder_schemas().entries()) {
+  for (const auto& entry : encoder_schemas().entries()) {
+    const std::string& key = entry.first;  // a plain reference: lambdas (CAPTURE) cannot capture a structured binding in C++17
+    const auto& schema = entry.second;
     std::string type = key.substr(0, key.find('/'));
     auto opts = schema.make_options();
     const auto* build = encoder_builders().find(key);
@@ -114,7 +116,9 @@ TEST_CASE("sequence encoders with reduce_output: null keep the steps, fc layers 
 }
 
 TEST_CASE("combiners and decoders build from defaults and train") {
-  for (const auto& [key, schema] : combiner_schemas().entries()) {
+  for (const auto& entry : combiner_schemas().entries()) {
+    const std::string& key = entry.first;  // a plain reference: lambdas (CAPTURE) cannot capture a structured binding in C++17
+    const auto& schema = entry.second;
     auto opts = schema.make_options();
     if (key == "comparator") {  // its entities name the inputs
       YAML::Node n = YAML::Load("{entity_1: [a], entity_2: [b]}");
@@ -140,7 +144,9 @@ TEST_CASE("combiners and decoders build from defaults and train") {
       CHECK(out.sizes() == torch::IntArrayRef({2, comb->output_size()}));
     check_all_changed(*comb, [&] { return comb->forward(in).pow(2).sum(); }, key);
   }
-  for (const auto& [key, schema] : decoder_schemas().entries()) {
+  for (const auto& entry : decoder_schemas().entries()) {
+    const std::string& key = entry.first;  // a plain reference: lambdas (CAPTURE) cannot capture a structured binding in C++17
+    const auto& schema = entry.second;
     const std::string type = key.substr(0, key.find('/'));
     FeatureMetadata m = meta_for(type);
     m.sequence_length = 7;  // generators decode 7 steps

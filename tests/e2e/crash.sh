@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# kill -9 at 10 moments of a `kiln train` (random times, and exactly inside checkpoint and weight
+# writes), each time resumed: the final statistics and predictions equal an uninterrupted run's,
+# and no temporary or half-written file is left. Then a model directory whose files were
+# truncated or altered is refused at load, naming the file; an unfinished one is refused too.
+source "$(dirname "$0")/lib.sh"
+ex="$SRC/examples/attrition"
+sed -e "s/^  epochs: 30/  epochs: 20/" -e 's/^  early_stop: 5 .*/  early_stop: -1/' "$ex/config.yaml" > "$WORK/config.yaml"
+grep -q "epochs: 20" "$WORK/config.yaml" || fail "config edit"
+train() { "$KILN" train --config "$WORK/config.yaml" --dataset "$ex/attrition.csv" --threads 2 -q --output_directory "$@"; }
+t0=$(date +%s.%N)
+train "$WORK/a"
+full=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{print b-a}')
+
+# Each attempt resumes when a checkpoint exists. Kills 1-4 land inside writes (the temporary
+# file complete, not yet renamed; counts are per process): the first run's 2nd checkpoint, the
+# resumed run's 3rd, the model's manifest, the run's training statistics; kills 5-10 at random
+# times within an uninterrupted run's duration (seeded, printed), each resuming where it can.
+out="$WORK/b"
+attempt() {  # attempt ENV... : one run, killed or not; prints its exit code
+  local args=()
+  [ -f "$out/model/checkpoints/latest.pt" ] && args=(--resume)
+  set +e
+  env "$@" "$KILN" train --config "$WORK/config.yaml" --dataset "$ex/attrition.csv" --threads 2 -q \
+    --output_directory "$out" "${args[@]}" >/dev/null 2>>"$WORK/attempts.log"
+  echo $?
+  set -e
+}
+kills=0
+for spec in latest.pt:2 latest.pt:3 manifest.json:1 training_statistics.json:1; do
+  rc=$(attempt KILN_TEST_KILL_IN_WRITE=$spec)
+  [ "$rc" -eq 137 ] || fail "expected a kill in write $spec, got exit $rc"
+  kills=$((kills + 1))
+  [ -n "$(find "$out" -name "${spec%:*}.tmp.*")" ] || fail "kill in write $spec left no temporary file (the hook fired elsewhere)"
+done
+RANDOM=12
+while [ "$kills" -lt 10 ]; do
+  delay=$(awk -v r="$RANDOM" -v f="$full" 'BEGIN{printf "%.2f", r / 32768 * f}')
+  set +e
+  timeout -s KILL "$delay" env "$KILN" train --config "$WORK/config.yaml" --dataset "$ex/attrition.csv" \
+    --threads 2 -q --output_directory "$out" $([ -f "$out/model/checkpoints/latest.pt" ] && echo --resume) \
+    >/dev/null 2>>"$WORK/attempts.log"
+  rc=$?
+  set -e
+  if [ "$rc" -eq 137 ]; then
+    kills=$((kills + 1))
+    echo "kill $kills after ${delay}s"
+  elif [ "$rc" -eq 0 ]; then
+    echo "run finished before ${delay}s; training again from the start"
+    rm -rf "$out"
+  else
+    fail "attempt exited $rc: $(tail -3 "$WORK/attempts.log")"
+  fi
+done
+rc=$(attempt)
+[ "$rc" -eq 0 ] || fail "the final resume exited $rc: $(tail -3 "$WORK/attempts.log")"
+cmp "$WORK/a/training_statistics.json" "$out/training_statistics.json" || fail "statistics differ from the uninterrupted run"
+for r in a b; do "$KILN" predict --model_path "$WORK/$r/model" --dataset "$ex/attrition.csv" -q --output_directory "$WORK/p$r"; done
+cmp "$WORK/pa/predictions.csv" "$WORK/pb/predictions.csv" || fail "the resumed model predicts differently"
+left=$(find "$out" -name '*.tmp.*')
+[ -z "$left" ] || fail "temporary files left behind: $left"
+echo "ok: 10 kills (4 inside writes), resumed to the same statistics and predictions"
+
+# A hyperopt study (5 trials, one worker, fixed seed) killed at 10 random moments, each time
+# resumed: the same leaderboard (but for timings) and the same test statistics as uninterrupted.
+sed -e '/combiner.type:/d' -e '/combiner.num_layers:/d' -e '/combiner.hidden_size:/d' \
+    -e 's/num_samples: -1 .*/num_samples: 5/' -e 's/time_budget_s: 60/time_budget_s: 600/' \
+    -e 's/scheduler: {type: async_hyperband.*/scheduler: {type: fifo}/' -e 's/^  epochs: 30/  epochs: 4/' \
+    -e 's/^  early_stop: 5 .*/  early_stop: -1/' "$ex/hyperopt.yaml" > "$WORK/h.yaml"
+printf '  rerank: false\n' >> "$WORK/h.yaml"
+study() { "$KILN" hyperopt --config "$WORK/h.yaml" --dataset "$ex/attrition.csv" --workers 1 -q --output_directory "$@"; }
+t0=$(date +%s.%N)
+study "$WORK/ha" > /dev/null
+full=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{print b-a}')
+out="$WORK/hb"
+kills=0
+RANDOM=7
+while [ "$kills" -lt 10 ]; do
+  delay=$(awk -v r="$RANDOM" -v f="$full" 'BEGIN{printf "%.2f", r / 32768 * f}')
+  set +e
+  timeout -s KILL "$delay" "$KILN" hyperopt --config "$WORK/h.yaml" --dataset "$ex/attrition.csv" --workers 1 -q \
+    --output_directory "$out" $([ -f "$out/hyperopt.sqlite" ] && echo --resume) >/dev/null 2>>"$WORK/study.log"
+  rc=$?
+  set -e
+  if [ "$rc" -eq 137 ]; then
+    kills=$((kills + 1))
+    echo "study kill $kills after ${delay}s"
+  elif [ "$rc" -eq 0 ]; then
+    echo "study finished before ${delay}s; starting again"
+    rm -rf "$out"
+  else
+    fail "study attempt exited $rc: $(tail -3 "$WORK/study.log")"
+  fi
+done
+study "$out" --resume > /dev/null
+diff <(cut -d, -f1-6 "$WORK/ha/leaderboard.csv") <(cut -d, -f1-6 "$out/leaderboard.csv") || fail "leaderboards differ"
+cmp "$WORK/ha/test_statistics.json" "$out/test_statistics.json" || fail "the best model's test statistics differ"
+exists "$out/best_model/manifest.json"
+echo "ok: study killed 10 times, resumed to the same leaderboard and test statistics"
+
+# An unfinished run's model directory is refused with the way out.
+mkdir -p "$WORK/u"
+KILN_TEST_KILL_AFTER_STEPS=20 train "$WORK/u" 2>/dev/null && fail "the run was not killed"
+expect_model_error() {  # MODEL_DIR MESSAGE
+  set +e
+  local err
+  err=$("$KILN" predict --model_path "$1" --dataset "$ex/attrition.csv" --output_directory "$WORK/never" -q 2>&1 >/dev/null)
+  local rc=$?
+  set -e
+  [ "$rc" -eq 4 ] || fail "$1: exit $rc, expected 4 ($err)"
+  [ "$err" = "$2" ] || fail "
+   got: $err
+  want: $2"
+  [ ! -e "$WORK/never/predictions.csv" ] || fail "predictions written from a bad model"
+  echo "ok: $2"
+}
+expect_model_error "$WORK/u/model" "error: $WORK/u/model: unfinished model (no manifest.json): the run writing it has not finished or was interrupted; kiln train --resume continues it"
+
+# Truncated and altered files of a finished model: the manifest names them.
+cp -r "$WORK/a/model" "$WORK/trunc"
+truncate -s 100 "$WORK/trunc/weights.pt"
+size=$(json "$WORK/a/model/manifest.json" '.files["weights.pt"].bytes')
+expect_model_error "$WORK/trunc" "error: $WORK/trunc/weights.pt: 100 bytes, the manifest says $size (truncated or replaced since training)"
+cp -r "$WORK/a/model" "$WORK/alter"
+sed -i 's/"Sales"/"Sale5"/' "$WORK/alter/feature_metadata.json"
+cmp -s "$WORK/a/model/feature_metadata.json" "$WORK/alter/feature_metadata.json" && fail "the edit changed nothing"
+expect_model_error "$WORK/alter" "error: $WORK/alter/feature_metadata.json: content differs from the manifest's checksum (altered since training)"
+json "$WORK/a/description.json" '.model_files["weights.pt"].hash | startswith("fnv64:")' >/dev/null
+
+# A model written before manifests existed still loads and predicts exactly as it did.
+cp -r "$SRC/tests/data/legacy_model" "$WORK/legacy"
+"$KILN" predict --model_path "$WORK/legacy/model" --dataset "$SRC/tests/data/tiny.csv" --output_directory "$WORK/pl" -q
+cmp "$WORK/pl/predictions.csv" "$SRC/tests/data/legacy_model/expected_predictions.csv" || fail "the legacy model predicts differently"
+echo "crash: ok"
