@@ -46,7 +46,8 @@ class Block {
     if (node_ && !node_.IsNull() && !node_.IsMap()) fail(node_, path_, "expected a mapping");
     if (node_.IsMap())
       for (const auto& kv : node_) {
-        auto k = kv.first.as<std::string>();
+        if (!kv.first.IsScalar()) fail(kv.first, path_, "expected text keys, got " + scalar_text(kv.first));
+        auto k = kv.first.Scalar();
         if (std::find(known_.begin(), known_.end(), k) == known_.end())
           fail(kv.first, path_ + "." + k, "unknown key" + suggest(k, known_));
       }
@@ -260,7 +261,9 @@ HyperoptSpec parse_hyperopt(const YAML::Node& node, const std::string& file) {
   if (!params || !params.IsMap() || params.size() == 0)
     b.fail(params ? params : node, "hyperopt.parameters", "expected a non-empty mapping of dotted config paths to spaces");
   for (const auto& kv : params) {
-    std::string key = kv.first.as<std::string>();
+    if (!kv.first.IsScalar())
+      b.fail(kv.first, "hyperopt.parameters", "expected dotted config paths as keys, got " + scalar_text(kv.first));
+    std::string key = kv.first.Scalar();
     h.parameters.push_back(parse_space(file, key, kv.second));
   }
 
@@ -385,7 +388,11 @@ void set_config_path(YAML::Node& config, const std::string& path, const YAML::No
   std::vector<std::string> parts = split_dots(path);
   if (path == ".") {  // whole-config alternatives: merge the value's keys at the top level
     if (!value.IsMap()) throw ConfigError("hyperopt.parameters.'.': expected mapping values");
-    for (const auto& kv : value) config[kv.first.as<std::string>()] = YAML::Clone(kv.second);
+    for (const auto& kv : value) {
+      if (!kv.first.IsScalar())
+        throw ConfigError("hyperopt.parameters.'.': expected text keys, got " + scalar_text(kv.first));
+      config[kv.first.Scalar()] = YAML::Clone(kv.second);
+    }
     return;
   }
   if (parts.size() < 2)

@@ -28,6 +28,17 @@ static std::string error_of(const std::string& yaml) {
   return "";
 }
 
+// Findings of the fuzz_hyperopt target (tests/fuzz): each input once escaped as an exception
+// other than ConfigError (yaml-cpp's "bad conversion" for a mapping key that is not text).
+TEST_CASE("hyperopt block: keys that are not text are a ConfigError naming the place (fuzz findings)") {
+  CHECK(error_of("rerank: {top_k: 1}\nparameters: {!.b: {space: uniform, lower: 5, upper: 1}}\n") ==
+        "h.yaml:2:14: hyperopt.parameters: expected dotted config paths as keys, got a mapping");
+  CHECK(error_of("parameters: {[a, b]: {space: uniform, lower: 0, upper: 1}}\n") ==
+        "h.yaml:1:14: hyperopt.parameters: expected dotted config paths as keys, got a list");
+  CHECK(error_of("{a: 1}: 2\nparameters: {a.b: {space: uniform, lower: 0, upper: 1}}\n") ==
+        "h.yaml:1:1: hyperopt: expected text keys, got a mapping");
+}
+
 TEST_CASE("hyperopt block: defaults, search_alg, executor, scheduler") {
   HyperoptSpec h = spec(
       "goal: maximize\nmetric: roc_auc\noutput_feature: y\nparameters:\n"
