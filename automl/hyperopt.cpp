@@ -670,7 +670,6 @@ int run_hyperopt(const HyperoptOptions& o) {
       // the workers report the unreadable file
     }
   }
-  TrialStore store(store_path);
   // A resumed study must be the same study: same base config, space and dataset.
   const std::string space_text = yaml_to_string(
       YAML::Load(o.config_text.empty() ? read_file(o.config_path) : o.config_text)["hyperopt"]["parameters"]);
@@ -680,14 +679,25 @@ int run_hyperopt(const HyperoptOptions& o) {
   const std::string config_key = hex64(hash_bytes(base_text.data(), base_text.size())) + ":" +
                                  hex64(hash_bytes(space_text.data(), space_text.size())) + ":" +
                                  hex64(hash_bytes(study_text.data(), study_text.size())) + ":" + hex64(dataset_hash);
-  if (existed) {
-    if (store.get("config_key") != config_key)
-      throw ModelError(store_path + ": the config, its search space, the search settings or the dataset changed "
-                       "since this study started; resume needs the same ones (or choose another --output_directory)");
-  } else {
-    store.put("config_key", config_key);
-    store.put("config_file", s.file);
+  if (!existed) {
+    // The store appears complete or not at all: a study killed while it was being recorded left
+    // only a temporary file (removed by the next run), never a store without its key.
+    remove_stale_temporaries(o.output_directory);
+    const std::string tmp = store_path + ".tmp." + std::to_string(::getpid());
+    {
+      TrialStore fresh(tmp);
+      fresh.put("config_key", config_key);
+      fresh.put("config_file", s.file);
+    }
+    test_kill_point(store_path);
+    std::error_code ec;
+    std::filesystem::rename(tmp, store_path, ec);
+    if (ec) throw ModelError(store_path + ": cannot write file: " + ec.message());
   }
+  TrialStore store(store_path);
+  if (existed && store.get("config_key") != config_key)
+    throw ModelError(store_path + ": the config, its search space, the search settings or the dataset changed "
+                     "since this study started; resume needs the same ones (or choose another --output_directory)");
   std::vector<TrialRecord> trials = store.load();
   double elapsed_before = 0;
   parse_double(store.get("elapsed_s"), elapsed_before);

@@ -50,7 +50,7 @@ static std::string full_reason(const std::string& dir) {
 // Test hook: KILN_TEST_KILL_IN_WRITE=<file name>:<n> kills the process (SIGKILL) at the n-th write
 // of a file of that name, with the temporary file complete and not yet renamed, so the crash
 // tests hit the moment of a checkpoint write exactly.
-static void maybe_kill_in_write(const std::string& path) {
+void test_kill_point(const std::string& path) {
   static const char* spec = std::getenv("KILN_TEST_KILL_IN_WRITE");
   static int count = 0;
   if (!spec) return;
@@ -79,7 +79,7 @@ void write_atomic_with(const std::string& path,
     }
     throw ModelError(path + ": cannot write file: " + why);
   }
-  maybe_kill_in_write(path);
+  test_kill_point(path);
   std::error_code ec;
   fs::rename(tmp, path, ec);
   if (ec) {
@@ -143,8 +143,12 @@ void remove_stale_temporaries(const std::string& dir) {
     const std::string name = e.path().filename().string();
     const size_t at = name.rfind(".tmp.");
     if (at == std::string::npos || at + 5 >= name.size()) continue;
-    const std::string pid_text = name.substr(at + 5);
-    if (pid_text.find_first_not_of("0123456789") != std::string::npos || pid_text.size() > 9) continue;
+    // "<name>.tmp.<pid>", or an SQLite companion of one ("<name>.tmp.<pid>-wal", "-shm", "-journal")
+    std::string pid_text = name.substr(at + 5);
+    const size_t digits = pid_text.find_first_not_of("0123456789");
+    if (digits != std::string::npos && pid_text[digits] != '-') continue;
+    pid_text = pid_text.substr(0, digits);
+    if (pid_text.empty() || pid_text.size() > 9) continue;
     const pid_t pid = static_cast<pid_t>(std::stol(pid_text));
     struct stat st;
     if (::stat(e.path().c_str(), &st) != 0) continue;

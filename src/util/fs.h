@@ -21,6 +21,11 @@ void remove_stale_temporaries(const std::string& dir);
 std::string parent_dir(const std::string& path);
 std::string path_join(const std::string& a, const std::string& b);
 
+// Test hook: KILN_TEST_KILL_IN_WRITE=<file name>:<n> kills the process (SIGKILL) here at the n-th
+// call for a path of that file name. write_atomic_with calls it with the temporary file complete
+// and not yet renamed; other writers that rename into place call it at the same moment.
+void test_kill_point(const std::string& path);
+
 // 64-bit content hash (FNV-1a over 8-byte words; stable across builds and machines).
 uint64_t hash_bytes(const void* data, size_t n, uint64_t seed = 1469598103934665603ull);
 std::string hex64(uint64_t v);

@@ -73,7 +73,16 @@ t0=$(date +%s.%N)
 study "$WORK/ha" > /dev/null
 full=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{print b-a}')
 out="$WORK/hb"
-kills=0
+# First killed while the study's store is being created (it once left a store without the
+# study's key, which no --resume accepted), then at random moments.
+set +e
+KILN_TEST_KILL_IN_WRITE=hyperopt.sqlite:1 "$KILN" hyperopt --config "$WORK/h.yaml" --dataset "$ex/attrition.csv" \
+  --workers 1 -q --output_directory "$out" >/dev/null 2>&1
+rc=$?
+set -e
+[ "$rc" -eq 137 ] || fail "expected a kill while the study store is created, got exit $rc"
+[ ! -e "$out/hyperopt.sqlite" ] || fail "a study store was left by a kill during its creation"
+kills=1
 RANDOM=7
 while [ "$kills" -lt 10 ]; do
   delay=$(awk -v r="$RANDOM" -v f="$full" 'BEGIN{printf "%.2f", r / 32768 * f}')
@@ -96,7 +105,7 @@ study "$out" --resume > /dev/null
 diff <(cut -d, -f1-6 "$WORK/ha/leaderboard.csv") <(cut -d, -f1-6 "$out/leaderboard.csv") || fail "leaderboards differ"
 cmp "$WORK/ha/test_statistics.json" "$out/test_statistics.json" || fail "the best model's test statistics differ"
 exists "$out/best_model/manifest.json"
-echo "ok: study killed 10 times, resumed to the same leaderboard and test statistics"
+echo "ok: study killed 10 times (once creating its store), resumed to the same leaderboard and test statistics"
 
 # An unfinished run's model directory is refused with the way out.
 mkdir -p "$WORK/u"
