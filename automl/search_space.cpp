@@ -76,9 +76,13 @@ class Block {
       fail(n, child(k), "expected a number, got " + scalar_text(n));
     return v;
   }
+  // Integers up to 2^53 in magnitude (every one exact as a double, as the spaces compute with
+  // them); larger ones are refused rather than converted (undefined past int64's range).
   int64_t integer(const std::string& k, int64_t def) const {
     double v = num(k, static_cast<double>(def));
     if (v != std::floor(v)) fail(get(k), child(k), "expected an integer, got " + scalar_text(get(k)));
+    if (std::fabs(v) > 9007199254740992.0)
+      fail(get(k), child(k), "expected an integer of at most 2^53 in magnitude, got " + scalar_text(get(k)));
     return static_cast<int64_t>(v);
   }
   [[noreturn]] void fail(const YAML::Node& at, const std::string& path, const std::string& msg) const {

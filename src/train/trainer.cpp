@@ -48,28 +48,52 @@ class MixedPrecision {
   bool on_;
 };
 
-// Whether the CPU multiplies bfloat16 natively (AMX tiles): the amx_bf16 flag of /proc/cpuinfo.
-bool cpu_has_amx_bf16() {
-  static const bool has = [] {
+// The best bfloat16 instructions oneDNN will use here: the CPU's flags (/proc/cpuinfo), capped as
+// oneDNN caps itself by ONEDNN_MAX_CPU_ISA (or DNNL_MAX_CPU_ISA).
+enum class Bf16Isa { none, avx512_bf16, amx };
+
+Bf16Isa bf16_isa() {
+  static const Bf16Isa isa = [] {
     std::ifstream in("/proc/cpuinfo");
-    std::string line;
+    std::string line, flags;
     while (std::getline(in, line))
-      if (line.rfind("flags", 0) == 0) return (line + " ").find(" amx_bf16 ") != std::string::npos;
-    return false;
+      if (line.rfind("flags", 0) == 0) {
+        flags = line + " ";
+        break;
+      }
+    Bf16Isa cpu = flags.find(" amx_bf16 ") != std::string::npos      ? Bf16Isa::amx
+                  : flags.find(" avx512_bf16 ") != std::string::npos ? Bf16Isa::avx512_bf16
+                                                                     : Bf16Isa::none;
+    const char* cap = std::getenv("ONEDNN_MAX_CPU_ISA");
+    if (!cap) cap = std::getenv("DNNL_MAX_CPU_ISA");
+    if (!cap) return cpu;
+    const std::string c = to_lower(cap);
+    if (c == "all" || c.find("amx") != std::string::npos) return cpu;
+    if (c == "avx512_core_bf16" || c == "avx512_core_fp16") return std::min(cpu, Bf16Isa::avx512_bf16);
+    return Bf16Isa::none;
   }();
-  return has;
+  return isa;
 }
 
-// trainer.use_mixed_precision: true / false, or auto (Kiln's default): bfloat16 where the CPU
-// has AMX and the model has a text or sequence input. There the time goes to convolutions,
-// recurrences and attention over hundreds of steps, which AMX runs about twice as fast
-// (spam_assassin's parallel_cnn, 5 epochs, median whole runs: 73 s -> 31 s, test accuracy
-// within a point; bench/README.md). Image and tabular layers here are too small to gain (fashion_mnist_small:
+// trainer.use_mixed_precision: true / false, or auto (Kiln's default): bfloat16 for models with a
+// text or sequence input, where the CPU's bfloat16 instructions were measured to pay. There the
+// time goes to convolutions, recurrences and attention over hundreds of steps. spam_assassin's
+// parallel_cnn (../shared/bench/configs/spam_assassin.yaml, 5 epochs), whole `kiln experiment`
+// runs, 2 cores of a Xeon (Sapphire Rapids), 2026-12-07; without AMX measured on the same Xeon
+// with oneDNN capped (ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16), as on an AVX512-BF16 CPU (AMD Zen 4):
+//   bfloat16 ISA                       float32   bfloat16       auto
+//   AMX (amx_bf16)                     44.2 s    19.5-20.1 s    bfloat16 (0.34x ref_torch's 57.6 s)
+//   AVX512-BF16 without AMX            44.2 s    51.3-52.1 s    float32 (0.79x ref_torch's 58.8 s)
+//   none (AVX2, AVX-512 without BF16)  -         emulated       float32
+// (float32 runs the same AVX-512 kernels with or without AMX.) Test accuracy moves by at most 0.2
+// points either way. Image and tabular layers here are too small to gain (fashion_mnist_small:
 // the same time, about a point less accurate), so they stay float32.
+constexpr Bf16Isa kBf16AutoFrom = Bf16Isa::amx;  // the first row of the table above that pays
+
 bool use_bfloat16(const Config& c) {
   const int choice = parse_auto_bool(c.trainer.use_mixed_precision);
   if (choice >= 0) return choice == 1;
-  if (!cpu_has_amx_bf16()) return false;
+  if (bf16_isa() < kBf16AutoFrom) return false;
   for (const auto& f : c.input_features)
     if (f.type == "text" || f.type == "sequence") return true;
   return false;

@@ -29,7 +29,8 @@ static std::string error_of(const std::string& yaml) {
 }
 
 // Findings of the fuzz_hyperopt target (tests/fuzz): each input once escaped as an exception
-// other than ConfigError (yaml-cpp's "bad conversion" for a mapping key that is not text).
+// other than ConfigError (yaml-cpp's "bad conversion" for a mapping key that is not text), or
+// converted a double past int64's range (undefined behaviour, reported by UBSan).
 TEST_CASE("hyperopt block: keys that are not text are a ConfigError naming the place (fuzz findings)") {
   CHECK(error_of("rerank: {top_k: 1}\nparameters: {!.b: {space: uniform, lower: 5, upper: 1}}\n") ==
         "h.yaml:2:14: hyperopt.parameters: expected dotted config paths as keys, got a mapping");
@@ -37,6 +38,9 @@ TEST_CASE("hyperopt block: keys that are not text are a ConfigError naming the p
         "h.yaml:1:14: hyperopt.parameters: expected dotted config paths as keys, got a list");
   CHECK(error_of("{a: 1}: 2\nparameters: {a.b: {space: uniform, lower: 0, upper: 1}}\n") ==
         "h.yaml:1:1: hyperopt: expected text keys, got a mapping");
+  CHECK(error_of("parameters: {combiner.num_layers: {space: randint, lower: 1, upper: 777777777777777777777}}\n") ==
+        "h.yaml:1:69: hyperopt.parameters.combiner.num_layers.upper: expected an integer of at most 2^53 in "
+        "magnitude, got '777777777777777777777'");
 }
 
 TEST_CASE("hyperopt block: defaults, search_alg, executor, scheduler") {
