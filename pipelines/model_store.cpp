@@ -109,12 +109,13 @@ std::string seal_model(const std::string& model_dir) {
   return files;
 }
 
-void write_model_files(const std::string& model_dir, const Config& c, const MetadataMap& m) {
+void write_model_files(const std::string& model_dir, const Config& c, const MetadataMap& m,
+                       bool exclusive) {
   make_dirs(model_dir);
   std::error_code ec;
   std::filesystem::remove(path_join(model_dir, kManifest), ec);
   for (const auto& dir : {parent_dir(model_dir), model_dir, path_join(model_dir, "checkpoints")})
-    remove_stale_temporaries(dir);
+    remove_stale_temporaries(dir, exclusive);
   write_file_atomic(path_join(model_dir, "config.yaml"), config_to_yaml(c));
   write_file_atomic(path_join(model_dir, "feature_metadata.json"), metadata_to_json(m));
 }

@@ -25,8 +25,10 @@ struct LoadedModel {
 // Throws ModelError naming the missing or corrupt file.
 LoadedModel load_model(const std::string& model_path);
 // Writes config.yaml and feature_metadata.json; first removes a manifest a previous run left, so
-// the directory counts as unfinished until seal_model.
-void write_model_files(const std::string& model_dir, const Config& c, const MetadataMap& m);
+// the directory counts as unfinished until seal_model, and, when the caller holds the output
+// directory's DirLock (`exclusive`), every temporary file a killed run left there.
+void write_model_files(const std::string& model_dir, const Config& c, const MetadataMap& m,
+                       bool exclusive = false);
 // Writes model/manifest.json; returns its "files" object (also recorded in description.json).
 std::string seal_model(const std::string& model_dir);
 

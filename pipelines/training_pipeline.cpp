@@ -128,7 +128,8 @@ int run_train(const TrainOptions& o, bool then_evaluate_test) {
   make_dirs(model_dir);
   torch::manual_seed(static_cast<uint64_t>(c.seed()));
   EcdModel model(c, p.metadata);
-  write_model_files(model_dir, c, p.metadata);
+  const DirLock lock(o.output_directory);  // while held, no other Kiln run writes here
+  write_model_files(model_dir, c, p.metadata, lock.held());
   if (!p.drift_reference.empty())
     write_file_atomic(path_join(model_dir, "drift_reference.json"), p.drift_reference);
 

@@ -1,6 +1,8 @@
 #include "util/fs.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -137,7 +139,16 @@ static bool may_have_written(pid_t pid, double mtime) {
   return started <= mtime + 1;
 }
 
-void remove_stale_temporaries(const std::string& dir) {
+DirLock::DirLock(const std::string& dir) {
+  fd_ = ::open(path_join(dir, ".kiln.lock").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+  held_ = fd_ >= 0 && ::flock(fd_, LOCK_EX | LOCK_NB) == 0;
+}
+
+DirLock::~DirLock() {
+  if (fd_ >= 0) ::close(fd_);  // releases the lock
+}
+
+void remove_stale_temporaries(const std::string& dir, bool all) {
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     const std::string name = e.path().filename().string();
@@ -152,7 +163,8 @@ void remove_stale_temporaries(const std::string& dir) {
     const pid_t pid = static_cast<pid_t>(std::stol(pid_text));
     struct stat st;
     if (::stat(e.path().c_str(), &st) != 0) continue;
-    if (pid == ::getpid() || !may_have_written(pid, static_cast<double>(st.st_mtime))) fs::remove_all(e.path(), ec);
+    if (all || pid == ::getpid() || !may_have_written(pid, static_cast<double>(st.st_mtime)))
+      fs::remove_all(e.path(), ec);
   }
 }
 

@@ -16,8 +16,24 @@ void write_atomic_with(const std::string& path, const std::function<void(const s
 void make_dirs(const std::string& dir);
 bool file_exists(const std::string& path);
 // Removes the "<name>.tmp.<pid>" files in `dir` (not below it) that a killed process left: those
-// of processes that no longer run.
-void remove_stale_temporaries(const std::string& dir);
+// of processes that no longer run (or, with `all`, every one: for a caller holding a DirLock).
+void remove_stale_temporaries(const std::string& dir, bool all = false);
+
+// An advisory lock (flock) on "<dir>/.kiln.lock", held while the object lives and released by the
+// kernel when the process dies, even by kill -9. held() says whether this process got it: then
+// no other Kiln process is writing into `dir`, and temporaries found there are stale.
+class DirLock {
+ public:
+  explicit DirLock(const std::string& dir);
+  ~DirLock();
+  DirLock(const DirLock&) = delete;
+  DirLock& operator=(const DirLock&) = delete;
+  bool held() const { return held_; }
+
+ private:
+  int fd_ = -1;
+  bool held_ = false;
+};
 std::string parent_dir(const std::string& path);
 std::string path_join(const std::string& a, const std::string& b);
 
