@@ -239,6 +239,10 @@ struct Parser {
       static const std::vector<std::string> allowed = {"preprocessing", "encoder", "decoder",
                                                        "loss"};
       for (auto jt = it->second.begin(); jt != it->second.end(); ++jt) {
+        if (!jt->first.IsScalar()) {
+          err(jt->first, "defaults." + t, "expected a key name, got " + scalar_text(jt->first));
+          continue;
+        }
         const std::string k = jt->first.Scalar();
         bool ok = false;
         for (const auto& a : allowed) ok = ok || a == k;

@@ -20,6 +20,10 @@ std::string scalar_text(const YAML::Node& n) {
 void YamlReader::finish(const std::string& what) {
   if (!node_.IsMap()) return;
   for (auto it = node_.begin(); it != node_.end(); ++it) {
+    if (!it->first.IsScalar()) {
+      error(it->first, path_.empty() ? "config" : path_, "expected a key name, got " + scalar_text(it->first));
+      continue;
+    }
     const std::string key = it->first.Scalar();
     bool ok = false;
     for (const auto& k : known_) ok = ok || k == key;

@@ -72,6 +72,23 @@ TEST_CASE("syntax errors point at the character") {
   CHECK(syntax_error("age < 3 age") == "8: unexpected 'age' (expected 'and', 'or' or the end)");
   CHECK(syntax_error("age ~ 3") == "4: unexpected character '~'");
   CHECK(syntax_error("notes matches '('").rfind("14: bad regular expression", 0) == 0);
+  // A repeat count beyond the engine's limit is an error, and one beyond any integer is literal
+  // text as in Perl: never undefined behaviour (std::regex overflowed a long here; found by
+  // fuzz_slice_expression).
+  CHECK(syntax_error("notes matches 'a{1001}'") == "14: bad regular expression: invalid repetition size: {1001}");
+  CHECK(syntax_error("notes matches 'a{3333333333333333333}'") == "");
+}
+
+TEST_CASE("matches on a long text value neither recurses nor crashes") {
+  // std::regex_search recursed once per character and overflowed the stack on this input.
+  ReadOptions o;
+  o.columns = {"body"};
+  std::string long_text(200000, 'a');
+  Table t = read_csv_text("body\n" + long_text + "\n" + long_text + "c\n", "long.csv", ',', o);
+  auto m = SliceExpression::parse("body matches '(a|b)*c'").evaluate(t);
+  REQUIRE(m.size() == 2);
+  CHECK(m[0] == 0);
+  CHECK(m[1] == 1);
 }
 
 TEST_CASE("by and tag_column slices, most frequent first") {
