@@ -546,6 +546,7 @@ void run_one_trial(const TrialWorkerOptions& o) {
   t.dataset = o.dataset;
   t.output_directory = o.output_directory;
   t.resume = o.resume;
+  t.overwrite = true;  // a trial's directory belongs to the study, which --resume guards
   t.threads = o.threads;
   t.use_cache = o.use_cache;
   t.cache_dir = o.cache_dir;
@@ -625,11 +626,19 @@ int run_trial_worker(const TrialWorkerOptions& o) {
   return 0;
 }
 
+size_t check_hyperopt(const std::string& config_path) {
+  HyperoptOptions o;
+  o.config_path = config_path;
+  return load_study(o).h.parameters.size();
+}
+
 int run_hyperopt(const HyperoptOptions& o) {
   const int64_t t0 = now_ms();
   Study s = load_study(o);
   check_writable(o.output_directory);
   make_dirs(o.output_directory);
+  const DirLock lock(o.output_directory);  // while held, no other Kiln run writes here
+  lock.require(o.output_directory);
   const std::string store_path = path_join(o.output_directory, "hyperopt.sqlite");
   const bool existed = file_exists(store_path);
   if (existed && !o.resume)

@@ -27,6 +27,10 @@ struct HyperoptOptions {
 
 // Returns the process exit code.
 int run_hyperopt(const HyperoptOptions& o);
+// The checks `kiln hyperopt` makes before it runs (the block, its metric and output feature, every
+// parameter applying somewhere, sampled configs parsing), for `kiln config --validate`. Returns
+// the number of parameters; throws ConfigError at the place of the first problem.
+size_t check_hyperopt(const std::string& config_path);
 
 // The worker side (`kiln _trial`): trains one trial's config, printing "epoch <n> <value>" per
 // epoch and "end <epochs> <best_epoch> <best_value> <interrupted> <seconds>" (or "failed") on

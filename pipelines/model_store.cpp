@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <random>
 #include <filesystem>
 
 #include "util/error.h"
@@ -48,20 +50,23 @@ std::vector<ModelFile> model_files(const std::string& model_dir) {
   return out;
 }
 
+// Whether a model directory without a manifest was written before Kiln sealed models (its run's
+// description.json has no model_files); otherwise it is unfinished.
+bool legacy_model(const std::string& model_path) {
+  const std::string desc = path_join(parent_dir(model_path), "description.json");
+  if (!file_exists(desc) || !file_exists(path_join(model_path, "weights.pt"))) return false;
+  rapidjson::Document d;
+  const std::string text = read_file(desc);
+  d.Parse(text.c_str(), text.size());
+  return !d.HasParseError() && d.IsObject() && !d.HasMember("model_files");
+}
+
 // Verifies the model directory against its manifest; a directory without one is either a model
-// from before manifests (its run's description.json has no model_files) or unfinished.
+// from before manifests or unfinished.
 void verify_model(const std::string& model_path) {
   const std::string manifest = path_join(model_path, kManifest);
   if (!file_exists(manifest)) {
-    const std::string desc = path_join(parent_dir(model_path), "description.json");
-    bool legacy = false;
-    if (file_exists(desc)) {
-      rapidjson::Document d;
-      const std::string text = read_file(desc);
-      d.Parse(text.c_str(), text.size());
-      legacy = !d.HasParseError() && d.IsObject() && !d.HasMember("model_files");
-    }
-    if (legacy) return;  // written before Kiln sealed models: nothing to verify against
+    if (legacy_model(model_path)) return;  // nothing to verify against
     throw ModelError(model_path + ": unfinished model (no " + kManifest +
                      "): the run writing it has not finished or was interrupted; kiln train "
                      "--resume continues it");
@@ -71,6 +76,18 @@ void verify_model(const std::string& model_path) {
   d.Parse(text.c_str(), text.size());
   if (d.HasParseError() || !d.IsObject() || !d.HasMember("files") || !d["files"].IsObject())
     throw ModelError(manifest + ": corrupt manifest (expected a JSON object with \"files\")");
+  // Manifests before format 1 had no format_version (their files are read as format 0).
+  if (d.HasMember("format_version")) {
+    if (!d["format_version"].IsInt()) throw ModelError(manifest + ": corrupt manifest (format_version)");
+    const int version = d["format_version"].GetInt();
+    if (version > kModelFormatVersion) {
+      const std::string by = d.HasMember("kiln_version") && d["kiln_version"].IsString()
+                                 ? std::string(" (written by Kiln ") + d["kiln_version"].GetString() + ")" : "";
+      throw ModelError(model_path + ": model format version " + std::to_string(version) + by +
+                       " is newer than this Kiln " + KILN_VERSION + " reads (up to " +
+                       std::to_string(kModelFormatVersion) + "); use a newer Kiln");
+    }
+  }
   for (const auto& m : d["files"].GetObject()) {
     const std::string name = m.name.GetString();
     const std::string path = path_join(model_path, name);
@@ -90,7 +107,14 @@ void verify_model(const std::string& model_path) {
 
 }  // namespace
 
-std::string seal_model(const std::string& model_dir) {
+std::string new_run_id() {
+  std::random_device rd;
+  const uint64_t id = (uint64_t(rd()) << 32) ^ rd() ^ (uint64_t(::getpid()) << 16) ^
+                      uint64_t(std::chrono::system_clock::now().time_since_epoch().count());
+  return hex64(id);
+}
+
+std::string seal_model(const std::string& model_dir, const std::string& run_id) {
   rapidjson::StringBuffer sb;
   JsonWriter w(sb);
   w.SetIndent(' ', 1);
@@ -105,17 +129,38 @@ std::string seal_model(const std::string& model_dir) {
   w.EndObject();
   const std::string files(sb.GetString(), sb.GetSize());
   write_file_atomic(path_join(model_dir, kManifest),
-                    std::string("{\n \"kiln_version\": \"") + KILN_VERSION + "\",\n \"files\": " + files + "\n}\n");
+                    std::string("{\n \"format_version\": ") + std::to_string(kModelFormatVersion) +
+                        ",\n \"kiln_version\": \"" + KILN_VERSION + "\",\n \"run_id\": \"" + run_id +
+                        "\",\n \"files\": " + files + "\n}\n");
   return files;
 }
 
-void write_model_files(const std::string& model_dir, const Config& c, const MetadataMap& m,
-                       bool exclusive) {
+void check_model_dir_free(const std::string& model_dir, bool resume, bool overwrite) {
+  if (resume || overwrite) return;
+  if (file_exists(path_join(model_dir, kManifest)) || legacy_model(model_dir))
+    throw ModelError(model_dir + ": holds a trained model; --overwrite replaces it (or choose another "
+                     "--output_directory)");
+  if (file_exists(path_join(path_join(model_dir, "checkpoints"), "latest.pt")) ||
+      file_exists(path_join(model_dir, "weights.pt")))
+    throw ModelError(model_dir + ": holds an unfinished run; --resume continues it, --overwrite starts over");
+}
+
+void clear_previous_run(const std::string& output_directory, const std::string& model_dir) {
+  std::error_code ec;
+  std::filesystem::remove_all(model_dir, ec);
+  if (ec) throw ModelError(model_dir + ": cannot remove the previous model: " + ec.message());
+  for (const char* f : {"description.json", "training_statistics.json", "test_statistics.json"}) {
+    std::filesystem::remove(path_join(output_directory, f), ec);
+    if (ec) throw ModelError(path_join(output_directory, f) + ": cannot remove: " + ec.message());
+  }
+}
+
+void write_model_files(const std::string& model_dir, const Config& c, const MetadataMap& m) {
   make_dirs(model_dir);
   std::error_code ec;
   std::filesystem::remove(path_join(model_dir, kManifest), ec);
   for (const auto& dir : {parent_dir(model_dir), model_dir, path_join(model_dir, "checkpoints")})
-    remove_stale_temporaries(dir, exclusive);
+    remove_stale_temporaries(dir);
   write_file_atomic(path_join(model_dir, "config.yaml"), config_to_yaml(c));
   write_file_atomic(path_join(model_dir, "feature_metadata.json"), metadata_to_json(m));
 }

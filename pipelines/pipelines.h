@@ -13,6 +13,9 @@ struct TrainOptions {
   std::string dataset;
   std::string output_directory = "results";
   bool resume = false;
+  // A model directory that holds a trained model or an unfinished run is refused unless resume
+  // (continue it) or overwrite (replace it: the model directory and the run's files are removed).
+  bool overwrite = false;
   std::optional<int> random_seed;
   int threads = 0;  // 0: config's trainer.threads, else all cores
   bool quiet = false;

@@ -32,12 +32,13 @@ namespace {
 
 std::string description_json(const TrainOptions& o, const Config& c, const Prepared& p,
                              const TrainOutcome& t, int threads, int64_t params,
-                             double total_s, const std::string& model_files) {
+                             double total_s, const std::string& run_id, const std::string& model_files) {
   rapidjson::StringBuffer sb;
   JsonWriter w(sb);
   w.SetIndent(' ', 1);
   w.StartObject();
   w.Key("command"), json_string(w, o.command_line);
+  w.Key("run_id"), json_string(w, run_id);
   w.Key("kiln_version"), json_string(w, KILN_VERSION);
   w.Key("git_hash"), json_string(w, KILN_GIT_HASH);
   w.Key("torch_version"), json_string(w, TORCH_VERSION);
@@ -106,6 +107,7 @@ int run_train(const TrainOptions& o, bool then_evaluate_test) {
   const std::string checkpoint = path_join(path_join(model_dir, "checkpoints"), "latest.pt");
   if (o.resume && !file_exists(checkpoint))
     throw ModelError(checkpoint + ": no checkpoint to resume from (train without --resume)");
+  check_model_dir_free(model_dir, o.resume, o.overwrite);  // before minutes of preprocessing
 
   PrepareOptions po;
   po.threads = threads;
@@ -125,11 +127,15 @@ int run_train(const TrainOptions& o, bool then_evaluate_test) {
                     "(add validation rows, or set preprocessing.split)");
   if (o.cv_folds > 1) use_cv_fold(p.data, c, o.cv_folds, o.cv_fold, o.cv_seed);
   if (o.hide_test) p.data.test = p.data.test.slice(0, 0, 0);  // not even evaluated per epoch
+  make_dirs(o.output_directory);
+  const DirLock lock(o.output_directory);  // while held, no other Kiln run writes here
+  lock.require(o.output_directory);
+  check_model_dir_free(model_dir, o.resume, o.overwrite);  // again: a run may have finished meanwhile
+  if (o.overwrite && !o.resume) clear_previous_run(o.output_directory, model_dir);
   make_dirs(model_dir);
   torch::manual_seed(static_cast<uint64_t>(c.seed()));
   EcdModel model(c, p.metadata);
-  const DirLock lock(o.output_directory);  // while held, no other Kiln run writes here
-  write_model_files(model_dir, c, p.metadata, lock.held());
+  write_model_files(model_dir, c, p.metadata);
   if (!p.drift_reference.empty())
     write_file_atomic(path_join(model_dir, "drift_reference.json"), p.drift_reference);
 
@@ -140,7 +146,8 @@ int run_train(const TrainOptions& o, bool then_evaluate_test) {
   run.should_stop = o.should_stop;
   run.on_epoch = o.on_epoch;
   TrainOutcome t = train_model(model, c, p.metadata, p.data, run);
-  const std::string model_files = seal_model(model_dir);
+  const std::string run_id = new_run_id();
+  const std::string model_files = seal_model(model_dir, run_id);
   write_file_atomic(path_join(o.output_directory, "training_statistics.json"), t.stats.to_json());
 
   if (o.outcome)
@@ -156,7 +163,7 @@ int run_train(const TrainOptions& o, bool then_evaluate_test) {
   }
   double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   write_file_atomic(path_join(o.output_directory, "description.json"),
-                    description_json(o, c, p, t, threads, model.num_parameters(), total, model_files));
+                    description_json(o, c, p, t, threads, model.num_parameters(), total, run_id, model_files));
   if (!o.quiet)
     std::fprintf(stderr, "kiln: trained %d epochs in %.2fs (best epoch %d); model in %s\n",
                  t.epochs, t.seconds, t.best_epoch, model_dir.c_str());

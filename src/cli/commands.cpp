@@ -48,6 +48,8 @@ int train_like(const std::vector<std::string>& args, const std::string& line, bo
       "output_directory", po::value(&o.output_directory)->default_value("results"),
       "where the model directory and statistics go")(
       "resume", po::bool_switch(&o.resume), "continue from the last checkpoint in output_directory")(
+      "overwrite", po::bool_switch(&o.overwrite),
+      "replace the model (and its run's statistics) that output_directory already holds")(
       "random_seed", po::value(&seed), "seed (overrides the config's; default 42)")(
       "threads", po::value(&o.threads)->default_value(0), "CPU threads (0: config, else all cores)")(
       "skip_cache", "do not read or write the preprocessing cache")(
@@ -111,10 +113,15 @@ int cmd_config(const std::vector<std::string>& args, const std::string&) {
   po::variables_map vm;
   if (!parse("config", "--config model.yaml [--validate]", d, args, vm, {"config"})) return 0;
   Config c = load_config(path);
-  if (validate)
+  if (validate) {
+    // The hyperopt block is checked as `kiln hyperopt` would, so a config that passes here does
+    // not fail there.
+    const bool search = c.hyperopt && !c.hyperopt.IsNull();
+    const size_t parameters = search ? check_hyperopt(path) : 0;
     std::cout << path << ": valid (" << c.input_features.size() << " inputs, "
-              << c.output_features.size() << " outputs)\n";
-  else
+              << c.output_features.size() << " outputs"
+              << (search ? ", hyperopt: " + std::to_string(parameters) + " parameters" : std::string()) << ")\n";
+  } else
     std::cout << config_to_yaml(c);
   return 0;
 }

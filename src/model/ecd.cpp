@@ -1,3 +1,6 @@
+#include "util/json.h"  // first: configures RapidJSON
+#include <rapidjson/document.h>
+
 #include "model/ecd.h"
 
 #include <torch/serialize.h>
@@ -7,6 +10,7 @@
 #include "util/archive.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/tensor_bytes.h"
 
 namespace kiln {
 
@@ -90,9 +94,78 @@ int64_t EcdModel::num_parameters() const {
   return n;
 }
 
+std::vector<std::pair<std::string, torch::Tensor>> EcdModel::named_state() {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  auto add = [&](const std::string& prefix, const torch::nn::Module& m) {
+    for (const auto& p : m.named_parameters(true)) out.emplace_back(prefix + "/" + p.key(), p.value());
+    for (const auto& b : m.named_buffers(true)) out.emplace_back(prefix + "/" + b.key(), b.value());
+  };
+  for (const auto& [name, enc] : encoders_) add("input_features/" + name, *enc);
+  add("combiner", *combiner_);
+  for (const auto& [name, dec] : decoders_) add("output_features/" + name, *dec);
+  if (out.size() != named_parameters(true).size() + named_buffers(true).size())
+    throw std::logic_error("EcdModel holds tensors outside its encoders, combiner and decoders");
+  return out;
+}
+
+namespace {
+
+std::string shape_text(const torch::Tensor& t) {
+  std::string s = "[";
+  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
+  return s + "]";
+}
+
+}  // namespace
+
+void write_state(EcdModel& model, torch::serialize::OutputArchive& ar) {
+  rapidjson::StringBuffer sb;
+  JsonWriter w(sb);
+  w.StartArray();
+  const auto state = model.named_state();
+  for (const auto& [name, t] : state) json_string(w, name);
+  w.EndArray();
+  ar.write("tensor_names", bytes_tensor(std::string(sb.GetString(), sb.GetSize())));
+  for (size_t i = 0; i < state.size(); ++i) ar.write("t" + std::to_string(i), state[i].second);
+}
+
+void read_state(EcdModel& model, torch::serialize::InputArchive& ar, const std::string& file) {
+  torch::Tensor names_bytes;
+  if (!ar.try_read("tensor_names", names_bytes)) {
+    model.load(ar);  // before model format 1: torch's module layout ("input0.fc.0.weight", ...)
+    return;
+  }
+  rapidjson::Document d;
+  const std::string text = tensor_bytes(names_bytes);
+  d.Parse(text.c_str(), text.size());
+  if (d.HasParseError() || !d.IsArray()) throw ModelError(file + ": corrupt tensor name list");
+  std::map<std::string, size_t> index;
+  for (rapidjson::SizeType i = 0; i < d.Size(); ++i) {
+    if (!d[i].IsString()) throw ModelError(file + ": corrupt tensor name list");
+    index[d[i].GetString()] = i;
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& [name, t] : model.named_state()) {
+    auto it = index.find(name);
+    if (it == index.end())
+      throw ModelError(file + ": no tensor '" + name + "' (the model's config has it; the file was "
+                       "written for another config)");
+    torch::Tensor saved;
+    ar.read("t" + std::to_string(it->second), saved);
+    if (!saved.sizes().equals(t.sizes()))
+      throw ModelError(file + ": tensor '" + name + "' has shape " + shape_text(saved) +
+                       ", the model's config gives " + shape_text(t));
+    t.copy_(saved);
+    index.erase(it);
+  }
+  if (!index.empty())
+    throw ModelError(file + ": unexpected tensor '" + index.begin()->first + "' (not part of the model's "
+                     "config; the file was written for another config)");
+}
+
 void save_weights(EcdModel& model, const std::string& path) {
   torch::serialize::OutputArchive ar;
-  model.save(ar);
+  write_state(model, ar);
   save_archive(ar, path);
 }
 
@@ -101,7 +174,7 @@ void load_weights(EcdModel& model, const std::string& path) {
   try {
     torch::serialize::InputArchive ar;
     ar.load_from(path);
-    model.load(ar);
+    read_state(model, ar, path);
   } catch (const c10::Error& e) {
     std::string msg = e.what_without_backtrace();
     throw ModelError(path + ": corrupt or incompatible weights file (" +

@@ -22,6 +22,11 @@ class EcdModel : public torch::nn::Module {
   // Output feature name → logits.
   std::map<std::string, torch::Tensor> forward(const Batch& batch);
   int64_t num_parameters() const;
+  // Every parameter and buffer under its stable name, the key of weights files and checkpoints
+  // (model format 1): "input_features/<feature>/<path>", "combiner/<path>",
+  // "output_features/<feature>/<path>", where <path> is the component's own (e.g. "fc.fc0.weight").
+  // Names, not positions: reordering or adding features in a future version cannot mix weights up.
+  std::vector<std::pair<std::string, torch::Tensor>> named_state();
 
  private:
   std::vector<std::pair<std::string, std::shared_ptr<EncoderBase>>> encoders_;
@@ -30,7 +35,13 @@ class EcdModel : public torch::nn::Module {
   std::vector<std::pair<std::string, std::shared_ptr<DecoderBase>>> decoders_;
 };
 
-// Weights files (torch archives). Loading a missing or corrupt file throws ModelError.
+// The model's tensors in a torch archive, by stable name: "tensor_names" (a JSON list, as bytes)
+// and "t<i>" for the i-th name. read_state loads by name and throws ModelError naming `file` and
+// the tensor for one that is missing, unexpected or of another shape; an archive from before
+// format 1 (torch's module layout, positional names) is read as such.
+void write_state(EcdModel& model, torch::serialize::OutputArchive& ar);
+void read_state(EcdModel& model, torch::serialize::InputArchive& ar, const std::string& file);
+// Weights files. Loading a missing or corrupt file throws ModelError.
 void save_weights(EcdModel& model, const std::string& path);
 void load_weights(EcdModel& model, const std::string& path);
 

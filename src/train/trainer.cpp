@@ -7,7 +7,9 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <array>
 #include <chrono>
+#include <map>
 #include <csignal>
 #include <cstdlib>
 #include <cmath>
@@ -116,16 +118,45 @@ struct State {
   bool early_stopped = false;
 };
 
+// The counters of State, by name in checkpoints (model format 1). Checkpoints from before wrote
+// them as one tensor "state" in this order.
+const char* const kCounters[6] = {"epochs_done", "best_epoch", "has_best", "since_best", "plateau_wait", "reductions"};
+
+std::array<int64_t, 6> counter_values(const State& s) {
+  return {s.epochs_done, s.best_epoch, s.has_best, s.since_best, s.plateau_wait, s.reductions};
+}
+
+void set_counters(State& s, const std::array<int64_t, 6>& v) {
+  s.epochs_done = static_cast<int>(v[0]);
+  s.best_epoch = static_cast<int>(v[1]);
+  s.has_best = v[2] != 0;
+  s.since_best = static_cast<int>(v[3]);
+  s.plateau_wait = static_cast<int>(v[4]);
+  s.reductions = static_cast<int>(v[5]);
+}
+
+// The optimizer runs on one flat buffer of the trainable parameters (train/flat_parameters.h), so
+// its state is laid out in their order: the checkpoint records that layout by name, and a resume
+// whose model lays its parameters out differently is refused instead of misapplying moments.
+std::string parameter_layout(EcdModel& model) {
+  std::map<const void*, std::string> names;
+  for (const auto& [name, t] : model.named_state()) names[t.unsafeGetTensorImpl()] = name;
+  std::string out;
+  for (const auto& p : model.parameters())
+    if (p.requires_grad()) out += names.at(p.unsafeGetTensorImpl()) + " " + std::to_string(p.numel()) + "\n";
+  return out;
+}
+
 void save_checkpoint(const std::string& path, EcdModel& model, torch::optim::Optimizer& opt,
                      const State& s, const TrainingStatistics& stats) {
   torch::serialize::OutputArchive ar, mar, oar;
-  model.save(mar);
+  write_state(model, mar);
   opt.save(oar);
   ar.write("model", mar);
   ar.write("optimizer", oar);
-  ar.write("state", torch::tensor({int64_t(s.epochs_done), int64_t(s.best_epoch),
-                                   int64_t(s.has_best), int64_t(s.since_best),
-                                   int64_t(s.plateau_wait), int64_t(s.reductions)}));
+  ar.write("parameter_layout", bytes_tensor(parameter_layout(model)));
+  const auto values = counter_values(s);
+  for (size_t i = 0; i < values.size(); ++i) ar.write(kCounters[i], torch::tensor(values[i]));
   ar.write("best_value", torch::tensor({s.best_value}, torch::kFloat64));
   ar.write("statistics", bytes_tensor(stats.to_json()));
   save_archive(ar, path);
@@ -147,27 +178,37 @@ class Checkpoint {
     try {
       torch::serialize::InputArchive mar;
       ar_.read("model", mar);
-      model.load(mar);
+      read_state(model, mar, path_);
     } catch (const c10::Error& e) {
       fail(e);
     }
   }
-  void load_rest(torch::optim::Optimizer& opt, State& s, TrainingStatistics& stats) {
+  void load_rest(EcdModel& model, torch::optim::Optimizer& opt, State& s, TrainingStatistics& stats) {
     try {
+      torch::Tensor layout;
+      if (ar_.try_read("parameter_layout", layout) && tensor_bytes(layout) != parameter_layout(model))
+        throw ModelError(path_ + ": the optimizer state was saved for another parameter layout than "
+                         "this model's (a different config or Kiln version); --overwrite starts over");
       torch::serialize::InputArchive oar;
       ar_.read("optimizer", oar);
       opt.load(oar);
-      torch::Tensor st, best, js;
-      ar_.read("state", st);
+      torch::Tensor best, js;
+      std::array<int64_t, 6> values{};
+      torch::Tensor one;
+      if (ar_.try_read(kCounters[0], one)) {
+        for (size_t i = 0; i < values.size(); ++i) {
+          ar_.read(kCounters[i], one);
+          values[i] = one.item<int64_t>();
+        }
+      } else {  // before model format 1: one tensor in kCounters' order
+        torch::Tensor st;
+        ar_.read("state", st);
+        auto a = st.accessor<int64_t, 1>();
+        for (size_t i = 0; i < values.size(); ++i) values[i] = a[static_cast<int64_t>(i)];
+      }
+      set_counters(s, values);
       ar_.read("best_value", best);
       ar_.read("statistics", js);
-      auto a = st.accessor<int64_t, 1>();
-      s.epochs_done = static_cast<int>(a[0]);
-      s.best_epoch = static_cast<int>(a[1]);
-      s.has_best = a[2] != 0;
-      s.since_best = static_cast<int>(a[3]);
-      s.plateau_wait = static_cast<int>(a[4]);
-      s.reductions = static_cast<int>(a[5]);
       s.best_value = best.item<double>();
       stats = TrainingStatistics::from_json(tensor_bytes(js));
     } catch (const c10::Error& e) {
@@ -276,7 +317,7 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
   TrainOutcome out;
   out.bfloat16 = bf16;
   if (resume_from) {
-    resume_from->load_rest(*optimizer, st, out.stats);
+    resume_from->load_rest(model, *optimizer, st, out.stats);
     out.resumed_from = st.epochs_done;
     st.early_stopped = tc.early_stop > 0 && st.since_best >= tc.early_stop;
     if (!run.quiet)

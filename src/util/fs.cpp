@@ -12,8 +12,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <map>
+#include <mutex>
 
 #include "util/error.h"
 
@@ -81,12 +81,30 @@ void write_atomic_with(const std::string& path,
     }
     throw ModelError(path + ": cannot write file: " + why);
   }
+  // The content reaches the disk before the name does, and the rename before we return: after a
+  // power loss the file is the old one or the new one, never a new name over missing blocks.
+  // fsync is also where some file systems (NFS, ext4's delayed allocation) report a full disk.
+  const int fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    const int synced = ::fsync(fd) == 0 || errno == EINVAL || errno == EROFS ? 0 : errno;
+    ::close(fd);
+    if (synced != 0) {
+      std::error_code ec;
+      fs::remove(tmp, ec);
+      throw ModelError(path + ": cannot write file: " + std::strerror(synced));
+    }
+  }
   test_kill_point(path);
   std::error_code ec;
   fs::rename(tmp, path, ec);
   if (ec) {
     fs::remove(tmp, ec);
     throw ModelError(path + ": cannot write file: " + ec.message());
+  }
+  const int dir = ::open(parent_dir(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    (void)::fsync(dir);  // not every file system syncs directories; the rename stands either way
+    ::close(dir);
   }
 }
 
@@ -111,44 +129,60 @@ void make_dirs(const std::string& dir) {
     throw ModelError(dir + ": directory is not writable: " + std::strerror(errno));
 }
 
-// Whether the process `pid` may have written a file last modified at `mtime` (seconds since the
-// epoch): it runs, is a process (not a thread of another one: thread ids share the pid space),
-// and started before the file was last written. With pids reused quickly (pid_max is 32768 on
-// many systems), liveness alone would keep a dead run's file forever.
-static bool may_have_written(pid_t pid, double mtime) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  if (!status) return ::kill(pid, 0) == 0 || errno != ESRCH;  // no /proc: ask the kernel
-  std::string line;
-  bool process = false;
-  while (std::getline(status, line))
-    if (line.rfind("Tgid:", 0) == 0) process = std::atol(line.c_str() + 5) == pid;
-  if (!process) return false;
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat"), boot("/proc/stat");
-  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-  const size_t close = text.rfind(')');  // the command name may hold spaces and parentheses
-  if (close == std::string::npos) return true;
-  std::istringstream fields(text.substr(close + 2));
-  std::string field;
-  for (int i = 3; i <= 22 && fields >> field; ++i) {
-  }
-  double btime = 0;
-  while (std::getline(boot, line))
-    if (line.rfind("btime ", 0) == 0) btime = std::atof(line.c_str() + 6);
-  if (btime <= 0 || field.empty()) return true;
-  const double started = btime + std::atof(field.c_str()) / static_cast<double>(::sysconf(_SC_CLK_TCK));
-  return started <= mtime + 1;
+namespace {
+// Directories whose lock this process holds, with how many DirLocks hold each: flock conflicts
+// between two open files of one process too, and a run may lock a directory an outer step holds.
+std::map<std::string, int>& held_locks() {
+  static std::map<std::string, int> held;
+  return held;
 }
+std::mutex held_locks_mutex;
+}  // namespace
 
 DirLock::DirLock(const std::string& dir) {
-  fd_ = ::open(path_join(dir, ".kiln.lock").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
-  held_ = fd_ >= 0 && ::flock(fd_, LOCK_EX | LOCK_NB) == 0;
+  std::error_code ec;
+  key_ = fs::weakly_canonical(fs::absolute(dir, ec), ec).string();
+  const std::string path = path_join(dir, ".kiln.lock");
+  std::lock_guard<std::mutex> guard(held_locks_mutex);
+  auto it = held_locks().find(key_);
+  if (it != held_locks().end()) {
+    ++it->second;
+    held_ = true;
+    return;
+  }
+  fd_ = ::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+  if (fd_ < 0) return;
+  if (::flock(fd_, LOCK_EX | LOCK_NB) == 0) {
+    held_ = true;
+    held_locks()[key_] = 1;
+    const std::string pid = std::to_string(::getpid()) + "\n";  // for the message of a refused run
+    if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) < 0) {
+      // the pid is only informative
+    }
+    return;
+  }
+  char buf[32] = {0};
+  const ssize_t n = ::pread(fd_, buf, sizeof buf - 1, 0);
+  if (n > 0) holder_ = std::atol(buf);
+  ::close(fd_);
+  fd_ = -1;
 }
 
 DirLock::~DirLock() {
-  if (fd_ >= 0) ::close(fd_);  // releases the lock
+  if (!held_) return;
+  std::lock_guard<std::mutex> guard(held_locks_mutex);
+  if (--held_locks()[key_] == 0) held_locks().erase(key_);
+  if (fd_ >= 0) ::close(fd_);  // releases the lock (the outermost holder owns the descriptor)
 }
 
-void remove_stale_temporaries(const std::string& dir, bool all) {
+void DirLock::require(const std::string& dir) const {
+  if (held_) return;
+  throw ModelError(dir + ": another Kiln run is writing to this directory" +
+                   (holder_ > 0 ? " (pid " + std::to_string(holder_) + ")" : std::string()) +
+                   "; wait for it to finish or choose another --output_directory");
+}
+
+void remove_stale_temporaries(const std::string& dir) {
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     const std::string name = e.path().filename().string();
@@ -158,13 +192,8 @@ void remove_stale_temporaries(const std::string& dir, bool all) {
     std::string pid_text = name.substr(at + 5);
     const size_t digits = pid_text.find_first_not_of("0123456789");
     if (digits != std::string::npos && pid_text[digits] != '-') continue;
-    pid_text = pid_text.substr(0, digits);
-    if (pid_text.empty() || pid_text.size() > 9) continue;
-    const pid_t pid = static_cast<pid_t>(std::stol(pid_text));
-    struct stat st;
-    if (::stat(e.path().c_str(), &st) != 0) continue;
-    if (all || pid == ::getpid() || !may_have_written(pid, static_cast<double>(st.st_mtime)))
-      fs::remove_all(e.path(), ec);
+    if (digits == 0) continue;
+    fs::remove_all(e.path(), ec);
   }
 }
 

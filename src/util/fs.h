@@ -15,13 +15,15 @@ void write_atomic_with(const std::string& path, const std::function<void(const s
 // writable.
 void make_dirs(const std::string& dir);
 bool file_exists(const std::string& path);
-// Removes the "<name>.tmp.<pid>" files in `dir` (not below it) that a killed process left: those
-// of processes that no longer run (or, with `all`, every one: for a caller holding a DirLock).
-void remove_stale_temporaries(const std::string& dir, bool all = false);
+// Removes the "<name>.tmp.<pid>" files (and their SQLite companions) in `dir`, not below it: the
+// temporaries of killed runs. Only for a caller holding the directory's DirLock (or of a
+// directory under one), since then no other Kiln run can be writing them.
+void remove_stale_temporaries(const std::string& dir);
 
 // An advisory lock (flock) on "<dir>/.kiln.lock", held while the object lives and released by the
 // kernel when the process dies, even by kill -9. held() says whether this process got it: then
-// no other Kiln process is writing into `dir`, and temporaries found there are stale.
+// no other Kiln process is writing into `dir`, and temporaries found there are stale. Nested
+// locks of one directory in one process are both held.
 class DirLock {
  public:
   explicit DirLock(const std::string& dir);
@@ -29,10 +31,14 @@ class DirLock {
   DirLock(const DirLock&) = delete;
   DirLock& operator=(const DirLock&) = delete;
   bool held() const { return held_; }
+  // Throws ModelError naming `dir` (and the holder's pid) unless held().
+  void require(const std::string& dir) const;
 
  private:
+  std::string key_;
   int fd_ = -1;
   bool held_ = false;
+  long holder_ = 0;
 };
 std::string parent_dir(const std::string& path);
 std::string path_join(const std::string& a, const std::string& b);

@@ -8,6 +8,30 @@ ex="$SRC/examples/attrition"
 sed -e "s/^  epochs: 30/  epochs: 20/" -e 's/^  early_stop: 5 .*/  early_stop: -1/' "$ex/config.yaml" > "$WORK/config.yaml"
 grep -q "epochs: 20" "$WORK/config.yaml" || fail "config edit"
 train() { "$KILN" train --config "$WORK/config.yaml" --dataset "$ex/attrition.csv" --threads 2 -q --output_directory "$@"; }
+# kill_at_random_times LABEL SEED DURATION MARKER CMD...: runs CMD (with --resume appended when
+# the file MARKER exists) killed after a random delay below DURATION seconds (seeded, printed),
+# until 10 kills in all ($kills counts those made before); a run that finishes first starts over.
+kill_at_random_times() {
+  local label="$1" duration="$3" marker="$4" delay rc
+  RANDOM=$2
+  shift 4
+  while [ "$kills" -lt 10 ]; do
+    delay=$(awk -v r="$RANDOM" -v f="$duration" 'BEGIN{printf "%.2f", r / 32768 * f}')
+    set +e
+    timeout -s KILL "$delay" "$@" $([ -f "$marker" ] && echo --resume) >/dev/null 2>>"$WORK/attempts.log"
+    rc=$?
+    set -e
+    if [ "$rc" -eq 137 ]; then
+      kills=$((kills + 1))
+      echo "$label kill $kills after ${delay}s"
+    elif [ "$rc" -eq 0 ]; then
+      echo "$label finished before ${delay}s; starting again"
+      rm -rf "$out"
+    else
+      fail "$label attempt exited $rc: $(tail -3 "$WORK/attempts.log")"
+    fi
+  done
+}
 t0=$(date +%s.%N)
 train "$WORK/a"
 full=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{print b-a}')
@@ -33,25 +57,8 @@ for spec in latest.pt:2 latest.pt:3 manifest.json:1 training_statistics.json:1; 
   kills=$((kills + 1))
   [ -n "$(find "$out" -name "${spec%:*}.tmp.*")" ] || fail "kill in write $spec left no temporary file (the hook fired elsewhere)"
 done
-RANDOM=12
-while [ "$kills" -lt 10 ]; do
-  delay=$(awk -v r="$RANDOM" -v f="$full" 'BEGIN{printf "%.2f", r / 32768 * f}')
-  set +e
-  timeout -s KILL "$delay" env "$KILN" train --config "$WORK/config.yaml" --dataset "$ex/attrition.csv" \
-    --threads 2 -q --output_directory "$out" $([ -f "$out/model/checkpoints/latest.pt" ] && echo --resume) \
-    >/dev/null 2>>"$WORK/attempts.log"
-  rc=$?
-  set -e
-  if [ "$rc" -eq 137 ]; then
-    kills=$((kills + 1))
-    echo "kill $kills after ${delay}s"
-  elif [ "$rc" -eq 0 ]; then
-    echo "run finished before ${delay}s; training again from the start"
-    rm -rf "$out"
-  else
-    fail "attempt exited $rc: $(tail -3 "$WORK/attempts.log")"
-  fi
-done
+kill_at_random_times train 12 "$full" "$out/model/checkpoints/latest.pt" \
+  "$KILN" train --config "$WORK/config.yaml" --dataset "$ex/attrition.csv" --threads 2 -q --output_directory "$out"
 rc=$(attempt)
 [ "$rc" -eq 0 ] || fail "the final resume exited $rc: $(tail -3 "$WORK/attempts.log")"
 cmp "$WORK/a/training_statistics.json" "$out/training_statistics.json" || fail "statistics differ from the uninterrupted run"
@@ -83,29 +90,33 @@ set -e
 [ "$rc" -eq 137 ] || fail "expected a kill while the study store is created, got exit $rc"
 [ ! -e "$out/hyperopt.sqlite" ] || fail "a study store was left by a kill during its creation"
 kills=1
-RANDOM=7
-while [ "$kills" -lt 10 ]; do
-  delay=$(awk -v r="$RANDOM" -v f="$full" 'BEGIN{printf "%.2f", r / 32768 * f}')
-  set +e
-  timeout -s KILL "$delay" "$KILN" hyperopt --config "$WORK/h.yaml" --dataset "$ex/attrition.csv" --workers 1 -q \
-    --output_directory "$out" $([ -f "$out/hyperopt.sqlite" ] && echo --resume) >/dev/null 2>>"$WORK/study.log"
-  rc=$?
-  set -e
-  if [ "$rc" -eq 137 ]; then
-    kills=$((kills + 1))
-    echo "study kill $kills after ${delay}s"
-  elif [ "$rc" -eq 0 ]; then
-    echo "study finished before ${delay}s; starting again"
-    rm -rf "$out"
-  else
-    fail "study attempt exited $rc: $(tail -3 "$WORK/study.log")"
-  fi
-done
-study "$out" --resume > /dev/null
+kill_at_random_times study 7 "$full" "$out/hyperopt.sqlite" \
+  "$KILN" hyperopt --config "$WORK/h.yaml" --dataset "$ex/attrition.csv" --workers 1 -q --output_directory "$out"
+study "$out" $([ -f "$out/hyperopt.sqlite" ] && echo --resume) > /dev/null
 diff <(cut -d, -f1-6 "$WORK/ha/leaderboard.csv") <(cut -d, -f1-6 "$out/leaderboard.csv") || fail "leaderboards differ"
 cmp "$WORK/ha/test_statistics.json" "$out/test_statistics.json" || fail "the best model's test statistics differ"
 exists "$out/best_model/manifest.json"
 echo "ok: study killed 10 times (once creating its store), resumed to the same leaderboard and test statistics"
+
+# A second run into a directory that another run is writing to is refused before writing there
+# (this shell stands in for the first run, holding the lock file with flock(1) as a Kiln run does).
+for cmd in train hyperopt; do
+  busy="$WORK/busy_$cmd"
+  mkdir -p "$busy"
+  exec {lockfd}>"$busy/.kiln.lock"
+  flock -n "$lockfd" || fail "could not take the lock for the test"
+  set +e
+  err=$("$KILN" $cmd --config "$WORK/$([ $cmd = train ] && echo config || echo h).yaml" --dataset "$ex/attrition.csv" \
+        -q --output_directory "$busy" 2>&1 >/dev/null {lockfd}>&-)
+  rc=$?
+  set -e
+  exec {lockfd}>&-
+  [ "$rc" -eq 4 ] || fail "$cmd into a busy directory: exit $rc ($err)"
+  [ "$err" = "error: $busy: another Kiln run is writing to this directory; wait for it to finish or choose another --output_directory" ] \
+    || fail "$cmd into a busy directory: $err"
+  [ -z "$(ls -A "$busy" | grep -vx .kiln.lock)" ] || fail "$cmd wrote into a busy directory: $(ls -A "$busy")"
+done
+echo "ok: runs into a directory another run holds are refused"
 
 # An unfinished run's model directory is refused with the way out.
 mkdir -p "$WORK/u"
@@ -125,6 +136,30 @@ expect_model_error() {  # MODEL_DIR MESSAGE
 }
 expect_model_error "$WORK/u/model" "error: $WORK/u/model: unfinished model (no manifest.json): the run writing it has not finished or was interrupted; kiln train --resume continues it"
 
+# A model directory is never replaced silently: a finished model and an unfinished run are
+# refused (before preprocessing), naming the way out; --overwrite replaces the model and its run's
+# statistics.
+expect_refused() {  # OUTPUT_DIR MESSAGE
+  set +e
+  local err
+  err=$(train "$1" 2>&1 >/dev/null)
+  local rc=$?
+  set -e
+  [ "$rc" -eq 4 ] && [ "$err" = "$2" ] || fail "train into $1: exit $rc
+   got: $err
+  want: $2"
+  echo "ok: $2"
+}
+cp -r "$WORK/a" "$WORK/again"
+expect_refused "$WORK/again" "error: $WORK/again/model: holds a trained model; --overwrite replaces it (or choose another --output_directory)"
+cmp "$WORK/a/model/weights.pt" "$WORK/again/model/weights.pt" || fail "the refused run changed the model"
+expect_refused "$WORK/u" "error: $WORK/u/model: holds an unfinished run; --resume continues it, --overwrite starts over"
+printf 'x\n' > "$WORK/again/test_statistics.json"  # a stale file of the replaced run
+train "$WORK/again" --overwrite
+[ ! -e "$WORK/again/test_statistics.json" ] || fail "--overwrite kept the replaced run's test statistics"
+cmp "$WORK/a/training_statistics.json" "$WORK/again/training_statistics.json" || fail "--overwrite trained a different model"
+echo "ok: --overwrite replaced the model"
+
 # Truncated and altered files of a finished model: the manifest names them.
 cp -r "$WORK/a/model" "$WORK/trunc"
 truncate -s 100 "$WORK/trunc/weights.pt"
@@ -136,8 +171,25 @@ cmp -s "$WORK/a/model/feature_metadata.json" "$WORK/alter/feature_metadata.json"
 expect_model_error "$WORK/alter" "error: $WORK/alter/feature_metadata.json: content differs from the manifest's checksum (altered since training)"
 json "$WORK/a/description.json" '.model_files["weights.pt"].hash | startswith("fnv64:")' >/dev/null
 
-# A model written before manifests existed still loads and predicts exactly as it did.
-cp -r "$SRC/tests/data/legacy_model" "$WORK/legacy"
-"$KILN" predict --model_path "$WORK/legacy/model" --dataset "$SRC/tests/data/tiny.csv" --output_directory "$WORK/pl" -q
-cmp "$WORK/pl/predictions.csv" "$SRC/tests/data/legacy_model/expected_predictions.csv" || fail "the legacy model predicts differently"
+# Models written before manifests existed, and before model format 1 (positional weight names,
+# counters in one tensor), still load and predict exactly as they did; the latter's checkpoint
+# resumes.
+for fixture in legacy_model model_format0; do
+  cp -r "$SRC/tests/data/$fixture" "$WORK/$fixture"
+  "$KILN" predict --model_path "$WORK/$fixture/model" --dataset "$SRC/tests/data/tiny.csv" --output_directory "$WORK/p_$fixture" -q >/dev/null
+  cmp "$WORK/p_$fixture/predictions.csv" "$SRC/tests/data/$fixture/expected_predictions.csv" || fail "$fixture predicts differently"
+done
+"$KILN" train --config "$SRC/tests/data/tiny.yaml" --dataset "$SRC/tests/data/tiny.csv" --output_directory "$WORK/model_format0" \
+  --resume 2>"$WORK/resume0.err" || fail "resuming a format-0 checkpoint: $(cat "$WORK/resume0.err")"
+grep -q "resuming after epoch 2" "$WORK/resume0.err" || fail "the format-0 checkpoint was not read: $(cat "$WORK/resume0.err")"
+json "$WORK/model_format0/model/manifest.json" '.format_version == 1' >/dev/null
+echo "ok: models from before manifests and before format 1 predict as they did; a format-0 checkpoint resumes"
+
+# A model directory of format 1 names its tensors: a weights file of another config is refused
+# naming the tensor; a model of a newer format is refused naming both versions.
+json "$WORK/a/model/manifest.json" '.format_version == 1 and (.run_id | length) == 16' >/dev/null
+[ "$(json "$WORK/a/model/manifest.json" .run_id)" = "$(json "$WORK/a/description.json" .run_id)" ] || fail "run ids differ"
+cp -r "$WORK/a/model" "$WORK/newer"
+sed -i 's/"format_version": 1/"format_version": 7/' "$WORK/newer/manifest.json"
+expect_model_error "$WORK/newer" "error: $WORK/newer: model format version 7 (written by Kiln $(json "$WORK/a/model/manifest.json" .kiln_version)) is newer than this Kiln $(json "$WORK/a/model/manifest.json" .kiln_version) reads (up to 1); use a newer Kiln"
 echo "crash: ok"

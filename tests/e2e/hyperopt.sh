@@ -8,6 +8,8 @@ ex="$SRC/examples/attrition"
 # example also searches the FT-Transformer, whose epochs take seconds here; the concat-only
 # space gives enough trials in 20 s to see pruning.
 sed -e '/combiner.type:/d' -e '/combiner.num_layers:/d' -e '/combiner.hidden_size:/d' "$ex/hyperopt.yaml" > "$WORK/h1.yaml"
+"$KILN" config --validate --config "$WORK/h1.yaml" | grep -Eq "^$WORK/h1.yaml: valid \([0-9]+ inputs, 1 outputs, hyperopt: [0-9]+ parameters\)$" \
+  || fail "config --validate does not report the hyperopt block"
 out="$WORK/h1"
 t0=$(date +%s.%N)
 "$KILN" hyperopt --config "$WORK/h1.yaml" --dataset "$ex/attrition.csv" --output_directory "$out" \
@@ -92,7 +94,8 @@ json "$WORK/h3/hyperopt_statistics.json" '[.hyperopt_results[] | select(.status 
 exists "$WORK/h3/best_model/weights.pt"
 echo "ok: crashing trials recorded as failed, the study went on"
 
-# 4. Bad hyperopt blocks: one line naming the place, exit 2, nothing written.
+# 4. Bad hyperopt blocks: one line naming the place, exit 2, nothing written; the same from
+# kiln config --validate.
 bad() {
   local block="$1" want="$2"
   { cat "$SRC/tests/data/tiny.yaml"; printf '%s\n' "$block"; } > "$WORK/bad.yaml"
@@ -106,6 +109,14 @@ bad() {
    got: $err
   want: error: $WORK/bad.yaml:$want"
   [ ! -e "$WORK/nope" ] || fail "output directory written for a bad block"
+  # kiln config --validate makes the same checks, so a config it accepts does not fail in hyperopt
+  set +e
+  err=$("$KILN" config --validate --config "$WORK/bad.yaml" 2>&1)
+  rc=$?
+  set -e
+  [ "$rc" -eq 2 ] && [ "$err" = "error: $WORK/bad.yaml:$want" ] || fail "config --validate: exit $rc
+   got: $err
+  want: error: $WORK/bad.yaml:$want"
   echo "ok: $want"
 }
 bad "hyperopt: {parameters: {trainer.learning_rate: {space: lognormal, lower: 0.001, upper: 0.1}}}" \

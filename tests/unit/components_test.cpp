@@ -4,10 +4,13 @@
 #include <doctest/doctest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+
 #include "config/config.h"
 #include "config/schema.h"
 #include "model/components.h"
 #include "model/ecd.h"
+#include "util/error.h"
 
 using namespace kiln;
 
@@ -215,6 +218,56 @@ TEST_CASE("save then load gives identical outputs") {
   save_weights(a, path);
   load_weights(b, path);
   CHECK(torch::equal(a.forward(batch).at("y"), b.forward(batch).at("y")));
+  std::remove(path.c_str());
+}
+
+TEST_CASE("weights are stored and loaded by feature name, with the tensor named on a mismatch") {
+  auto model = [](const std::string& inputs, int fc_layers, uint64_t seed) {
+    Config c = parse_config("input_features: " + inputs + "\noutput_features: [{name: y, type: binary}]\n"
+                            "combiner: {type: concat, num_fc_layers: " + std::to_string(fc_layers) +
+                            ", output_size: 8}\n", "m.yaml");
+    MetadataMap m = {{"a", meta_for("category")}, {"b.c", meta_for("category")}, {"d", meta_for("category")},
+                     {"y", meta_for("binary")}};
+    torch::manual_seed(seed);
+    return EcdModel(c, m);
+  };
+  const std::string path = "/tmp/kiln_unit_named_weights.pt";
+  const std::string two = "[{name: a, type: category}, {name: b.c, type: category}]";
+  EcdModel a = model(two, 1, 1);
+  std::vector<std::string> names;
+  for (const auto& [name, t] : a.named_state()) names.push_back(name);
+  CHECK(names == std::vector<std::string>{"input_features/a/embed.weight", "input_features/b.c/embed.weight",
+                                          "combiner/fc.fc0.weight", "combiner/fc.fc0.bias",
+                                          "output_features/y/proj.weight", "output_features/y/proj.bias"});
+  save_weights(a, path);
+  auto load_error = [&](EcdModel&& into) {
+    try {
+      load_weights(into, path);
+    } catch (const ModelError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  CHECK(load_error(model("[{name: a, type: category}, {name: d, type: category}]", 1, 2)) ==
+        path + ": no tensor 'input_features/d/embed.weight' (the model's config has it; the file was written "
+               "for another config)");
+  {  // a file with one more output feature than the model
+    Config c = parse_config("input_features: " + two + "\noutput_features: [{name: y, type: binary}, "
+                            "{name: z, type: binary}]\ncombiner: {type: concat, num_fc_layers: 1, output_size: 8}\n",
+                            "m.yaml");
+    MetadataMap m = {{"a", meta_for("category")}, {"b.c", meta_for("category")}, {"y", meta_for("binary")},
+                     {"z", meta_for("binary")}};
+    EcdModel wider(c, m);
+    save_weights(wider, path);
+    CHECK(load_error(model(two, 1, 3)) ==
+          path + ": unexpected tensor 'output_features/z/proj.bias' (not part of the model's config; the file "
+                 "was written for another config)");
+    save_weights(a, path);
+  }
+  CHECK(load_error(model("[{name: a, type: category}]", 1, 4)).rfind(
+            path + ": tensor 'combiner/fc.fc0.weight' has shape [8, ", 0) == 0);
+  EcdModel same = model(two, 1, 5);
+  CHECK(load_error(std::move(same)) == "");
   std::remove(path.c_str());
 }
 

@@ -1,0 +1,54 @@
+#include <doctest/doctest.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+
+#include "util/error.h"
+#include "util/fs.h"
+
+using namespace kiln;
+
+static std::string fresh_dir(const std::string& name) {
+  const std::string dir = (std::filesystem::temp_directory_path() /
+                           (name + "." + std::to_string(::getpid()))).string();
+  std::filesystem::remove_all(dir);
+  make_dirs(dir);
+  return dir;
+}
+
+// Whether another process (flock(1), as a second Kiln run would) gets the lock on `dir`.
+static bool other_process_gets_lock(const std::string& dir) {
+  return std::system(("flock -n '" + dir + "/.kiln.lock' true").c_str()) == 0;
+}
+
+TEST_CASE("DirLock: one process at a time, nested locks of one process, released on destruction") {
+  const std::string dir = fresh_dir("kiln_dirlock");
+  {
+    const DirLock outer(dir);
+    REQUIRE(outer.held());
+    CHECK_NOTHROW(outer.require(dir));
+    {
+      const DirLock inner(dir + "/.");  // the same directory, spelled differently
+      CHECK(inner.held());
+    }
+    CHECK(!other_process_gets_lock(dir));  // still held by `outer` after the inner one ended
+    CHECK(read_file(dir + "/.kiln.lock") == std::to_string(::getpid()) + "\n");  // for the refusal's message
+  }
+  CHECK(other_process_gets_lock(dir));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("remove_stale_temporaries removes temporaries and their SQLite companions only") {
+  const std::string dir = fresh_dir("kiln_stale");
+  for (const char* f : {"weights.pt.tmp.123", "store.sqlite.tmp.77-wal", "keep.csv", "a.tmp.x", "b.tmp."})
+    write_file_atomic(dir + "/" + f, "x");
+  remove_stale_temporaries(dir);
+  std::vector<std::string> left;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) left.push_back(e.path().filename().string());
+  std::sort(left.begin(), left.end());
+  CHECK(left == std::vector<std::string>{"a.tmp.x", "b.tmp.", "keep.csv"});
+  std::filesystem::remove_all(dir);
+}
