@@ -7,6 +7,7 @@
 
 #include "combiners/combiners.h"
 #include "config/schema.h"
+#include "features/feature.h"
 #include "model/components.h"
 #include "util/choice.h"
 #include "util/error.h"
@@ -142,7 +143,7 @@ struct TransformerCombiner : CombinerBase {
 struct TabTransformerCombiner : CombinerBase {
   TabTransformerCombiner(const TabTransformerOptions& o, const CombinerInputs& in) : reduce_(o.reduce_output) {
     for (size_t i = 0; i < in.sizes.size(); ++i) {
-      if (in.types[i] == "number" || in.types[i] == "binary") side_.push_back(i), side_width_ += in.sizes[i];
+      if (feature_kind(in.types[i]).scalar_value()) side_.push_back(i), side_width_ += in.sizes[i];
       else tokens_.push_back(i);
     }
     if (tokens_.empty())

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "config/schema.h"
+#include "features/feature.h"
 #include "encoders/encoders.h"
 #include "model/components.h"
 #include "util/choice.h"
@@ -65,8 +66,7 @@ void register_dense_encoder() {
                                 [] { return std::make_shared<DenseOptions>(); }});
     encoder_builders().add(key, [](const OptionsBase& o, const FeatureMetadata& m) {
       // vector: the row's values (sequence_length of them); number and binary: one value.
-      return std::make_shared<DenseEncoder>(dynamic_cast<const DenseOptions&>(o),
-                                            m.type == "vector" || m.type == "timeseries" ? m.sequence_length : 1);
+      return std::make_shared<DenseEncoder>(dynamic_cast<const DenseOptions&>(o), feature_kind(m.type).value_width(m));
     });
   }
 }

@@ -2,6 +2,7 @@
 #include <torch/torch.h>
 
 #include "config/schema.h"
+#include "features/feature.h"
 #include "encoders/encoders.h"
 #include "model/components.h"
 
@@ -28,7 +29,7 @@ void register_passthrough_encoder() {
     encoder_schemas().add(key, {"the value itself (1 wide; a vector as it is)", {type},
                                 [] { return std::make_shared<PassthroughOptions>(); }});
     encoder_builders().add(key, [](const OptionsBase&, const FeatureMetadata& m) {
-      return std::make_shared<PassthroughEncoder>(m.type == "vector" || m.type == "timeseries" ? m.sequence_length : 1);
+      return std::make_shared<PassthroughEncoder>(feature_kind(m.type).value_width(m));
     });
   }
 }

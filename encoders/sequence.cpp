@@ -10,6 +10,7 @@
 #include <map>
 
 #include "config/schema.h"
+#include "features/feature.h"
 #include "encoders/encoders.h"
 #include "model/components.h"
 #include "util/choice.h"
@@ -161,7 +162,7 @@ torch::Tensor real_steps(const torch::Tensor& x) {
 class TokenEmbedImpl : public torch::nn::Module {
  public:
   TokenEmbedImpl(const FeatureMetadata& m, const EmbedFields& e)
-      : vocab_(m.vocab_size()), dropout_(e.dropout), values_(m.type == "timeseries"),
+      : vocab_(m.vocab_size()), dropout_(e.dropout), values_(m.type != "embedded" && feature_kind(m.type).numeric_steps()),
         embedded_(m.type == "embedded") {
     const int64_t vocab = vocab_;
     sparse_ = e.representation == "sparse";

@@ -56,29 +56,9 @@ MetricValues prediction_summary(const FeatureConfig& f, const FeatureMetadata& m
     auto keep = torch::from_blob(const_cast<bool*>(mask), {x.size(0)}, torch::kBool);
     return x.index({keep});
   };
-  MetricValues out;
   auto l = sel(logits.to(torch::kFloat64));
-  if (l.size(0) == 0) return out;
-  if (f.type == "binary") {
-    auto p = torch::sigmoid(l);
-    out.push_back({"mean_probability", p.mean().item<double>()});
-    out.push_back({"positive_rate", (p >= f.threshold).to(torch::kFloat64).mean().item<double>()});
-  } else if (f.type == "category") {
-    auto pred = l.argmax(1);
-    for (int64_t c = 0; c < l.size(1) && c < 20; ++c)
-      out.push_back({"share_" + m.idx2str[c], (pred == c).to(torch::kFloat64).mean().item<double>()});
-  } else if (f.type == "text" || f.type == "sequence") {  // generated length, up to <EOS>
-    auto ids = l.argmax(2);
-    auto ended = ids.eq(3).to(torch::kLong).cumsum(1).eq(0);
-    out.push_back({"mean_length", ended.sum(1).to(torch::kFloat64).mean().item<double>()});
-  } else if (f.type == "set") {  // how often each token is predicted
-    auto pred = (torch::sigmoid(l) >= f.threshold).to(torch::kFloat64).mean(0);
-    for (int64_t c = 0; c < l.size(1) && c < 20; ++c)
-      out.push_back({"share_" + m.idx2str[c], pred[c].item<double>()});
-  } else {
-    out.push_back({"mean_prediction", l.mean().item<double>()});
-  }
-  return out;
+  if (l.size(0) == 0) return {};
+  return feature_kind(f.type).prediction_summary(f, m, l);
 }
 
 std::string format_metrics(const std::string& title, const Evaluation& e) {

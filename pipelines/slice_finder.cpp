@@ -46,7 +46,7 @@ std::vector<SliceItem> make_items(const Config& c, const Table& t, const std::ve
     const Column& col = t.get(f.column);
     const std::string name = column_ref(f.column);
     SliceItem missing{feature, name + " is missing", {}};
-    if (f.type == "number") {
+    if (feature_kind(f.type).distribution() == FeatureKind::Distribution::numeric) {  // quantile bins
       std::vector<double> v;
       std::vector<double> value(rows.size(), std::nan(""));
       for (size_t i = 0; i < rows.size(); ++i) {
@@ -126,24 +126,10 @@ int run_find_slices(const FindSlicesOptions& o) {
   Evaluation e = evaluate(*lm.model, c, lm.metadata, Batcher(d.columns, d.lazy), d.rows,
                           c.trainer.eval_batch_size.value_or(std::max(c.trainer.batch_size, 512)),
                           true, false);
-  // Per-row error: misclassified (0/1) for binary and category, squared error for numbers.
+  // Per-row error, as the output's type defines it (misclassified 0/1, 1 - Jaccard, squared error).
   auto logits = e.logits.at(out->name).to(torch::kFloat64);
   auto target = d.columns.at(out->name).index_select(0, d.rows);
-  torch::Tensor err;
-  if (out->type == "binary")
-    err = ((torch::sigmoid(logits) >= out->threshold) != (target >= 0.5)).to(torch::kFloat64);
-  else if (out->type == "category")
-    err = (logits.argmax(1) != target).to(torch::kFloat64);
-  else if (out->type == "text" || out->type == "sequence")  // any target token wrong
-    err = (logits.argmax(2).eq(target) | target.eq(0)).all(1).logical_not().to(torch::kFloat64);
-  else if (out->type == "set") {  // 1 - jaccard of the predicted and true token sets
-    auto pred = torch::sigmoid(logits) >= out->threshold, truth = target >= 0.5;
-    auto inter = (pred & truth).sum(1).to(torch::kFloat64), uni = (pred | truth).sum(1).to(torch::kFloat64);
-    err = 1 - torch::where(uni > 0, inter / uni.clamp_min(1), torch::ones_like(uni));
-  }
-  else
-    err = (logits - target.to(torch::kFloat64)).pow(2);
-  err = err.contiguous();
+  torch::Tensor err = feature_kind(out->type).row_errors(*out, logits, target).contiguous();
   std::vector<double> errors(err.data_ptr<double>(), err.data_ptr<double>() + err.size(0));
   std::vector<int64_t> rows(d.rows.data_ptr<int64_t>(), d.rows.data_ptr<int64_t>() + d.rows.size(0));
   auto items = make_items(c, *d.table, rows);

@@ -160,6 +160,20 @@ class BinaryKind : public FeatureKind {
                                            std::vector<std::string>{m.false_label, m.true_label});
   }
 
+  MetricValues prediction_summary(const FeatureConfig& f, const FeatureMetadata&,
+                                  const torch::Tensor& logits) const override {
+    auto p = torch::sigmoid(logits);
+    return {{"mean_probability", p.mean().item<double>()},
+            {"positive_rate", (p >= f.threshold).to(torch::kFloat64).mean().item<double>()}};
+  }
+  torch::Tensor row_errors(const FeatureConfig& f, const torch::Tensor& logits,
+                           const torch::Tensor& target) const override {  // misclassified: 0/1
+    return ((torch::sigmoid(logits) >= f.threshold) != (target >= 0.5)).to(torch::kFloat64);
+  }
+  bool target_is_class() const override { return true; }
+  Distribution distribution() const override { return Distribution::categorical; }
+  bool scalar_value() const override { return true; }
+
   std::vector<PredictionColumn> predictions(const FeatureConfig& f, const FeatureMetadata& m,
                                             const torch::Tensor& logits) const override {
     auto p = torch::sigmoid(logits.reshape({-1}).to(torch::kFloat64)).contiguous();

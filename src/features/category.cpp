@@ -170,6 +170,21 @@ class CategoryKind : public FeatureKind {
     return std::make_unique<CategoryMetrics>(m.idx2str, f.top_k);
   }
 
+  MetricValues prediction_summary(const FeatureConfig&, const FeatureMetadata& m,
+                                  const torch::Tensor& logits) const override {
+    MetricValues out;  // each class's share of the predictions (the first 20 classes)
+    auto pred = logits.argmax(1);
+    for (int64_t c = 0; c < logits.size(1) && c < 20; ++c)
+      out.push_back({"share_" + m.idx2str[c], (pred == c).to(torch::kFloat64).mean().item<double>()});
+    return out;
+  }
+  torch::Tensor row_errors(const FeatureConfig&, const torch::Tensor& logits,
+                           const torch::Tensor& target) const override {  // misclassified: 0/1
+    return (logits.argmax(1) != target).to(torch::kFloat64);
+  }
+  bool target_is_class() const override { return true; }
+  Distribution distribution() const override { return Distribution::categorical; }
+
   std::vector<PredictionColumn> predictions(const FeatureConfig& f, const FeatureMetadata& m,
                                             const torch::Tensor& logits) const override {
     auto prob = torch::softmax(logits.to(torch::kFloat64), 1).contiguous();

@@ -18,6 +18,16 @@ const FeatureKind& feature_kind(const std::string& type) {
   return **k;
 }
 
+MetricValues FeatureKind::prediction_summary(const FeatureConfig&, const FeatureMetadata&,
+                                             const torch::Tensor& logits) const {
+  return {{"mean_prediction", logits.mean().item<double>()}};
+}
+
+torch::Tensor FeatureKind::row_errors(const FeatureConfig&, const torch::Tensor& logits,
+                                      const torch::Tensor& target) const {
+  return (logits - target.to(torch::kFloat64)).pow(2);
+}
+
 void FeatureKind::mark_dropped(const FeatureConfig& f, const Table& t, const Column& c,
                                std::vector<uint8_t>& keep) const {
   (void)f;

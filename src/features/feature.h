@@ -83,6 +83,32 @@ class FeatureKind {
   virtual std::vector<PredictionColumn> predictions(const FeatureConfig& f,
                                                     const FeatureMetadata& m,
                                                     const torch::Tensor& logits) const = 0;
+  // Outputs, for monitoring: a summary of the predictions of some rows (their float64 logits, at
+  // least one row), e.g. the positive rate. Default (regression): the mean prediction.
+  virtual MetricValues prediction_summary(const FeatureConfig& f, const FeatureMetadata& m,
+                                          const torch::Tensor& logits) const;
+  // Outputs, for slice finding: each row's error from its float64 logits and encoded target, in
+  // [0, 1] for classes and sets. Default (regression): the squared error.
+  virtual torch::Tensor row_errors(const FeatureConfig& f, const torch::Tensor& logits,
+                                   const torch::Tensor& target) const;
+  // Outputs whose encoded target is one class per row (binary, category): k-fold splits stratify
+  // by it.
+  virtual bool target_is_class() const { return false; }
+
+  // What the rest of Kiln asks of a type instead of comparing its name.
+  // Inputs whose value distribution drift profiles compare, and how.
+  enum class Distribution { none, numeric, categorical };
+  virtual Distribution distribution() const { return Distribution::none; }
+  // Inputs encoded as sequences of tokens (text, sequence), the layers bfloat16 speeds up.
+  virtual bool token_sequence() const { return false; }
+  // Inputs: how many numbers one row's value is (a vector's or series' length; 1 for a scalar),
+  // for encoders that read the value itself (dense, passthrough).
+  virtual int64_t value_width(const FeatureMetadata&) const { return 1; }
+  // Inputs whose steps are numbers rather than token ids (timeseries): sequence encoders read
+  // each step's value instead of embedding it.
+  virtual bool numeric_steps() const { return false; }
+  // Inputs of one scalar per row (number, binary): tabtransformer sets them beside its tokens.
+  virtual bool scalar_value() const { return false; }
 };
 
 Registry<std::shared_ptr<const FeatureKind>>& feature_kinds();

@@ -201,6 +201,9 @@ class NumberKind : public FeatureKind {
     return std::make_unique<NumberMetrics>(scale, shift);
   }
 
+  Distribution distribution() const override { return Distribution::numeric; }
+  bool scalar_value() const override { return true; }
+
   std::vector<PredictionColumn> predictions(const FeatureConfig& f, const FeatureMetadata& m,
                                             const torch::Tensor& logits) const override {
     double shift, scale;

@@ -173,6 +173,21 @@ class SetKind : public FeatureKind {
   }
 
   // <name>_predictions: the predicted tokens, space-separated; <name>_probabilities_<token>.
+  MetricValues prediction_summary(const FeatureConfig& f, const FeatureMetadata& m,
+                                  const torch::Tensor& logits) const override {
+    MetricValues out;  // how often each token is predicted (the first 20)
+    auto pred = (torch::sigmoid(logits) >= f.threshold).to(torch::kFloat64).mean(0);
+    for (int64_t c = 0; c < logits.size(1) && c < 20; ++c)
+      out.push_back({"share_" + m.idx2str[c], pred[c].item<double>()});
+    return out;
+  }
+  torch::Tensor row_errors(const FeatureConfig& f, const torch::Tensor& logits,
+                           const torch::Tensor& target) const override {  // 1 - Jaccard of the token sets
+    auto pred = torch::sigmoid(logits) >= f.threshold, truth = target >= 0.5;
+    auto inter = (pred & truth).sum(1).to(torch::kFloat64), uni = (pred | truth).sum(1).to(torch::kFloat64);
+    return 1 - torch::where(uni > 0, inter / uni.clamp_min(1), torch::ones_like(uni));
+  }
+
   std::vector<PredictionColumn> predictions(const FeatureConfig& f, const FeatureMetadata& m,
                                             const torch::Tensor& logits) const override {
     auto prob = torch::sigmoid(logits.to(torch::kFloat64)).contiguous();

@@ -317,6 +317,18 @@ class TextKind : public FeatureKind {
   }
   // <name>_predictions: the decoded tokens up to <EOS> (a tagger's: up to the first padding),
   // space-separated; <name>_probability: the product of the chosen tokens' probabilities.
+  MetricValues prediction_summary(const FeatureConfig&, const FeatureMetadata&,
+                                  const torch::Tensor& logits) const override {
+    auto ids = logits.argmax(2);  // generated length, up to <EOS>
+    auto ended = ids.eq(3).to(torch::kLong).cumsum(1).eq(0);
+    return {{"mean_length", ended.sum(1).to(torch::kFloat64).mean().item<double>()}};
+  }
+  torch::Tensor row_errors(const FeatureConfig&, const torch::Tensor& logits,
+                           const torch::Tensor& target) const override {  // any target token wrong: 1
+    return (logits.argmax(2).eq(target) | target.eq(0)).all(1).logical_not().to(torch::kFloat64);
+  }
+  bool token_sequence() const override { return true; }
+
   std::vector<PredictionColumn> predictions(const FeatureConfig& f, const FeatureMetadata& m,
                                             const torch::Tensor& logits) const override {
     auto logp = torch::log_softmax(logits.to(torch::kFloat64), 2);

@@ -50,6 +50,8 @@ void parse_series(const FeatureConfig& f, const Table& t, const Column& c, size_
 
 class TimeseriesKind : public FeatureKind {
  public:
+  int64_t value_width(const FeatureMetadata& m) const override { return m.sequence_length; }
+  bool numeric_steps() const override { return true; }
   FeatureMetadata fit(const FeatureConfig& f, const Table& t, const Column& c,
                       const std::vector<int64_t>& rows) const override {
     const auto& p = f.prep<TimeseriesPreprocessing>();

@@ -99,6 +99,7 @@ class VectorMetrics : public OutputMetrics {
 
 class VectorKind : public FeatureKind {
  public:
+  int64_t value_width(const FeatureMetadata& m) const override { return m.sequence_length; }
   FeatureMetadata fit(const FeatureConfig& f, const Table& t, const Column& c,
                       const std::vector<int64_t>& rows) const override {
     const auto& p = f.prep<VectorPreprocessing>();

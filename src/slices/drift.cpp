@@ -7,6 +7,7 @@
 #include <cmath>
 #include <unordered_map>
 
+#include "features/feature.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/strings.h"
@@ -103,6 +104,12 @@ std::vector<double> proportions(const std::vector<int64_t>& counts) {
 
 }  // namespace
 
+// Whether profiles of this feature type are numeric (bins, quantiles) rather than value counts.
+static bool numeric_type(const std::string& type) {
+  const auto* k = feature_kinds().find(type);
+  return k && (*k)->distribution() == FeatureKind::Distribution::numeric;
+}
+
 DataProfile profile_data(const Config& c, const Table& t, const std::vector<int64_t>& rows,
                          const DataProfile* reference) {
   DataProfile d;
@@ -111,13 +118,14 @@ DataProfile profile_data(const Config& c, const Table& t, const std::vector<int6
     const auto& f = c.input_features[i];
     // Profiles compare value distributions; free text and other non-tabular values (every one
     // distinct) are left out.
-    if (f.type != "number" && f.type != "binary" && f.type != "category") continue;
+    const auto distribution = feature_kind(f.type).distribution();
+    if (distribution == FeatureKind::Distribution::none) continue;
     const FeatureProfile* ref = nullptr;
     if (reference)
       for (const auto& fp : reference->features)
         if (fp.name == f.name) ref = &fp;
     const Column& col = t.get(f.column);
-    if (f.type == "number")
+    if (distribution == FeatureKind::Distribution::numeric)
       d.features.push_back(profile_number(f, t, col, rows, ref));
     else
       d.features.push_back(profile_values(f, t, col, rows, ref));
@@ -141,7 +149,7 @@ DataDrift compare_profiles(const DataProfile& reference, const DataProfile& now,
     d.missing_rate = n.rows ? static_cast<double>(n.missing) / n.rows : 0;
     auto pr = proportions(r->counts), pn = proportions(n.counts);
     for (size_t i = 0; i < pr.size(); ++i) d.psi += (pn[i] - pr[i]) * std::log(pn[i] / pr[i]);
-    if (n.type == "number") {
+    if (numeric_type(n.type)) {
       // KS from the training quantiles: F_ref(q_i) = i / (m - 1) against the new data's CDF.
       const auto& q = r->quantiles;
       const auto& s = n.sorted_sample;
@@ -240,7 +248,7 @@ void write_drift_json(JsonWriter& w, const DataDrift& d) {
     if (f.ks >= 0) w.Key("ks"), json_double(w, f.ks);
     if (f.chi_square >= 0) w.Key("chi_square"), json_double(w, f.chi_square);
     if (f.js_distance >= 0) w.Key("js_distance"), json_double(w, f.js_distance);
-    if (f.type != "number") w.Key("unseen_rate"), json_double(w, f.unseen_rate);
+    if (!numeric_type(f.type)) w.Key("unseen_rate"), json_double(w, f.unseen_rate);
     w.Key("missing_rate"), json_double(w, f.missing_rate);
     w.Key("missing_rate_reference"), json_double(w, f.missing_rate_reference);
     w.EndObject();

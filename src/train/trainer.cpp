@@ -97,7 +97,7 @@ bool use_bfloat16(const Config& c) {
   if (choice >= 0) return choice == 1;
   if (bf16_isa() < kBf16AutoFrom) return false;
   for (const auto& f : c.input_features)
-    if (f.type == "text" || f.type == "sequence") return true;
+    if (feature_kind(f.type).token_sequence()) return true;
   return false;
 }
 
