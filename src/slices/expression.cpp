@@ -130,30 +130,45 @@ class Parser {
   const Token& next() { return toks_[i_++]; }
   [[noreturn]] void fail(const std::string& msg) const { throw SliceSyntaxError(peek().pos, msg); }
 
+  // The parser, the evaluator and the tree's destructor recurse once per level of parentheses and
+  // `not`; chains of and/or are one n-ary node, whatever their length. Deeper nesting than any
+  // real predicate needs is an error, not a stack overflow (found by fuzz_slice_expression).
+  static constexpr int kMaxDepth = 64;
+  struct Deeper {
+    Parser& p;
+    explicit Deeper(Parser& parser) : p(parser) {
+      if (++p.depth_ > kMaxDepth)
+        p.fail("nested more than " + std::to_string(kMaxDepth) + " levels deep (parentheses and 'not')");
+    }
+    ~Deeper() { --p.depth_; }
+  };
   NodePtr parse_or() {
-    auto left = parse_and();
+    auto first = parse_and();
+    if (!keyword(peek(), "or")) return first;
+    auto n = std::make_shared<Node>();
+    n->kind = Node::Or;
+    n->children = {first};
     while (keyword(peek(), "or")) {
       next();
-      auto n = std::make_shared<Node>();
-      n->kind = Node::Or;
-      n->children = {left, parse_and()};
-      left = n;
+      n->children.push_back(parse_and());
     }
-    return left;
+    return n;
   }
   NodePtr parse_and() {
-    auto left = parse_not();
+    auto first = parse_not();
+    if (!keyword(peek(), "and")) return first;
+    auto n = std::make_shared<Node>();
+    n->kind = Node::And;
+    n->children = {first};
     while (keyword(peek(), "and")) {
       next();
-      auto n = std::make_shared<Node>();
-      n->kind = Node::And;
-      n->children = {left, parse_not()};
-      left = n;
+      n->children.push_back(parse_not());
     }
-    return left;
+    return n;
   }
   NodePtr parse_not() {
     if (keyword(peek(), "not")) {
+      const Deeper deeper(*this);
       next();
       auto n = std::make_shared<Node>();
       n->kind = Node::Not;
@@ -188,6 +203,7 @@ class Parser {
   }
   NodePtr parse_comparison() {
     if (peek().kind == Token::LParen) {
+      const Deeper deeper(*this);
       next();
       auto n = parse_or();
       if (peek().kind != Token::RParen) fail("expected ')'");
@@ -255,6 +271,7 @@ class Parser {
 
   std::vector<Token> toks_;
   size_t i_ = 0;
+  int depth_ = 0;
 };
 
 using ColumnData = SliceExpression::ParsedColumn;
@@ -314,8 +331,11 @@ struct Evaluator {
       case Node::And:
       case Node::Or: {
         auto a = eval(*n.children[0]);
-        auto b = eval(*n.children[1]);
-        for (size_t r = 0; r < rows; ++r) out[r] = n.kind == Node::And ? (a[r] & b[r]) : (a[r] | b[r]);
+        for (size_t c = 1; c < n.children.size(); ++c) {
+          auto b = eval(*n.children[c]);
+          for (size_t r = 0; r < rows; ++r) a[r] = n.kind == Node::And ? (a[r] & b[r]) : (a[r] | b[r]);
+        }
+        out = std::move(a);
         return out;
       }
       case Node::Not: {

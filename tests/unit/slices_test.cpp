@@ -79,6 +79,25 @@ TEST_CASE("syntax errors point at the character") {
   CHECK(syntax_error("notes matches 'a{3333333333333333333}'") == "");
 }
 
+TEST_CASE("deep nesting is an error and long chains are flat, never a stack overflow") {
+  // 3281 opening parentheses overflowed the parser's stack (found by fuzz_slice_expression).
+  auto nested = [](int levels, const std::string& open) {
+    std::string e;
+    for (int i = 0; i < levels; ++i) e += open;
+    e += "age < 30";
+    if (open == "(") e += std::string(static_cast<size_t>(levels), ')');
+    return e;
+  };
+  CHECK(rows(nested(64, "(")) == std::vector<int>{0});
+  CHECK(syntax_error(nested(65, "(")) == "64: nested more than 64 levels deep (parentheses and 'not')");
+  CHECK(syntax_error(nested(3281, "(")) == "64: nested more than 64 levels deep (parentheses and 'not')");
+  CHECK(rows(nested(64, "not ")) == std::vector<int>{0});
+  CHECK(syntax_error(nested(65, "not ")) == "256: nested more than 64 levels deep (parentheses and 'not')");
+  std::string chain = "age < 30";
+  for (int i = 0; i < 20000; ++i) chain += i % 2 ? " or age < 30" : " and age < 30";
+  CHECK(rows(chain) == std::vector<int>{0});  // one n-ary node per run of and / or
+}
+
 TEST_CASE("matches on a long text value neither recurses nor crashes") {
   // std::regex_search recursed once per character and overflowed the stack on this input.
   ReadOptions o;
