@@ -58,7 +58,7 @@ MetricValues prediction_summary(const FeatureConfig& f, const FeatureMetadata& m
   };
   auto l = sel(logits.to(torch::kFloat64));
   if (l.size(0) == 0) return {};
-  return feature_kind(f.type).prediction_summary(f, m, l);
+  return output_kind(f.type).prediction_summary(f, m, l);
 }
 
 std::string format_metrics(const std::string& title, const Evaluation& e) {
@@ -169,7 +169,7 @@ int run_predict(const ScoreOptions& o) {
                           eval_batch_size(lm.config, o.batch_size), true, false);
   std::vector<PredictionColumn> cols;
   for (const auto& f : lm.config.output_features) {
-    auto part = feature_kind(f.type).predictions(f, lm.metadata.at(f.name), e.logits.at(f.name));
+    auto part = output_kind(f.type).predictions(f, lm.metadata.at(f.name), e.logits.at(f.name));
     for (auto& p : part) cols.push_back(std::move(p));
   }
   std::string text;

@@ -129,7 +129,7 @@ int run_find_slices(const FindSlicesOptions& o) {
   // Per-row error, as the output's type defines it (misclassified 0/1, 1 - Jaccard, squared error).
   auto logits = e.logits.at(out->name).to(torch::kFloat64);
   auto target = d.columns.at(out->name).index_select(0, d.rows);
-  torch::Tensor err = feature_kind(out->type).row_errors(*out, logits, target).contiguous();
+  torch::Tensor err = output_kind(out->type).row_errors(*out, logits, target).contiguous();
   std::vector<double> errors(err.data_ptr<double>(), err.data_ptr<double>() + err.size(0));
   std::vector<int64_t> rows(d.rows.data_ptr<int64_t>(), d.rows.data_ptr<int64_t>() + d.rows.size(0));
   auto items = make_items(c, *d.table, rows);

@@ -83,7 +83,7 @@ void use_cv_fold(Dataset& d, const Config& c, int folds, int fold, uint64_t seed
   std::vector<int64_t> strata;
   const FeatureConfig& target = c.output_features.front();
   auto col = d.columns.find(target.name);
-  if (feature_kind(target.type).target_is_class() && col != d.columns.end() && col->second.dim() == 1) {
+  if (output_kind(target.type).target_is_class() && col != d.columns.end() && col->second.dim() == 1) {
     torch::Tensor s = col->second.index_select(0, pooled).to(torch::kLong).contiguous();
     strata.assign(s.data_ptr<int64_t>(), s.data_ptr<int64_t>() + s.numel());
   }

@@ -52,8 +52,9 @@ int spelled_bool(std::string_view raw) {
   return -1;
 }
 
-class BinaryKind : public FeatureKind {
+class BinaryKind : public FeatureKind, public OutputKind {
  public:
+  const OutputKind* output() const override { return this; }
   FeatureMetadata fit(const FeatureConfig& f, const Table& t, const Column& c,
                       const std::vector<int64_t>& rows) const override {
     const auto& p = f.prep<BinaryPreprocessing>();

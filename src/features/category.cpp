@@ -40,8 +40,9 @@ struct CategoryPreprocessing : Options<CategoryPreprocessing> {
   }
 };
 
-class CategoryKind : public FeatureKind {
+class CategoryKind : public FeatureKind, public OutputKind {
  public:
+  const OutputKind* output() const override { return this; }
   FeatureMetadata fit(const FeatureConfig& f, const Table& t, const Column& c,
                       const std::vector<int64_t>& rows) const override {
     const auto& p = f.prep<CategoryPreprocessing>();

@@ -108,19 +108,6 @@ class DateKind : public FeatureKind {
       FeatureKind::mark_dropped(f, t, c, keep);
   }
 
-  int64_t output_size(const FeatureConfig&, const FeatureMetadata&) const override { return 0; }
-  LossResult loss(const FeatureConfig&, const FeatureMetadata&, const torch::Tensor&,
-                  const torch::Tensor&) const override {
-    throw std::logic_error("date outputs are not supported");
-  }
-  std::unique_ptr<OutputMetrics> metrics(const FeatureConfig&, const FeatureMetadata&) const override {
-    throw std::logic_error("date outputs are not supported");
-  }
-  std::vector<PredictionColumn> predictions(const FeatureConfig&, const FeatureMetadata&,
-                                            const torch::Tensor&) const override {
-    throw std::logic_error("date outputs are not supported");
-  }
-
  private:
   static void parse(const FeatureConfig& f, const Table& t, const Column& c, size_t row, std::tm& tm) {
     const std::string text(trim(t.cell(c, row)));

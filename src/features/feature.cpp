@@ -18,12 +18,18 @@ const FeatureKind& feature_kind(const std::string& type) {
   return **k;
 }
 
-MetricValues FeatureKind::prediction_summary(const FeatureConfig&, const FeatureMetadata&,
+const OutputKind& output_kind(const std::string& type) {
+  const OutputKind* o = feature_kind(type).output();
+  if (!o) throw std::logic_error("feature type '" + type + "' has no output side");
+  return *o;
+}
+
+MetricValues OutputKind::prediction_summary(const FeatureConfig&, const FeatureMetadata&,
                                              const torch::Tensor& logits) const {
   return {{"mean_prediction", logits.mean().item<double>()}};
 }
 
-torch::Tensor FeatureKind::row_errors(const FeatureConfig&, const torch::Tensor& logits,
+torch::Tensor OutputKind::row_errors(const FeatureConfig&, const torch::Tensor& logits,
                                       const torch::Tensor& target) const {
   return (logits - target.to(torch::kFloat64)).pow(2);
 }

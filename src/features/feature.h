@@ -1,6 +1,6 @@
 #pragma once
 // A feature type ties together its preprocessing (fit on the training split, encode every row),
-// and, as an output, its loss, metrics and prediction columns. One file per type; each registers
+// and, as an output (OutputKind), its loss, metrics and prediction columns. One file per type; each registers
 // its schema (config layer) and its FeatureKind (here) in one register_*() call.
 #include <torch/types.h>
 
@@ -27,6 +27,32 @@ struct LossResult {
 struct PredictionColumn {
   std::string name;
   std::vector<std::string> values;
+};
+
+// What a feature type does as an output: size of the decoder's logits, loss, metrics, prediction
+// columns, monitoring summaries and per-row errors. Output-capable types implement it beside
+// FeatureKind (which also preprocesses their targets) and return it from FeatureKind::output().
+class OutputKind {
+ public:
+  virtual ~OutputKind() = default;
+  virtual int64_t output_size(const FeatureConfig& f, const FeatureMetadata& m) const = 0;
+  virtual LossResult loss(const FeatureConfig& f, const FeatureMetadata& m,
+                          const torch::Tensor& logits, const torch::Tensor& target) const = 0;
+  virtual std::unique_ptr<OutputMetrics> metrics(const FeatureConfig& f,
+                                                 const FeatureMetadata& m) const = 0;
+  virtual std::vector<PredictionColumn> predictions(const FeatureConfig& f,
+                                                    const FeatureMetadata& m,
+                                                    const torch::Tensor& logits) const = 0;
+  // For monitoring: a summary of the predictions of some rows (their float64 logits, at least
+  // one row), e.g. the positive rate. Default (regression): the mean prediction.
+  virtual MetricValues prediction_summary(const FeatureConfig& f, const FeatureMetadata& m,
+                                          const torch::Tensor& logits) const;
+  // For slice finding: each row's error from its float64 logits and encoded target, in [0, 1] for
+  // classes and sets. Default (regression): the squared error.
+  virtual torch::Tensor row_errors(const FeatureConfig& f, const torch::Tensor& logits,
+                                   const torch::Tensor& target) const;
+  // Whether the encoded target is one class per row (binary, category): k-fold splits stratify by it.
+  virtual bool target_is_class() const { return false; }
 };
 
 class FeatureKind {
@@ -74,26 +100,8 @@ class FeatureKind {
     return {};
   }
 
-  // Outputs.
-  virtual int64_t output_size(const FeatureConfig& f, const FeatureMetadata& m) const = 0;
-  virtual LossResult loss(const FeatureConfig& f, const FeatureMetadata& m,
-                          const torch::Tensor& logits, const torch::Tensor& target) const = 0;
-  virtual std::unique_ptr<OutputMetrics> metrics(const FeatureConfig& f,
-                                                 const FeatureMetadata& m) const = 0;
-  virtual std::vector<PredictionColumn> predictions(const FeatureConfig& f,
-                                                    const FeatureMetadata& m,
-                                                    const torch::Tensor& logits) const = 0;
-  // Outputs, for monitoring: a summary of the predictions of some rows (their float64 logits, at
-  // least one row), e.g. the positive rate. Default (regression): the mean prediction.
-  virtual MetricValues prediction_summary(const FeatureConfig& f, const FeatureMetadata& m,
-                                          const torch::Tensor& logits) const;
-  // Outputs, for slice finding: each row's error from its float64 logits and encoded target, in
-  // [0, 1] for classes and sets. Default (regression): the squared error.
-  virtual torch::Tensor row_errors(const FeatureConfig& f, const torch::Tensor& logits,
-                                   const torch::Tensor& target) const;
-  // Outputs whose encoded target is one class per row (binary, category): k-fold splits stratify
-  // by it.
-  virtual bool target_is_class() const { return false; }
+  // The output side of the type, or null for an input-only type (date, image, timeseries, bag).
+  virtual const OutputKind* output() const { return nullptr; }
 
   // What the rest of Kiln asks of a type instead of comparing its name.
   // Inputs whose value distribution drift profiles compare, and how.
@@ -113,6 +121,8 @@ class FeatureKind {
 
 Registry<std::shared_ptr<const FeatureKind>>& feature_kinds();
 const FeatureKind& feature_kind(const std::string& type);
+// The output side of a type that has one (config validation admits only those as outputs).
+const OutputKind& output_kind(const std::string& type);
 
 // Shared missing-value handling: strategies Ludwig names, applied to a column's raw text.
 // Returns, for each row, the index of the row whose value to use (itself, or a neighbour for

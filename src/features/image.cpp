@@ -335,19 +335,8 @@ class ImageKind : public FeatureKind {
       FeatureKind::mark_dropped(f, t, c, keep);
   }
 
-  // Image outputs (segmentation decoders) are not built: the schema says can_output = false.
-  int64_t output_size(const FeatureConfig&, const FeatureMetadata&) const override { return 0; }
-  LossResult loss(const FeatureConfig&, const FeatureMetadata&, const torch::Tensor&,
-                  const torch::Tensor&) const override {
-    throw std::logic_error("image outputs are not supported");
-  }
-  std::unique_ptr<OutputMetrics> metrics(const FeatureConfig&, const FeatureMetadata&) const override {
-    throw std::logic_error("image outputs are not supported");
-  }
-  std::vector<PredictionColumn> predictions(const FeatureConfig&, const FeatureMetadata&,
-                                            const torch::Tensor&) const override {
-    throw std::logic_error("image outputs are not supported");
-  }
+  // No output side (segmentation decoders are not built): output() is null, as the schema
+  // says (can_output = false).
 };
 
 }  // namespace

@@ -55,8 +55,9 @@ void normalization_params(const FeatureMetadata& m, const std::string& norm, dou
   if (!(scale > 0) || !std::isfinite(scale)) scale = 1;
 }
 
-class NumberKind : public FeatureKind {
+class NumberKind : public FeatureKind, public OutputKind {
  public:
+  const OutputKind* output() const override { return this; }
   FeatureMetadata fit(const FeatureConfig& f, const Table& t, const Column& c,
                       const std::vector<int64_t>& rows) const override {
     std::vector<double> v;

@@ -88,8 +88,9 @@ class SetMetrics : public OutputMetrics {
   double jaccard_ = 0, loss_ = 0;
 };
 
-class SetKind : public FeatureKind {
+class SetKind : public FeatureKind, public OutputKind {
  public:
+  const OutputKind* output() const override { return bag_ ? nullptr : this; }  // bag: input only
   explicit SetKind(bool bag) : bag_(bag) {}
 
   FeatureMetadata fit(const FeatureConfig& f, const Table& t, const Column& c,

@@ -146,8 +146,9 @@ class SequenceMetrics : public OutputMetrics {
   double ce_ = 0, loss_ = 0;
 };
 
-class TextKind : public FeatureKind {
+class TextKind : public FeatureKind, public OutputKind {
  public:
+  const OutputKind* output() const override { return this; }
   explicit TextKind(std::string type) : type_(std::move(type)) {}
 
   FeatureMetadata fit(const FeatureConfig& f, const Table& t, const Column& c,

@@ -104,19 +104,7 @@ class TimeseriesKind : public FeatureKind {
       FeatureKind::mark_dropped(f, t, c, keep);
   }
 
-  // Forecasting outputs are not part of Kiln yet: the schema says can_output = false.
-  int64_t output_size(const FeatureConfig&, const FeatureMetadata& m) const override { return m.sequence_length; }
-  LossResult loss(const FeatureConfig&, const FeatureMetadata&, const torch::Tensor&,
-                  const torch::Tensor&) const override {
-    throw std::logic_error("timeseries outputs are not supported");
-  }
-  std::unique_ptr<OutputMetrics> metrics(const FeatureConfig&, const FeatureMetadata&) const override {
-    throw std::logic_error("timeseries outputs are not supported");
-  }
-  std::vector<PredictionColumn> predictions(const FeatureConfig&, const FeatureMetadata&,
-                                            const torch::Tensor&) const override {
-    throw std::logic_error("timeseries outputs are not supported");
-  }
+  // No output side (forecasting is not part of Kiln yet): output() is null, as the schema says.
 };
 
 }  // namespace

@@ -97,8 +97,9 @@ class VectorMetrics : public OutputMetrics {
   std::vector<double> sum_y_, sum_y2_;
 };
 
-class VectorKind : public FeatureKind {
+class VectorKind : public FeatureKind, public OutputKind {
  public:
+  const OutputKind* output() const override { return this; }
   int64_t value_width(const FeatureMetadata& m) const override { return m.sequence_length; }
   FeatureMetadata fit(const FeatureConfig& f, const Table& t, const Column& c,
                       const std::vector<int64_t>& rows) const override {

@@ -45,7 +45,7 @@ EcdModel::EcdModel(const Config& c, const MetadataMap& metadata) {
   for (size_t i = 0; i < c.output_features.size(); ++i) {
     const auto& f = c.output_features[i];
     const auto& m = metadata.at(f.name);
-    int64_t n = feature_kind(f.type).output_size(f, m);
+    int64_t n = output_kind(f.type).output_size(f, m);
     // Only a tagger reads a sequence-shaped combiner output ([B, T, H]), and it needs one whose
     // steps are the output's tokens.
     const bool tagger = f.decoder.type == "tagger";

@@ -25,7 +25,7 @@ Evaluation evaluate(EcdModel& model, const Config& c, const MetadataMap& meta,
   torch::NoGradGuard no_grad;
   for (const auto& f : c.output_features)
     if (needs_targets) {
-      e.outputs[f.name] = feature_kind(f.type).metrics(f, meta.at(f.name));
+      e.outputs[f.name] = output_kind(f.type).metrics(f, meta.at(f.name));
       e.outputs[f.name]->reserve(rows.size(0));
     }
   const bool with_slices = needs_targets && slices && !slices->empty();
@@ -75,7 +75,7 @@ Evaluation evaluate(EcdModel& model, const Config& c, const MetadataMap& meta,
       auto& logits = out.at(f.name);
       if (needs_targets) {
         const auto& target = b.at(f.name);
-        auto l = feature_kind(f.type).loss(f, meta.at(f.name), logits, target);
+        auto l = output_kind(f.type).loss(f, meta.at(f.name), logits, target);
         auto& overall = *e.outputs[f.name];
         PreparedBatch pb = overall.prepare(logits, target, l.rows);
         overall.add(pb, nullptr);

@@ -371,7 +371,7 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
         for (auto& [name, l] : logits) l = l.to(torch::kFloat32);  // losses in float32
       torch::Tensor loss = torch::zeros({}, torch::kFloat32);
       for (const auto& f : c.output_features) {
-        auto l = feature_kind(f.type).loss(f, meta.at(f.name), logits.at(f.name), b.at(f.name));
+        auto l = output_kind(f.type).loss(f, meta.at(f.name), logits.at(f.name), b.at(f.name));
         loss = loss + l.mean;
         out_loss_sum[f.name] += l.sum;
       }

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "config/config.h"
+#include "config/schema.h"
 #include "data/split.h"
 #include "features/feature.h"
 #include "train/trainer.h"
@@ -47,7 +48,7 @@ TEST_CASE("category output: training labels only; unseen labels are ignored by t
   // class weights {x: 3}: weighted mean over rows with known labels
   auto logits = torch::tensor({{0.0f, 0.0f}, {0.0f, 0.0f}});
   auto target = torch::tensor({1, 0}, torch::kLong);
-  auto l = feature_kind("category").loss(f, m, logits, target);
+  auto l = output_kind("category").loss(f, m, logits, target);
   CHECK(l.mean.item<double>() == doctest::Approx(std::log(2.0)));  // (3 ln2 + ln2) / 4
   CHECK(l.sum == doctest::Approx(4 * std::log(2.0)));
 }
@@ -59,7 +60,7 @@ TEST_CASE("label smoothing matches the formula") {
   m.idx2str = {"p", "q", "r", "s"};
   m.index();
   auto logits = torch::tensor({{2.0f, 0.0f, 0.0f, 0.0f}});
-  auto l = feature_kind("category").loss(cfg.output_features[0], m, logits, torch::tensor({0}, torch::kLong));
+  auto l = output_kind("category").loss(cfg.output_features[0], m, logits, torch::tensor({0}, torch::kLong));
   auto logp = torch::log_softmax(logits, 1)[0];
   double expected = -(0.8 + 0.05) * logp[0].item<double>() -
                     0.05 * (logp[1] + logp[2] + logp[3]).item<double>();
@@ -77,7 +78,7 @@ TEST_CASE("binary: spellings, fallback_true_label, positive_class_weight") {
   CHECK(m.false_label == "Male");
   auto e = feature_kind("binary").encode(f, m, t, t.get("g"));
   CHECK(e.equal(torch::tensor({0.0f, 1.0f, 0.0f, 0.0f})));  // missing → false
-  auto l = feature_kind("binary").loss(cfg.output_features[0], m, torch::tensor({0.0f, 0.0f}),
+  auto l = output_kind("binary").loss(cfg.output_features[0], m, torch::tensor({0.0f, 0.0f}),
                                        torch::tensor({1.0f, 0.0f}));
   CHECK(l.mean.item<double>() == doctest::Approx((3 * std::log(2.0) + std::log(2.0)) / 2));
   Table yes = table("v\nyes\nNo\nTRUE\n0\n", {"v"});
@@ -158,4 +159,11 @@ TEST_CASE("learning-rate schedules") {
   c.trainer.learning_rate_scheduler.decay_steps = 10;
   c.trainer.learning_rate_scheduler.decay_rate = 0.5;
   CHECK(scheduled_lr(c, 20, 100, 10) == doctest::Approx(0.025));
+}
+
+TEST_CASE("a type has an output side exactly when its schema admits it as an output") {
+  for (const auto& type : feature_schemas().names()) {
+    CAPTURE(type);
+    CHECK(feature_schemas().find(type)->can_output == (feature_kind(type).output() != nullptr));
+  }
 }

@@ -59,12 +59,12 @@ TEST_CASE("set output: tokens unseen in training are left out; jaccard; predicti
   // logits predicting {b} for row 0 (truth {a, b}: jaccard 1/2) and {} for row 1 (truth {b}: 0)
   auto logits = torch::tensor({5.f, -5.f, -5.f, -5.f, -5.f, -5.f}).reshape({2, 3});
   auto target = y.slice(0, 0, 2);
-  auto l = k.loss(f, m, logits, target);
+  auto l = k.output()->loss(f, m, logits, target);
   CHECK(l.rows.sizes() == torch::IntArrayRef({2}));
-  auto metrics = k.metrics(f, m);
+  auto metrics = k.output()->metrics(f, m);
   metrics->update(logits, target, l.sum);
   CHECK(metrics->value("jaccard") == doctest::Approx(0.25));
-  auto cols = k.predictions(f, m, logits);
+  auto cols = k.output()->predictions(f, m, logits);
   CHECK(cols[0].name == "labels_predictions");
   CHECK(cols[0].values == std::vector<std::string>{"b", ""});
   CHECK(cols[1].name == "labels_probabilities_b");
@@ -87,11 +87,11 @@ TEST_CASE("a set-to-set model learns to copy its input tokens") {
   const auto& k = feature_kind("set");
   for (int step = 0; step < 150; ++step) {
     opt.zero_grad();
-    auto l = k.loss(c.output_features[0], m["o"], model.forward(b).at("o"), x);
+    auto l = k.output()->loss(c.output_features[0], m["o"], model.forward(b).at("o"), x);
     l.mean.backward();
     opt.step();
   }
-  auto metrics = k.metrics(c.output_features[0], m["o"]);
+  auto metrics = k.output()->metrics(c.output_features[0], m["o"]);
   metrics->update(model.forward(b).at("o"), x, 0);
   CHECK(metrics->value("jaccard") > 0.95);
 }

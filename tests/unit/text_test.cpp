@@ -174,18 +174,18 @@ TEST_CASE("text output: targets end with <EOS>; a generator learns them; token/s
   model.train();
   for (int step = 0; step < 150; ++step) {
     opt.zero_grad();
-    text.loss(f, m["out"], model.forward(b).at("out"), y).mean.backward();  // teacher forcing
+    text.output()->loss(f, m["out"], model.forward(b).at("out"), y).mean.backward();  // teacher forcing
     opt.step();
   }
   model.eval();
   auto logits = model.forward(b).at("out");  // greedy decoding
   CHECK(logits.sizes() == torch::IntArrayRef({4, 4, m["out"].vocab_size()}));
-  auto metrics = text.metrics(f, m["out"]);
-  metrics->update(logits, y, text.loss(f, m["out"], logits, y).sum);
+  auto metrics = text.output()->metrics(f, m["out"]);
+  metrics->update(logits, y, text.output()->loss(f, m["out"], logits, y).sum);
   CHECK(metrics->value("token_accuracy") == 1.0);
   CHECK(metrics->value("sequence_accuracy") == 1.0);
   CHECK(metrics->value("perplexity") < 1.5);
-  auto cols = text.predictions(f, m["out"], logits);
+  auto cols = text.output()->predictions(f, m["out"], logits);
   CHECK(cols[0].values == std::vector<std::string>{"red green blue", "green blue", "blue", "red red"});
 }
 
@@ -232,15 +232,15 @@ static std::pair<double, std::vector<std::string>> train_tagger(const std::strin
   model.train();
   for (int step = 0; step < steps; ++step) {
     opt.zero_grad();
-    kind.loss(out, m["tags"], model.forward(b).at("tags"), b["tags"]).mean.backward();
+    kind.output()->loss(out, m["tags"], model.forward(b).at("tags"), b["tags"]).mean.backward();
     opt.step();
   }
   model.eval();
   auto logits = model.forward(b).at("tags");
   CHECK(logits.sizes() == torch::IntArrayRef({160, m["words"].sequence_length, m["tags"].vocab_size()}));
-  auto metrics = kind.metrics(out, m["tags"]);
-  metrics->update(logits, b["tags"], kind.loss(out, m["tags"], logits, b["tags"]).sum);
-  return {metrics->value("token_accuracy"), kind.predictions(out, m["tags"], logits)[0].values};
+  auto metrics = kind.output()->metrics(out, m["tags"]);
+  metrics->update(logits, b["tags"], kind.output()->loss(out, m["tags"], logits, b["tags"]).sum);
+  return {metrics->value("token_accuracy"), kind.output()->predictions(out, m["tags"], logits)[0].values};
 }
 
 TEST_CASE("tagger: one label per token, through sequence_concat and sequence combiners") {

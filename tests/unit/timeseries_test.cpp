@@ -67,7 +67,7 @@ TEST_CASE("timeseries: every encoder learns whether a series rises or falls") {
     model.train();
     for (int step = 0; step < 200; ++step) {
       opt.zero_grad();
-      k.loss(c.output_features[0], m["y"], model.forward(b).at("y"), y).mean.backward();
+      k.output()->loss(c.output_features[0], m["y"], model.forward(b).at("y"), y).mean.backward();
       opt.step();
     }
     model.eval();

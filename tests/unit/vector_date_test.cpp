@@ -86,16 +86,16 @@ TEST_CASE("vector output: the projector learns a linear map; mse, mae and r2 ove
   const auto& k = feature_kind("vector");
   for (int step = 0; step < 300; ++step) {
     opt.zero_grad();
-    k.loss(c.output_features[0], m["y"], model.forward(b).at("y"), y).mean.backward();
+    k.output()->loss(c.output_features[0], m["y"], model.forward(b).at("y"), y).mean.backward();
     opt.step();
   }
   auto logits = model.forward(b).at("y");
   CHECK(logits.sizes() == torch::IntArrayRef({128, 3}));
-  auto metrics = k.metrics(c.output_features[0], m["y"]);
+  auto metrics = k.output()->metrics(c.output_features[0], m["y"]);
   metrics->update(logits, y, 0);
   CHECK(metrics->value("r2") > 0.9);
   CHECK(metrics->value("mean_squared_error") == doctest::Approx((logits - y).pow(2).mean().item<double>()).epsilon(1e-4));
-  auto cols = k.predictions(c.output_features[0], m["y"], logits.slice(0, 0, 2));
+  auto cols = k.output()->predictions(c.output_features[0], m["y"], logits.slice(0, 0, 2));
   CHECK(cols[0].name == "y_predictions");
   CHECK(std::count(cols[0].values[0].begin(), cols[0].values[0].end(), ' ') == 2);
 }
