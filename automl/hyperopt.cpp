@@ -289,8 +289,18 @@ Worker spawn_worker(const std::vector<std::string>& args, const std::string& log
   std::vector<char*> argv;
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
+  // The worker checks its coordinator's pid at start (cli/main.cpp): given in its environment only,
+  // never set in ours.
+  std::vector<std::string> env_text;
+  const std::string key = "KILN_COORDINATOR_PID=";
+  for (char** e = environ; *e; ++e)
+    if (std::strncmp(*e, key.c_str(), key.size()) != 0) env_text.emplace_back(*e);
+  env_text.push_back(key + std::to_string(::getpid()));
+  std::vector<char*> envp;
+  for (auto& e : env_text) envp.push_back(e.data());
+  envp.push_back(nullptr);
   Worker w;
-  int rc = posix_spawn(&w.pid, args[0].c_str(), &fa, nullptr, argv.data(), environ);
+  int rc = posix_spawn(&w.pid, args[0].c_str(), &fa, nullptr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&fa);
   ::close(to[0]);
   ::close(from[1]);
@@ -775,7 +785,6 @@ int run_hyperopt(const HyperoptOptions& o) {
   };
 
   const std::string exe = self_exe();
-  setenv("KILN_COORDINATOR_PID", std::to_string(::getpid()).c_str(), 1);  // workers check it (cli/main.cpp)
   const std::string trials_dir = path_join(o.output_directory, "trials");
   make_dirs(trials_dir);
   std::vector<Worker> pool;  // at most `workers`; a worker that dies is replaced when needed
@@ -1059,7 +1068,6 @@ int run_hyperopt(const HyperoptOptions& o) {
     }
   };
 
-  ::signal(SIGPIPE, SIG_IGN);
   int64_t last_elapsed_write = 0;
   bool budget_hit = false;
   while (true) {

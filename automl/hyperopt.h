@@ -26,6 +26,8 @@ struct HyperoptOptions {
 };
 
 // Returns the process exit code.
+// Writes to worker pipes: the caller (the CLI) ignores SIGPIPE, so a worker that died is an error
+// on write, not the death of the study.
 int run_hyperopt(const HyperoptOptions& o);
 // The checks `kiln hyperopt` makes before it runs (the block, its metric and output feature, every
 // parameter applying somewhere, sampled configs parsing), for `kiln config --validate`. Returns
