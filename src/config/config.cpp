@@ -315,74 +315,89 @@ struct Parser {
     }
   }
 
+  // The node a dotted path names in the YAML ("trainer.epochs"), or its deepest existing parent:
+  // where a cross-field problem is reported (a default that is wrong in combination has no node
+  // of its own; its section, or the file's start, stands in).
+  static YAML::Node node_at(const YAML::Node& root, const std::string& path) {
+    YAML::Node at = root;
+    size_t start = 0;
+    while (start <= path.size()) {
+      const size_t dot = std::min(path.find('.', start), path.size());
+      const std::string key = path.substr(start, dot - start);
+      const YAML::Node& cur = at;
+      if (!cur.IsMap() || !cur[key]) break;
+      at.reset(cur[key]);  // rebinds; `at = ...` would overwrite the node `at` refers to
+      start = dot + 1;
+    }
+    return at;
+  }
+  static bool one_of(const std::string& v, const std::vector<std::string>& choices) {
+    return std::find(choices.begin(), choices.end(), v) != choices.end();
+  }
+  void check_choice_at(const YAML::Node& root, const std::string& path, const std::string& what,
+                       const std::string& v, const std::vector<std::string>& choices) {
+    if (!one_of(v, choices)) err(node_at(root, path), path, "unknown " + what + " '" + v + "'" + suggest(v, choices));
+  }
+
+  // Rules between fields (and defaults): every problem is reported, each at its key.
   void cross_checks(const YAML::Node& root, Config& c) {
     check_slices(root, c);
     std::set<std::string> names;
-    for (const auto* list : {&c.input_features, &c.output_features})
-      for (const auto& f : *list)
-        if (!names.insert(f.name).second)
-          err(root, "config", "feature name '" + f.name + "' is used twice");
+    for (const char* list : {"input_features", "output_features"}) {
+      const auto& features = std::string(list) == "input_features" ? c.input_features : c.output_features;
+      for (size_t i = 0; i < features.size(); ++i)
+        if (!names.insert(features[i].name).second) {
+          const YAML::Node& cr = root;
+          YAML::Node at = cr[list] && cr[list].IsSequence() && i < cr[list].size() ? cr[list][i]["name"] : cr[list];
+          err(at ? at : root, "config", "feature name '" + features[i].name + "' is used twice");
+        }
+    }
     const auto& sp = c.preprocessing.split;
-    static const std::vector<std::string> split_types = {"random", "fixed", "stratify", "hash"};
-    bool ok = false;
-    for (const auto& t : split_types) ok = ok || t == sp.type;
-    if (!ok)
-      err(root, "preprocessing.split.type",
-          "unknown split type '" + sp.type + "'" + suggest(sp.type, split_types));
+    check_choice_at(root, "preprocessing.split.type", "split type", sp.type, {"random", "fixed", "stratify", "hash"});
     if (sp.type != "fixed") {
       double sum = 0;
       bool neg = false;
       for (double p : sp.probabilities) sum += p, neg = neg || p < 0;
       if (sp.probabilities.size() != 3 || neg || std::fabs(sum - 1.0) > 1e-6)
-        err(root, "preprocessing.split.probabilities",
+        err(node_at(root, "preprocessing.split.probabilities"), "preprocessing.split.probabilities",
             "expected three non-negative fractions summing to 1 (train, validation, test)");
     }
     if ((sp.type == "stratify" || sp.type == "hash") && !sp.column)
-      err(root, "preprocessing.split.column", "split type '" + sp.type + "' needs a column");
+      err(node_at(root, "preprocessing.split"), "preprocessing.split.column", "split type '" + sp.type + "' needs a column");
     if (c.preprocessing.sample_ratio <= 0 || c.preprocessing.sample_ratio > 1)
-      err(root, "preprocessing.sample_ratio", "expected a fraction in (0, 1]");
+      err(node_at(root, "preprocessing.sample_ratio"), "preprocessing.sample_ratio", "expected a fraction in (0, 1]");
     const auto& t = c.trainer;
-    if (t.epochs < 1) err(root, "trainer.epochs", "expected at least 1, got " + std::to_string(t.epochs));
+    if (t.epochs < 1)
+      err(node_at(root, "trainer.epochs"), "trainer.epochs", "expected at least 1, got " + std::to_string(t.epochs));
     if (t.batch_size < 1)
-      err(root, "trainer.batch_size", "expected at least 1, got " + std::to_string(t.batch_size));
-    if (t.learning_rate <= 0) err(root, "trainer.learning_rate", "expected a positive number");
-    static const std::vector<std::string> decays = {"none", "linear", "exponential", "cosine"};
-    ok = false;
-    for (const auto& d : decays) ok = ok || d == t.learning_rate_scheduler.decay;
-    if (!ok)
-      err(root, "trainer.learning_rate_scheduler.decay",
-          "unknown decay '" + t.learning_rate_scheduler.decay + "'" +
-              suggest(t.learning_rate_scheduler.decay, decays));
-    static const std::vector<std::string> regs = {"l1", "l2", "l1_l2"};
-    ok = false;
-    for (const auto& d : regs) ok = ok || d == t.regularization_type;
-    if (!ok)
-      err(root, "trainer.regularization_type",
-          "unknown regularization '" + t.regularization_type + "'" +
-              suggest(t.regularization_type, regs));
+      err(node_at(root, "trainer.batch_size"), "trainer.batch_size",
+          "expected at least 1, got " + std::to_string(t.batch_size));
+    if (t.learning_rate <= 0)
+      err(node_at(root, "trainer.learning_rate"), "trainer.learning_rate", "expected a positive number");
+    check_choice_at(root, "trainer.learning_rate_scheduler.decay", "decay", t.learning_rate_scheduler.decay,
+                    {"none", "linear", "exponential", "cosine"});
+    check_choice_at(root, "trainer.regularization_type", "regularization", t.regularization_type, {"l1", "l2", "l1_l2"});
     if (parse_auto_bool(t.use_mixed_precision) == -2)
-      err(static_cast<const YAML::Node&>(root)["trainer"]["use_mixed_precision"], "trainer.use_mixed_precision",
+      err(node_at(root, "trainer.use_mixed_precision"), "trainer.use_mixed_precision",
           "expected true, false or auto, got '" + t.use_mixed_precision + "'");
     if (t.type != "trainer")
-      err(root, "trainer.type", "unknown trainer type '" + t.type + "'; expected 'trainer'");
+      err(node_at(root, "trainer.type"), "trainer.type", "unknown trainer type '" + t.type + "'; expected 'trainer'");
     if (c.model_type != "ecd")
-      err(root, "model_type", "unknown model type '" + c.model_type + "'; expected 'ecd'");
+      err(node_at(root, "model_type"), "model_type", "unknown model type '" + c.model_type + "'; expected 'ecd'");
     if (!c.output_features.empty() && errors.empty()) {
       std::string field = c.validation_field();
       const FeatureConfig* out = c.find_output(field);
       if (!out && field != "combined") {
         std::vector<std::string> outs = {"combined"};
         for (const auto& f : c.output_features) outs.push_back(f.name);
-        err(root, "trainer.validation_field",
+        err(node_at(root, "trainer.validation_field"), "trainer.validation_field",
             "'" + field + "' is not an output feature" + suggest(field, outs));
       } else if (c.trainer.validation_metric) {
         std::string m = *c.trainer.validation_metric;
         std::vector<std::string> metrics = {"loss"};
         if (out) metrics = feature_schemas().find(out->type)->metrics;
-        bool found = false;
-        for (const auto& x : metrics) found = found || x == m;
-        if (!found)
-          err(root, "trainer.validation_metric",
+        if (!one_of(m, metrics))
+          err(node_at(root, "trainer.validation_metric"), "trainer.validation_metric",
               "metric '" + m + "' is not reported for '" + field + "'" + suggest(m, metrics));
       }
     }
