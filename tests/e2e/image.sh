@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Image features end to end on Fashion-MNIST (small): a two-layer CNN trained 20 epochs reaches
-# test accuracy >= 0.85; predict decodes the images again with the saved size and channels.
+# test accuracy >= 0.82; predict decodes the images again with the saved size and channels.
+# The bound has margin for other CPUs' kernels: seeds 42, 1, 2 gave 0.865, 0.865, 0.861 here
+# (Xeon, AVX-512) and 0.839, 0.881, 0.868 with AVX2 kernels forced (ATEN_CPU_CAPABILITY=avx2,
+# ONEDNN_MAX_CPU_ISA=AVX2, OPENBLAS_CORETYPE=Haswell, one thread); 0.85 failed on the first.
 source "$(dirname "$0")/lib.sh"
 ex="$SRC/examples/fashion_mnist_small"
 out="$WORK/img"
@@ -8,7 +11,7 @@ sed 's/  epochs: 5/  epochs: 20/' "$ex/config.yaml" > "$WORK/config.yaml"
 "$KILN" experiment --config "$WORK/config.yaml" --dataset "$ex/fashion_mnist_small.csv" \
   --output_directory "$out" --threads 2 -q
 acc=$(json "$out/test_statistics.json" '.label.accuracy')
-at_least "$acc" 0.85 "fashion_mnist test accuracy (stacked_cnn, 20 epochs)"
+at_least "$acc" 0.82 "fashion_mnist test accuracy (stacked_cnn, 20 epochs)"
 jq -e '.image_path | .height == 28 and .width == 28 and .num_channels == 1' "$out/model/feature_metadata.json" >/dev/null \
   || fail "image size and channels not saved with the model"
 "$KILN" predict --model_path "$out/model" --dataset "$ex/fashion_mnist_small.csv" --output_directory "$WORK/p" -q
