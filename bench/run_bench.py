@@ -139,7 +139,7 @@ def main():
             out = os.path.join(args.tmp, "kiln_" + name)
             w, m, _ = timed([KILN, "experiment", "--config", cfg, "--dataset", csv,
                              "--output_directory", out, "--threads", str(args.threads),
-                             "--skip_cache", "-q"])
+                             "--skip_cache", "--overwrite", "-q"])
             k_wall.append(w), k_rss.append(m)
             k_metrics = json.load(open(os.path.join(out, "test_statistics.json")))[out_name]
             w, m, stdout = timed(["/usr/bin/python3", os.path.join(SHARED, "ref_torch.py"),

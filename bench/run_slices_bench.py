@@ -45,7 +45,7 @@ def main():
     for name, c in (("plain", cfg), ("slices", cfg_slices)):
         out = os.path.join(a.tmp, "sb_" + name)
         subprocess.run([KILN, "train", "--config", c, "--dataset", csv, "--output_directory", out,
-                        "--threads", str(a.threads), "-q"], check=True)
+                        "--threads", str(a.threads), "--overwrite", "-q"], check=True)
         models[name] = os.path.join(out, "model")
     walls = {"plain": [], "slices": []}
     for i in range(a.runs):
