@@ -647,8 +647,7 @@ int run_hyperopt(const HyperoptOptions& o) {
   Study s = load_study(o);
   check_writable(o.output_directory);
   make_dirs(o.output_directory);
-  const DirLock lock(o.output_directory);  // while held, no other Kiln run writes here
-  lock.require(o.output_directory);
+  const DirLock lock(o.output_directory);  // or throws: another Kiln run writes here
   const std::string store_path = path_join(o.output_directory, "hyperopt.sqlite");
   const bool existed = file_exists(store_path);
   if (existed && !o.resume)
@@ -702,16 +701,11 @@ int run_hyperopt(const HyperoptOptions& o) {
     // The store appears complete or not at all: a study killed while it was being recorded left
     // only a temporary file (removed by the next run), never a store without its key.
     remove_stale_temporaries(o.output_directory);
-    const std::string tmp = store_path + ".tmp." + std::to_string(::getpid());
-    {
+    write_atomic_with(store_path, [&](const std::string& tmp) {
       TrialStore fresh(tmp);
       fresh.put("config_key", config_key);
       fresh.put("config_file", s.file);
-    }
-    test_kill_point(store_path);
-    std::error_code ec;
-    std::filesystem::rename(tmp, store_path, ec);
-    if (ec) throw ModelError(store_path + ": cannot write file: " + ec.message());
+    });
   }
   TrialStore store(store_path);
   if (existed && store.get("config_key") != config_key)

@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <random>
 #include <filesystem>
 
@@ -108,10 +107,8 @@ void verify_model(const std::string& model_path) {
 }  // namespace
 
 std::string new_run_id() {
-  std::random_device rd;
-  const uint64_t id = (uint64_t(rd()) << 32) ^ rd() ^ (uint64_t(::getpid()) << 16) ^
-                      uint64_t(std::chrono::system_clock::now().time_since_epoch().count());
-  return hex64(id);
+  std::random_device rd;  // the kernel's random source
+  return hex64((uint64_t(rd()) << 32) | rd());
 }
 
 std::string seal_model(const std::string& model_dir, const std::string& run_id) {

@@ -134,8 +134,7 @@ int run_evaluate(const ScoreOptions& o) {
   }
   e.gates = check_gates(lm.config, e, best_epoch > 0 ? &baseline : nullptr, best_epoch);
   make_dirs(out_dir);
-  const DirLock lock(out_dir);  // while held, no other Kiln run writes here
-  lock.require(out_dir);
+  const DirLock lock(out_dir);  // or throws: another Kiln run writes here
   const std::string path = path_join(out_dir, "test_statistics.json");
   write_file_atomic(path, evaluation_to_json(e));
   std::cout << format_metrics(o.split, e);
@@ -187,8 +186,7 @@ int run_predict(const ScoreOptions& o) {
     text += '\n';
   }
   make_dirs(out_dir);
-  const DirLock lock(out_dir);  // while held, no other Kiln run writes here
-  lock.require(out_dir);
+  const DirLock lock(out_dir);  // or throws: another Kiln run writes here
   const std::string path = path_join(out_dir, "predictions.csv");
   write_file_atomic(path, text);
   if (!o.quiet) std::cerr << "kiln: wrote " << n << " predictions to " << path << "\n";

@@ -129,8 +129,7 @@ int run_train(const TrainOptions& o, bool then_evaluate_test) {
   if (o.cv_folds > 1) use_cv_fold(p.data, c, o.cv_folds, o.cv_fold, o.cv_seed);
   if (o.hide_test) p.data.test = p.data.test.slice(0, 0, 0);  // not even evaluated per epoch
   make_dirs(o.output_directory);
-  const DirLock lock(o.output_directory);  // while held, no other Kiln run writes here
-  lock.require(o.output_directory);
+  const DirLock lock(o.output_directory);  // or throws: another Kiln run writes here
   check_model_dir_free(model_dir, o.resume, o.overwrite);  // again: a run may have finished meanwhile
   if (o.overwrite && !o.resume) clear_previous_run(o.output_directory, model_dir);
   make_dirs(model_dir);

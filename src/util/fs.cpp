@@ -52,7 +52,7 @@ static std::string full_reason(const std::string& dir) {
 // Test hook: KILN_TEST_KILL_IN_WRITE=<file name>:<n> kills the process (SIGKILL) at the n-th write
 // of a file of that name, with the temporary file complete and not yet renamed, so the crash
 // tests hit the moment of a checkpoint write exactly.
-void test_kill_point(const std::string& path) {
+static void test_kill_point(const std::string& path) {
   static const char* spec = std::getenv("KILN_TEST_KILL_IN_WRITE");
   static int count = 0;
   if (!spec) return;
@@ -142,44 +142,34 @@ std::mutex held_locks_mutex;
 DirLock::DirLock(const std::string& dir) {
   std::error_code ec;
   key_ = fs::weakly_canonical(fs::absolute(dir, ec), ec).string();
-  const std::string path = path_join(dir, ".kiln.lock");
   std::lock_guard<std::mutex> guard(held_locks_mutex);
   auto it = held_locks().find(key_);
   if (it != held_locks().end()) {
     ++it->second;
-    held_ = true;
     return;
   }
+  const std::string path = path_join(dir, ".kiln.lock");
   fd_ = ::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
-  if (fd_ < 0) return;
-  if (::flock(fd_, LOCK_EX | LOCK_NB) == 0) {
-    held_ = true;
-    held_locks()[key_] = 1;
-    const std::string pid = std::to_string(::getpid()) + "\n";  // for the message of a refused run
-    if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) < 0) {
-      // the pid is only informative
-    }
-    return;
+  if (fd_ < 0) throw ModelError(path + ": cannot create the directory's lock file: " + std::strerror(errno));
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    char buf[32] = {0};
+    const long holder = ::pread(fd_, buf, sizeof buf - 1, 0) > 0 ? std::atol(buf) : 0;
+    ::close(fd_);
+    throw ModelError(dir + ": another Kiln run is writing to this directory" +
+                     (holder > 0 ? " (pid " + std::to_string(holder) + ")" : std::string()) +
+                     "; wait for it to finish or choose another --output_directory");
   }
-  char buf[32] = {0};
-  const ssize_t n = ::pread(fd_, buf, sizeof buf - 1, 0);
-  if (n > 0) holder_ = std::atol(buf);
-  ::close(fd_);
-  fd_ = -1;
+  held_locks()[key_] = 1;
+  const std::string pid = std::to_string(::getpid()) + "\n";  // for the message of a refused run
+  if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) < 0) {
+    // the pid is only informative
+  }
 }
 
 DirLock::~DirLock() {
-  if (!held_) return;
   std::lock_guard<std::mutex> guard(held_locks_mutex);
   if (--held_locks()[key_] == 0) held_locks().erase(key_);
   if (fd_ >= 0) ::close(fd_);  // releases the lock (the outermost holder owns the descriptor)
-}
-
-void DirLock::require(const std::string& dir) const {
-  if (held_) return;
-  throw ModelError(dir + ": another Kiln run is writing to this directory" +
-                   (holder_ > 0 ? " (pid " + std::to_string(holder_) + ")" : std::string()) +
-                   "; wait for it to finish or choose another --output_directory");
 }
 
 void remove_stale_temporaries(const std::string& dir) {

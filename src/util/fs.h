@@ -9,7 +9,9 @@ namespace kiln {
 
 std::string read_file(const std::string& path);  // throws DataError if unreadable
 void write_file_atomic(const std::string& path, const std::string& content);
-// Calls write(tmp_path) then renames tmp_path to path; removes tmp_path on failure.
+// Calls write(tmp_path), flushes it to disk, then renames tmp_path to path; removes tmp_path on
+// failure. Test hook: KILN_TEST_KILL_IN_WRITE=<file name>:<n> kills the process (SIGKILL) at the
+// n-th write of a file of that name, the temporary complete and not yet renamed.
 void write_atomic_with(const std::string& path, const std::function<void(const std::string&)>& write);
 // Creates the directory (and parents); throws ModelError naming it if that fails or it is not
 // writable.
@@ -21,32 +23,23 @@ bool file_exists(const std::string& path);
 void remove_stale_temporaries(const std::string& dir);
 
 // An advisory lock (flock) on "<dir>/.kiln.lock", held while the object lives and released by the
-// kernel when the process dies, even by kill -9. held() says whether this process got it: then
-// no other Kiln process is writing into `dir`, and temporaries found there are stale. Nested
-// locks of one directory in one process are both held.
+// kernel when the process dies, even by kill -9. While it is held no other Kiln process writes
+// into `dir`, and temporaries found there are stale. The constructor throws ModelError naming
+// `dir` (and the holder's pid) when another process holds it; nested locks of one directory in
+// one process are both held.
 class DirLock {
  public:
   explicit DirLock(const std::string& dir);
   ~DirLock();
   DirLock(const DirLock&) = delete;
   DirLock& operator=(const DirLock&) = delete;
-  bool held() const { return held_; }
-  // Throws ModelError naming `dir` (and the holder's pid) unless held().
-  void require(const std::string& dir) const;
 
  private:
   std::string key_;
   int fd_ = -1;
-  bool held_ = false;
-  long holder_ = 0;
 };
 std::string parent_dir(const std::string& path);
 std::string path_join(const std::string& a, const std::string& b);
-
-// Test hook: KILN_TEST_KILL_IN_WRITE=<file name>:<n> kills the process (SIGKILL) here at the n-th
-// call for a path of that file name. write_atomic_with calls it with the temporary file complete
-// and not yet renamed; other writers that rename into place call it at the same moment.
-void test_kill_point(const std::string& path);
 
 // 64-bit content hash (FNV-1a over 8-byte words; stable across builds and machines).
 uint64_t hash_bytes(const void* data, size_t n, uint64_t seed = 1469598103934665603ull);
