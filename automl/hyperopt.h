@@ -25,18 +25,17 @@ struct HyperoptOptions {
   std::string command_line;
 };
 
-// Returns the process exit code.
-// Writes to worker pipes: the caller (the CLI) ignores SIGPIPE, so a worker that died is an error
-// on write, not the death of the study.
+// Returns the process exit code. A worker that dies is replaced (its trial fails), never the
+// study; writes to its pipe never raise SIGPIPE (automl/worker_pool.h).
 int run_hyperopt(const HyperoptOptions& o);
 // The checks `kiln hyperopt` makes before it runs (the block, its metric and output feature, every
 // parameter applying somewhere, sampled configs parsing), for `kiln config --validate`. Returns
 // the number of parameters; throws ConfigError at the place of the first problem.
 size_t check_hyperopt(const std::string& config_path);
 
-// The worker side (`kiln _trial`): trains one trial's config, printing "epoch <n> <value>" per
-// epoch and "end <epochs> <best_epoch> <best_value> <interrupted> <seconds>" (or "failed") on
-// stdout. With serve, trials come one per line on stdin and the process stays up between them.
+// The worker side (`kiln _trial`): trains one trial's config, reporting each epoch and its end on
+// stdout (automl/trial_protocol.h). With serve, trials come one per line on stdin and the process
+// stays up between them.
 struct TrialWorkerOptions {
   std::string config_path, dataset, output_directory, cache_dir;
   int threads = 1;

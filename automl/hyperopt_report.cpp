@@ -20,7 +20,7 @@ std::string num(double v, int digits = 4) {
 }
 
 bool usable(const TrialRecord& t, size_t n_params) {
-  return t.status != "failed" && std::isfinite(t.metric) && t.internal.size() == n_params;
+  return t.status != TrialStatus::failed && std::isfinite(t.metric) && t.internal.size() == n_params;
 }
 
 // Display value of a coordinate: the category, or the parameter's value.
@@ -189,7 +189,7 @@ std::string hyperopt_report_html(const HyperoptSpec& h, const std::vector<TrialR
   std::ostringstream o;
   std::map<std::string, int> counts;
   int64_t epochs = 0;
-  for (const auto& t : trials) ++counts[t.status], epochs += t.epochs;
+  for (const auto& t : trials) ++counts[to_string(t.status)], epochs += t.epochs;
   o << "<!doctype html><html><head><meta charset=utf-8><title>Kiln hyperopt report</title><style>"
        "body{font:14px system-ui,sans-serif;margin:24px auto;max-width:1180px;color:#111;padding:0 16px}"
        "h1{font-size:22px}h2{font-size:17px;margin-top:30px;border-bottom:1px solid #ddd;padding-bottom:4px}"
@@ -265,7 +265,7 @@ std::string hyperopt_report_html(const HyperoptSpec& h, const std::vector<TrialR
   int rank = 0;
   for (auto t : r) {
     o << "<tr" << (t->id == best_id ? " class=best" : "") << "><td>" << ++rank << "</td><td>" << t->id << "</td><td>"
-      << html_escape(t->status) << (t->error.empty() ? "" : " (" + html_escape(t->error.substr(0, 80)) + ")")
+      << html_escape(to_string(t->status)) << (t->error.empty() ? "" : " (" + html_escape(t->error.substr(0, 80)) + ")")
       << "</td><td>" << num(t->metric) << "</td><td>" << t->best_epoch << "</td><td>" << t->epochs << "</td><td>"
       << num(t->seconds, 1) << "</td>";
     for (size_t j = 0; j < h.parameters.size(); ++j)

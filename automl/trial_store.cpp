@@ -109,6 +109,24 @@ void TrialStore::exec(const std::string& sql) const {
   }
 }
 
+const char* to_string(TrialStatus s) {
+  switch (s) {
+    case TrialStatus::running: return "running";
+    case TrialStatus::completed: return "completed";
+    case TrialStatus::pruned: return "pruned";
+    case TrialStatus::stopped: return "stopped";
+    case TrialStatus::failed: return "failed";
+  }
+  return "?";
+}
+
+std::optional<TrialStatus> parse_trial_status(std::string_view name) {
+  for (TrialStatus s : {TrialStatus::running, TrialStatus::completed, TrialStatus::pruned, TrialStatus::stopped,
+                        TrialStatus::failed})
+    if (name == to_string(s)) return s;
+  return std::nullopt;
+}
+
 std::string TrialStore::get(const std::string& key) const {
   Stmt s(db_, "SELECT value FROM study WHERE key = ?", path_);
   s.bind(1, key);
@@ -125,7 +143,7 @@ void TrialStore::save(const TrialRecord& r) {
          "INSERT OR REPLACE INTO trials(trial_id, params, internal, status, metric, best_epoch, epochs, "
          "started_s, seconds, error) VALUES(?,?,?,?,?,?,?,?,?,?)",
          path_);
-  s.bind(1, r.id).bind(2, r.params_json).bind(3, doubles_text(r.internal)).bind(4, r.status);
+  s.bind(1, r.id).bind(2, r.params_json).bind(3, doubles_text(r.internal)).bind(4, std::string(to_string(r.status)));
   s.bind(5, r.metric).bind(6, int64_t(r.best_epoch)).bind(7, int64_t(r.epochs));
   s.bind(8, r.started_s).bind(9, r.seconds).bind(10, r.error).step();
 }
@@ -148,7 +166,12 @@ std::vector<TrialRecord> TrialStore::load() const {
       r.id = s.i64(0);
       r.params_json = s.text(1);
       r.internal = parse_doubles(s.text(2));
-      r.status = s.text(3);
+      const std::string status = s.text(3);
+      auto st = parse_trial_status(status);
+      if (!st)
+        throw ModelError(path_ + ": trial store: trial " + std::to_string(r.id) + " has an unknown status '" + status +
+                         "' (expected running, completed, pruned, stopped or failed)");
+      r.status = *st;
       r.metric = s.real(4);
       r.best_epoch = static_cast<int>(s.i64(5));
       r.epochs = static_cast<int>(s.i64(6));

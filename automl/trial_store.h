@@ -12,18 +12,25 @@
 //   epochs(trial_id INTEGER, epoch INTEGER, value REAL, at_s REAL, PRIMARY KEY(trial_id, epoch))
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 struct sqlite3;
 
 namespace kiln {
 
+// A trial's state, stored as its name.
+enum class TrialStatus { running, completed, pruned, stopped, failed };
+const char* to_string(TrialStatus s);
+std::optional<TrialStatus> parse_trial_status(std::string_view name);
+
 struct TrialRecord {
   int64_t id = 0;
   std::string params_json;       // {"trainer.learning_rate": 0.001, ...}
   std::vector<double> internal;  // sampler coordinates
-  std::string status = "running";
+  TrialStatus status = TrialStatus::running;
   double metric = std::numeric_limits<double>::quiet_NaN();
   int best_epoch = 0, epochs = 0;
   double started_s = 0, seconds = 0;

@@ -2,7 +2,6 @@
 #include "cli/commands.h"
 
 #include <boost/program_options.hpp>
-#include <csignal>
 #include <iostream>
 
 #include "automl/automl.h"
@@ -311,7 +310,6 @@ int cmd_hyperopt(const std::vector<std::string>& args, const std::string& line) 
   if (vm.count("skip_cache")) o.use_cache = false;
   if (o.time_limit_s < 0) throw UsageError("--time_limit_s: expected seconds > 0");
   if (o.workers < 0) throw UsageError("--workers: expected at least 1");
-  ::signal(SIGPIPE, SIG_IGN);  // a dead trial worker is an EPIPE on its pipe (automl/hyperopt.h)
   return run_hyperopt(o);
 }
 
@@ -351,7 +349,6 @@ int cmd_automl(const std::vector<std::string>& args, const std::string& line) {
              {"dataset", "target"}))
     return 0;
   if (!(o.time_limit_s > 0)) throw UsageError("--time_limit_s: expected seconds > 0");
-  ::signal(SIGPIPE, SIG_IGN);  // as for hyperopt: a dead trial worker is an EPIPE
   return run_automl(o);
 }
 

@@ -278,7 +278,7 @@ TEST_CASE("trial store: trials and epochs round-trip") {
     r.id = 3;
     r.params_json = "{\"a\":1}";
     r.internal = {0.25, 2};
-    r.status = "completed";
+    r.status = TrialStatus::completed;
     r.metric = 0.8;
     r.best_epoch = 2;
     r.epochs = 2;
@@ -293,7 +293,7 @@ TEST_CASE("trial store: trials and epochs round-trip") {
   REQUIRE(all.size() == 1);
   CHECK(all[0].internal == std::vector<double>{0.25, 2});
   CHECK(all[0].curve == std::vector<double>{0.7, 0.8});
-  CHECK(all[0].status == "completed");
+  CHECK(all[0].status == TrialStatus::completed);
   CHECK(all[0].metric == 0.8);
   std::remove(path.c_str());
 }
@@ -306,7 +306,7 @@ TEST_CASE("parameter importance credits the parameter that drives the metric") {
   for (int i = 0; i < 40; ++i) {
     TrialRecord r;
     r.id = i;
-    r.status = "completed";
+    r.status = TrialStatus::completed;
     r.internal = {h.parameters[0].sample_internal(rng), h.parameters[1].sample_internal(rng)};
     r.metric = 3 * r.internal[0];
     t.push_back(r);
