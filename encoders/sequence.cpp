@@ -13,6 +13,7 @@
 #include "features/feature.h"
 #include "encoders/encoders.h"
 #include "model/components.h"
+#include "model/masked_reduce.h"
 #include "util/choice.h"
 
 namespace kiln {
@@ -259,11 +260,7 @@ class ConvBlockImpl : public torch::nn::Module {
   }
   // x: [B, T, C] -> [B, T', F] (T' = ceil(T / pool)).
   torch::Tensor forward(const torch::Tensor& x) {
-    auto in = left_ > right_ ? torch::constant_pad_nd(x, {0, 0, left_ - right_, 0}) : x;
-    const std::array<int64_t, 2> stride{1, 1}, padding{0, right_}, dilation{1, dilation_};
-    auto y = torch::conv2d(in.transpose(1, 2).unsqueeze(2), conv->weight.unsqueeze(2), conv->bias,
-                           stride, padding, dilation);
-    auto h = activate(y.squeeze(2).transpose(1, 2), activation_);
+    auto h = activate(convolve(x), activation_);
     if (dropout_ > 0) h = torch::dropout(h, dropout_, is_training());
     if (pool_ > 1) {
       auto h4 = h.transpose(1, 2).unsqueeze(2);
@@ -272,6 +269,24 @@ class ConvBlockImpl : public torch::nn::Module {
       h = h4.squeeze(2).transpose(1, 2);
     }
     return h;
+  }
+  // The block's output reduced over time. A ReLU block without pooling or active dropout, summed
+  // or averaged over the real steps (parallel_cnn's default), runs as one fused pass over the
+  // convolution's output (model/masked_reduce.h: same values and gradients, a third of the
+  // memory traffic); anything else is forward() then reduce_sequence().
+  torch::Tensor forward_reduced(const torch::Tensor& x, const std::string& mode, const torch::Tensor& mask) {
+    const bool fusable = (mode == "sum" || mode == "mean" || mode == "avg") && activation_ == "relu" &&
+                         pool_ <= 1 && (dropout_ == 0 || !is_training()) && mask.defined() &&
+                         mask.size(1) == x.size(1);
+    if (fusable) {
+      auto y = convolve(x);
+      if (y.scalar_type() == torch::kFloat32) {  // bfloat16 (mixed precision) keeps the general path
+        auto s = masked_relu_sum(y, mask);
+        if (mode == "sum") return s;
+        return s / mask.sum(1, true).to(s.dtype()).clamp_min(1);
+      }
+    }
+    return reduce_sequence(forward(x), mode, pool_mask(mask));
   }
   int64_t pooled(int64_t steps) const { return pool_ > 1 ? (steps + pool_ - 1) / pool_ : steps; }
   // The mask [B, T] of real tokens after pooling: a pooled step is real when any input was.
@@ -284,6 +299,14 @@ class ConvBlockImpl : public torch::nn::Module {
   torch::nn::Conv1d conv{nullptr};
 
  private:
+  // The convolution alone: x [B, T, C] -> [B, T, F], before the activation.
+  torch::Tensor convolve(const torch::Tensor& x) {
+    auto in = left_ > right_ ? torch::constant_pad_nd(x, {0, 0, left_ - right_, 0}) : x;
+    const std::array<int64_t, 2> stride{1, 1}, padding{0, right_}, dilation{1, dilation_};
+    auto y = torch::conv2d(in.transpose(1, 2).unsqueeze(2), conv->weight.unsqueeze(2), conv->bias,
+                           stride, padding, dilation);
+    return y.squeeze(2).transpose(1, 2);
+  }
   std::string activation_;
   double dropout_;
   int64_t pool_, dilation_, left_ = 0, right_ = 0;
@@ -317,7 +340,7 @@ class ParallelConvImpl : public torch::nn::Module {
   torch::Tensor forward_reduced(const torch::Tensor& x, const std::string& mode,
                                 const torch::Tensor& mask) {
     std::vector<torch::Tensor> parts;
-    for (auto& b : blocks_) parts.push_back(reduce_sequence(b->forward(x), mode, b->pool_mask(mask)));
+    for (auto& b : blocks_) parts.push_back(b->forward_reduced(x, mode, mask));
     return parts.size() == 1 ? parts[0] : torch::cat(parts, 1);
   }
   int64_t channels() const { return out_; }

@@ -9,6 +9,7 @@
 #include "config/config.h"
 #include "config/schema.h"
 #include "model/components.h"
+#include "model/masked_reduce.h"
 #include "model/ecd.h"
 #include "util/error.h"
 
@@ -390,6 +391,68 @@ TEST_CASE("convolution blocks compute Conv1d with same padding, pooling and mask
     auto got = enc->forward(ids);
     REQUIRE(got.sizes() == expected.sizes());
     CHECK(torch::allclose(got, expected, 1e-4, 1e-5));
+  }
+}
+
+// parallel_cnn's ReLU + masked sum run as one fused kernel (model/masked_reduce.h): its values and
+// gradients must be those of relu, then the masked sum, on the layout the convolution produces
+// (filters innermost, a transposed view), with exact zeros (ReLU's tie) and rows without a step.
+TEST_CASE("fused ReLU + masked sum: relu's and the masked sum's values and gradients") {
+  torch::manual_seed(5);
+  const int64_t B = 5, T = 11, F = 37;
+  auto base = torch::randn({B, T + 2, F});
+  base.index_put_({0, 3}, 0.0);  // ties at 0
+  auto mask = torch::rand({B, T}) < 0.7;
+  mask.index_put_({2}, false);  // a row with no real step
+  auto y1 = base.clone().requires_grad_();
+  auto y2 = base.clone().requires_grad_();
+  // [B, T, F] views with a batch stride of T + 2 steps, filters innermost
+  auto got = masked_relu_sum(y1.narrow(1, 1, T), mask);
+  auto expected = (torch::relu(y2.narrow(1, 1, T)) * mask.unsqueeze(2).to(torch::kFloat32)).sum(1);
+  REQUIRE(got.sizes() == expected.sizes());
+  CHECK(torch::allclose(got, expected, 1e-5, 1e-6));
+  CHECK(got[2].abs().sum().item<float>() == 0.f);
+  auto g = torch::randn({B, F});
+  (got * g).sum().backward();
+  (expected * g).sum().backward();
+  CHECK(torch::equal(y1.grad(), y2.grad()));
+  CHECK_THROWS_AS(masked_relu_sum(base.narrow(1, 0, T).to(torch::kFloat64), mask), ModelError);
+  CHECK_THROWS_AS(masked_relu_sum(base.narrow(1, 0, T).transpose(1, 2), mask), ModelError);  // filters strided
+}
+
+TEST_CASE("parallel_cnn trains the same through the fused reduction (sum and mean)") {
+  auto ids = batch_for("text");
+  for (const char* mode : {"sum", "mean"}) {
+    CAPTURE(mode);
+    auto opts = encoder_schemas().find("text/parallel_cnn")->make_options();
+    std::vector<std::string> errors;
+    YamlReader r("t.yaml", YAML::Load(std::string("{num_fc_layers: 0, num_filters: 6, reduce_output: ") + mode + "}"),
+                 "encoder", &errors);
+    opts->read(r);
+    REQUIRE(errors.empty());
+    torch::manual_seed(3);
+    auto enc = (*encoder_builders().find("text/parallel_cnn"))(*opts, meta_for("text"));
+    enc->train();
+    auto out = enc->forward(ids);
+    out.pow(2).sum().backward();
+    // the plain computation from the same parameters
+    auto p = enc->named_parameters();
+    auto table = p["embed.table.weight"].detach().clone().requires_grad_();
+    auto x = torch::embedding(table, ids, /*padding_idx=*/0).transpose(1, 2);
+    auto m = ids.ne(0).to(torch::kFloat32);
+    std::vector<torch::Tensor> parts;
+    for (int i = 0; i < 4; ++i) {
+      const std::string c = "convs.conv" + std::to_string(i) + ".conv.";
+      const int64_t span = p[c + "weight"].size(2) - 1, left = (span + 1) / 2;
+      auto h = torch::relu(torch::conv1d(torch::constant_pad_nd(x, {left, span - left}), p[c + "weight"].detach(),
+                                         p[c + "bias"].detach()));
+      auto s = (h * m.unsqueeze(1)).sum(2);
+      parts.push_back(std::string(mode) == "sum" ? s : s / m.sum(1, true).clamp_min(1));
+    }
+    auto expected = torch::cat(parts, 1);
+    CHECK(torch::allclose(out, expected, 1e-4, 1e-5));
+    expected.pow(2).sum().backward();
+    CHECK(torch::allclose(p["embed.table.weight"].grad(), table.grad(), 1e-4, 1e-5));
   }
 }
 
