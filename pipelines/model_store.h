@@ -30,7 +30,7 @@ LoadedModel load_model(const std::string& model_path);
 void write_model_files(const std::string& model_dir, const Config& c, const MetadataMap& m);
 // The model directory's format (docs/MODEL_FORMAT.md), recorded in manifest.json. A model of a
 // newer format is refused naming both versions; older ones are read as they were written.
-constexpr int kModelFormatVersion = 1;
+constexpr int kModelFormatVersion = 2;
 // A fresh identifier for a training run (16 hex digits), recorded in manifest.json and
 // description.json so the files of a model directory can be tied to the run that wrote them.
 std::string new_run_id();

@@ -23,6 +23,7 @@
 #include "util/error.h"
 #include "util/parallel.h"
 #include "util/fs.h"
+#include "util/lru_cache.h"
 #include "util/tensor_bytes.h"
 #include "util/strings.h"
 
@@ -199,21 +200,24 @@ Prepared prepare_uncached_in_memory(const Config& c, const std::string& dataset,
 Prepared prepare_training_data(const Config& c, const std::string& dataset,
                                const PrepareOptions& o) {
   if (!o.keep_in_memory) return prepare_uncached_in_memory(c, dataset, o);
-  static std::map<std::string, Prepared> kept;
+  // A hyperopt worker keeps the data of the last few preprocessing variants its trials used
+  // (a search over preprocessing options alternates between a few); older ones are read again
+  // from the on-disk cache. Bounded: a worker's memory does not grow with the number of variants.
+  static LruCache<std::string, Prepared> kept(kKeptPreparedVariants);
   std::error_code ec;
   const auto size = std::filesystem::file_size(dataset, ec);
   const auto mtime = std::filesystem::last_write_time(dataset, ec).time_since_epoch().count();
   const std::string key = dataset + "\n" + std::to_string(size) + "\n" + std::to_string(mtime) + "\n" +
                           preprocessing_signature(c);
-  auto it = kept.find(key);
-  if (!ec && it != kept.end()) {
-    Prepared p = it->second;
-    p.from_cache = true;
-    p.seconds = 0;
-    return p;
-  }
+  if (!ec)
+    if (auto hit = kept.get(key)) {
+      Prepared p = std::move(*hit);
+      p.from_cache = true;
+      p.seconds = 0;
+      return p;
+    }
   Prepared p = prepare_uncached_in_memory(c, dataset, o);
-  if (!ec) kept[key] = p;
+  if (!ec) kept.put(key, p);
   return p;
 }
 
@@ -221,6 +225,7 @@ namespace {
 
 Prepared prepare_uncached_in_memory(const Config& c, const std::string& dataset, const PrepareOptions& o) {
   auto t0 = std::chrono::steady_clock::now();
+  const ThreadScope thread_scope(o.threads);  // the decoders' threads: --threads, not the machine's
   Prepared p;
   std::string text = read_file(dataset);
   p.dataset_hash = hash_bytes(text.data(), text.size());
@@ -316,6 +321,7 @@ Prepared prepare_uncached_in_memory(const Config& c, const std::string& dataset,
 
 ScoringData prepare_scoring_data(const Config& c, const MetadataMap& m, const std::string& dataset,
                                  bool with_targets, const std::string& split, int threads) {
+  const ThreadScope thread_scope(threads);
   ScoringData d;
   ReadOptions ro;
   ro.columns = columns_needed(c, with_targets);

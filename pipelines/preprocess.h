@@ -28,8 +28,10 @@ struct PrepareOptions {
   bool quiet = false;
   // Keep the result in this process and hand it out again for the same file (path, size,
   // modification time) and preprocessing config: hyperopt workers run many trials on one dataset.
+  // At most kKeptPreparedVariants results are kept, the least recently used forgotten.
   bool keep_in_memory = false;
 };
+constexpr size_t kKeptPreparedVariants = 3;
 
 Prepared prepare_training_data(const Config& c, const std::string& dataset,
                                const PrepareOptions& o);

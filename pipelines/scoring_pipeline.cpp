@@ -19,6 +19,7 @@
 #include "pipelines/report_text.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/parallel.h"
 #include "util/strings.h"
 
 namespace kiln {
@@ -112,6 +113,7 @@ int run_evaluate(const ScoreOptions& o) {
   check_writable(out_dir);
   LoadedModel lm = load_model(o.model_path);
   torch::set_num_threads(resolve_threads(o.threads, lm.config.trainer.threads));
+  const ThreadScope thread_scope(resolve_threads(o.threads, lm.config.trainer.threads));
   ScoringData d = prepare_scoring_data(lm.config, lm.metadata, o.dataset, true, o.split,
                                        resolve_threads(o.threads, lm.config.trainer.threads));
   if (d.rows.size(0) == 0)
@@ -163,6 +165,7 @@ int run_predict(const ScoreOptions& o) {
   LoadedModel lm = load_model(o.model_path);
   const int threads = resolve_threads(o.threads, lm.config.trainer.threads);
   torch::set_num_threads(threads);
+  const ThreadScope thread_scope(threads);
   ScoringData d = prepare_scoring_data(lm.config, lm.metadata, o.dataset, false, "full", threads);
   Evaluation e = evaluate(*lm.model, lm.config, lm.metadata, Batcher(d.columns, d.lazy), d.rows,
                           eval_batch_size(lm.config, o.batch_size), true, false);

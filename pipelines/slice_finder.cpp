@@ -18,6 +18,7 @@
 #include "slices/sliceline.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/parallel.h"
 #include "util/strings.h"
 
 namespace kiln {
@@ -110,6 +111,7 @@ int run_find_slices(const FindSlicesOptions& o) {
   const Config& c = lm.config;
   const int threads = resolve_threads(o.threads, c.trainer.threads);
   torch::set_num_threads(threads);
+  const ThreadScope thread_scope(threads);
   std::string out_name = o.output_feature.empty() ? c.validation_field() : o.output_feature;
   if (out_name == "combined") out_name = c.output_features[0].name;
   const FeatureConfig* out = c.find_output(out_name);

@@ -18,6 +18,7 @@
 #include "train/trainer.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/parallel.h"
 #include "util/json.h"
 #include "version.h"
 
@@ -103,6 +104,7 @@ int run_train(const TrainOptions& o, bool then_evaluate_test) {
   if (o.random_seed) c.random_seed = *o.random_seed;
   const int threads = resolve_threads(o.threads, c.trainer.threads);
   torch::set_num_threads(threads);
+  const ThreadScope thread_scope(threads);  // for the decoders and loops below
   check_writable(o.output_directory);
   const std::string model_dir = path_join(o.output_directory, "model");
   const std::string checkpoint = path_join(path_join(model_dir, "checkpoints"), "latest.pt");

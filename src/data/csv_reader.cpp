@@ -4,6 +4,7 @@
 
 #include "data/table.h"
 #include "util/error.h"
+#include "util/parallel.h"
 #include "util/fs.h"
 #include "util/strings.h"
 
@@ -208,13 +209,7 @@ Table read_csv_text(std::string text, const std::string& source, char sep,
       }
     }
   };
-  if (threads == 1) {
-    work(0);
-  } else {
-    std::vector<std::thread> pool;
-    for (int k = 0; k < threads; ++k) pool.emplace_back(work, k);
-    for (auto& th : pool) th.join();
-  }
+  parallel_for(static_cast<size_t>(threads), threads, [&](size_t k) { work(static_cast<int>(k)); });
   for (const auto& e : errors)  // the earliest row's error (threads cover rows in order)
     if (!e.message.empty()) throw DataError(e.message);
   return t;

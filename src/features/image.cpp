@@ -239,7 +239,7 @@ class LazyImages : public LazyColumn {
     const int64_t* r = idx.data_ptr<int64_t>();
     uint8_t* o = out.data_ptr<uint8_t>();
     const auto* bytes = static_cast<const std::vector<std::string>*>(fetched.get());
-    parallel_for(static_cast<size_t>(n), std::max(1, at::get_num_threads()), [&](size_t i) {
+    parallel_for(static_cast<size_t>(n), ThreadScope::current(), [&](size_t i) {
       const std::string* b = bytes && !(*bytes)[i].empty() ? &(*bytes)[i] : nullptr;
       decode_row(f_, m_, *t_, c_, src_[static_cast<size_t>(r[i])], o + static_cast<int64_t>(i) * size, b);
     });
@@ -323,7 +323,7 @@ class ImageKind : public FeatureKind {
     // A missing value with no neighbour to copy stays black; bfill/ffill copy the neighbour's
     // pixels (decoded again: rows are independent, so the decoding runs in parallel).
     auto src = missing_sources(t, c, p.missing_value_strategy);
-    parallel_for(static_cast<size_t>(n), std::max(1, at::get_num_threads()), [&](size_t r) {
+    parallel_for(static_cast<size_t>(n), ThreadScope::current(), [&](size_t r) {
       decode_row(f, m, t, c, src[r], o + static_cast<int64_t>(r) * size);
     });
     return out;

@@ -10,6 +10,7 @@
 #include "util/archive.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/named_tensors.h"
 #include "util/tensor_bytes.h"
 
 namespace kiln {
@@ -108,59 +109,16 @@ std::vector<std::pair<std::string, torch::Tensor>> EcdModel::named_state() {
   return out;
 }
 
-namespace {
-
-std::string shape_text(const torch::Tensor& t) {
-  std::string s = "[";
-  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
-  return s + "]";
-}
-
-}  // namespace
-
 void write_state(EcdModel& model, torch::serialize::OutputArchive& ar) {
-  rapidjson::StringBuffer sb;
-  JsonWriter w(sb);
-  w.StartArray();
-  const auto state = model.named_state();
-  for (const auto& [name, t] : state) json_string(w, name);
-  w.EndArray();
-  ar.write("tensor_names", bytes_tensor(std::string(sb.GetString(), sb.GetSize())));
-  for (size_t i = 0; i < state.size(); ++i) ar.write("t" + std::to_string(i), state[i].second);
+  write_named_tensors(ar, model.named_state());
 }
 
 void read_state(EcdModel& model, torch::serialize::InputArchive& ar, const std::string& file) {
-  torch::Tensor names_bytes;
-  if (!ar.try_read("tensor_names", names_bytes)) {
+  if (!has_named_tensors(ar)) {
     model.load(ar);  // before model format 1: torch's module layout ("input0.fc.0.weight", ...)
     return;
   }
-  rapidjson::Document d;
-  const std::string text = tensor_bytes(names_bytes);
-  d.Parse(text.c_str(), text.size());
-  if (d.HasParseError() || !d.IsArray()) throw ModelError(file + ": corrupt tensor name list");
-  std::map<std::string, size_t> index;
-  for (rapidjson::SizeType i = 0; i < d.Size(); ++i) {
-    if (!d[i].IsString()) throw ModelError(file + ": corrupt tensor name list");
-    index[d[i].GetString()] = i;
-  }
-  torch::NoGradGuard no_grad;
-  for (auto& [name, t] : model.named_state()) {
-    auto it = index.find(name);
-    if (it == index.end())
-      throw ModelError(file + ": no tensor '" + name + "' (the model's config has it; the file was "
-                       "written for another config)");
-    torch::Tensor saved;
-    ar.read("t" + std::to_string(it->second), saved);
-    if (!saved.sizes().equals(t.sizes()))
-      throw ModelError(file + ": tensor '" + name + "' has shape " + shape_text(saved) +
-                       ", the model's config gives " + shape_text(t));
-    t.copy_(saved);
-    index.erase(it);
-  }
-  if (!index.empty())
-    throw ModelError(file + ": unexpected tensor '" + index.begin()->first + "' (not part of the model's "
-                     "config; the file was written for another config)");
+  read_named_tensors(ar, model.named_state(), file, "another config");
 }
 
 void save_weights(EcdModel& model, const std::string& path) {

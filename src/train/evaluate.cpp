@@ -91,7 +91,7 @@ Evaluation evaluate(EcdModel& model, const Config& c, const MetadataMap& meta,
     for (auto& [name, m] : e.outputs) all.push_back(m.get());
     for (auto& se : e.slices)
       for (auto& [name, m] : se.outputs) all.push_back(m.get());
-    parallel_for(all.size(), torch::get_num_threads(), [&](size_t i) { all[i]->finalize(); });
+    parallel_for(all.size(), ThreadScope::current(), [&](size_t i) { all[i]->finalize(); });
   }
   for (const auto& f : c.output_features) {
     if (keep_logits)

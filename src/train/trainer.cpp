@@ -20,6 +20,7 @@
 #include "features/feature.h"
 #include "train/batcher.h"
 #include "train/flat_parameters.h"
+#include "train/optimizer_state.h"
 #include "train/optimizers.h"
 #include "util/archive.h"
 #include "util/error.h"
@@ -135,26 +136,39 @@ void set_counters(State& s, const std::array<int64_t, 6>& v) {
   s.reductions = static_cast<int>(v[5]);
 }
 
-// The optimizer runs on one flat buffer of the trainable parameters (train/flat_parameters.h), so
-// its state is laid out in their order: the checkpoint records that layout by name, and a resume
-// whose model lays its parameters out differently is refused instead of misapplying moments.
-std::string parameter_layout(EcdModel& model) {
+// Where each trainable parameter sits in the flat buffer the optimizer runs on, by name.
+std::vector<ParameterSlice> parameter_slices(EcdModel& model, const std::vector<torch::Tensor>& trainable) {
   std::map<const void*, std::string> names;
   for (const auto& [name, t] : model.named_state()) names[t.unsafeGetTensorImpl()] = name;
+  std::vector<ParameterSlice> out;
+  int64_t offset = 0;
+  for (const auto& p : trainable) {
+    out.push_back({names.at(p.unsafeGetTensorImpl()), offset, p.sizes().vec()});
+    offset += p.numel();
+  }
+  return out;
+}
+
+// Checkpoints of model format 1 recorded the flat buffer's layout beside torch's optimizer
+// archive; a resume whose model lays its parameters out differently is refused there.
+std::string legacy_parameter_layout(const std::vector<ParameterSlice>& slices) {
   std::string out;
-  for (const auto& p : model.parameters())
-    if (p.requires_grad()) out += names.at(p.unsafeGetTensorImpl()) + " " + std::to_string(p.numel()) + "\n";
+  for (const auto& s : slices) {
+    int64_t n = 1;
+    for (int64_t d : s.shape) n *= d;
+    out += s.name + " " + std::to_string(n) + "\n";
+  }
   return out;
 }
 
 void save_checkpoint(const std::string& path, EcdModel& model, torch::optim::Optimizer& opt,
-                     const State& s, const TrainingStatistics& stats) {
+                     const torch::Tensor& flat, const std::vector<ParameterSlice>& slices, const State& s,
+                     const TrainingStatistics& stats) {
   torch::serialize::OutputArchive ar, mar, oar;
   write_state(model, mar);
-  opt.save(oar);
+  write_optimizer_state(opt, flat, slices, oar);
   ar.write("model", mar);
-  ar.write("optimizer", oar);
-  ar.write("parameter_layout", bytes_tensor(parameter_layout(model)));
+  ar.write("optimizer_state", oar);
   const auto values = counter_values(s);
   for (size_t i = 0; i < values.size(); ++i) ar.write(kCounters[i], torch::tensor(values[i]));
   ar.write("best_value", torch::tensor({s.best_value}, torch::kFloat64));
@@ -183,15 +197,20 @@ class Checkpoint {
       fail(e);
     }
   }
-  void load_rest(EcdModel& model, torch::optim::Optimizer& opt, State& s, TrainingStatistics& stats) {
+  void load_rest(torch::optim::Optimizer& opt, const torch::Tensor& flat, const std::vector<ParameterSlice>& slices,
+                 State& s, TrainingStatistics& stats) {
     try {
-      torch::Tensor layout;
-      if (ar_.try_read("parameter_layout", layout) && tensor_bytes(layout) != parameter_layout(model))
-        throw ModelError(path_ + ": the optimizer state was saved for another parameter layout than "
-                         "this model's (a different config or Kiln version); --overwrite starts over");
       torch::serialize::InputArchive oar;
-      ar_.read("optimizer", oar);
-      opt.load(oar);
+      if (ar_.try_read("optimizer_state", oar)) {
+        read_optimizer_state(opt, flat, slices, oar, path_);
+      } else {  // model format 0 and 1: torch's optimizer archive, in the flat buffer's order
+        torch::Tensor layout;
+        if (ar_.try_read("parameter_layout", layout) && tensor_bytes(layout) != legacy_parameter_layout(slices))
+          throw ModelError(path_ + ": the optimizer state was saved for another parameter layout than "
+                           "this model's (a different config or Kiln version); --overwrite starts over");
+        ar_.read("optimizer", oar);
+        opt.load(oar);
+      }
       torch::Tensor best, js;
       std::array<int64_t, 6> values{};
       torch::Tensor one;
@@ -300,6 +319,7 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
   for (auto& p : params)
     if (p.requires_grad()) trainable.push_back(p);
   FlatParameters flat(trainable);
+  const std::vector<ParameterSlice> slices = parameter_slices(model, trainable);
   auto optimizer = (*optimizer_builders().find(tc.optimizer.type))(
       *tc.optimizer.options, std::vector<torch::Tensor>{flat.flat()}, tc.learning_rate);
   const Batcher batcher(data.columns, data.lazy);
@@ -317,7 +337,7 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
   TrainOutcome out;
   out.bfloat16 = bf16;
   if (resume_from) {
-    resume_from->load_rest(model, *optimizer, st, out.stats);
+    resume_from->load_rest(*optimizer, flat.flat(), slices, st, out.stats);
     out.resumed_from = st.epochs_done;
     st.early_stopped = tc.early_stop > 0 && st.since_best >= tc.early_stop;
     if (!run.quiet)
@@ -460,7 +480,7 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
       }
     }
     if (tc.early_stop > 0 && st.since_best >= tc.early_stop) st.early_stopped = true;
-    save_checkpoint(ckpt, model, *optimizer, st, out.stats);
+    save_checkpoint(ckpt, model, *optimizer, flat.flat(), slices, st, out.stats);
 
     if (!run.quiet) {
       const auto& tr = out.stats.splits["training"]["combined"]["loss"];

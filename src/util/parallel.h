@@ -1,33 +1,51 @@
 #pragma once
-#include <algorithm>
+// The threads of a run: every parallel loop in Kiln runs on one process-wide pool of worker
+// threads, started on first use and reused (no loop starts threads of its own). A loop uses at
+// most the number of threads it is given, the caller's thread included; a loop started inside
+// another loop's task runs on that task's thread, so nesting never multiplies threads. Pool
+// workers run torch's own kernels on one thread each (their OpenMP thread count is 1).
+//
+// The thread count is passed down from the --threads a command resolved. Code that receives none
+// (a feature type decoding images) asks ThreadScope::current(): the count of the innermost
+// ThreadScope on this thread, which the pipelines open where they resolve --threads; 1 inside a
+// loop's task and where no scope is open.
 #include <atomic>
-#include <exception>
+#include <cstddef>
 #include <functional>
+#include <mutex>
+#include <set>
 #include <thread>
-#include <vector>
 
 namespace kiln {
 
 // Runs fn(0..n-1) on up to `threads` threads (the caller's included); rethrows the exception of
 // the lowest index that failed, as a sequential loop would report first.
-inline void parallel_for(size_t n, int threads, const std::function<void(size_t)>& fn) {
-  std::atomic<size_t> next{0};
-  std::vector<std::exception_ptr> errors(n);
-  auto work = [&] {
-    for (size_t i; (i = next++) < n;) {
-      try {
-        fn(i);
-      } catch (...) {
-        errors[i] = std::current_exception();
-      }
-    }
-  };
-  std::vector<std::thread> pool;
-  for (int k = 1; k < std::min<int>(threads, static_cast<int>(n)); ++k) pool.emplace_back(work);
-  work();
-  for (auto& th : pool) th.join();
-  for (auto& e : errors)
-    if (e) std::rethrow_exception(e);
-}
+void parallel_for(size_t n, int threads, const std::function<void(size_t)>& fn);
+
+class ThreadScope {
+ public:
+  explicit ThreadScope(int threads);
+  ~ThreadScope();
+  ThreadScope(const ThreadScope&) = delete;
+  ThreadScope& operator=(const ThreadScope&) = delete;
+  static int current();
+
+ private:
+  int saved_;
+};
+
+// Counts the distinct threads that run parallel_for tasks while it lives (for tests: the threads
+// a step actually used). One at a time.
+class ThreadUsageProbe {
+ public:
+  ThreadUsageProbe();
+  ~ThreadUsageProbe();
+  size_t threads() const;
+  void note();
+
+ private:
+  mutable std::mutex mutex_;
+  std::set<std::thread::id> ids_;
+};
 
 }  // namespace kiln

@@ -171,25 +171,27 @@ cmp -s "$WORK/a/model/feature_metadata.json" "$WORK/alter/feature_metadata.json"
 expect_model_error "$WORK/alter" "error: $WORK/alter/feature_metadata.json: content differs from the manifest's checksum (altered since training)"
 json "$WORK/a/description.json" '.model_files["weights.pt"].hash | startswith("fnv64:")' >/dev/null
 
-# Models written before manifests existed, and before model format 1 (positional weight names,
-# counters in one tensor), still load and predict exactly as they did; the latter's checkpoint
-# resumes.
-for fixture in legacy_model model_format0; do
+# Models written before manifests existed, before model format 1 (positional weight names,
+# counters in one tensor) and before format 2 (the optimizer state flat, in torch's archive)
+# still load and predict exactly as they did; the checkpoints of the latter two resume.
+for fixture in legacy_model model_format0 model_format1; do
   cp -r "$SRC/tests/data/$fixture" "$WORK/$fixture"
   "$KILN" predict --model_path "$WORK/$fixture/model" --dataset "$SRC/tests/data/tiny.csv" --output_directory "$WORK/p_$fixture" -q >/dev/null
   cmp "$WORK/p_$fixture/predictions.csv" "$SRC/tests/data/$fixture/expected_predictions.csv" || fail "$fixture predicts differently"
 done
-"$KILN" train --config "$SRC/tests/data/tiny.yaml" --dataset "$SRC/tests/data/tiny.csv" --output_directory "$WORK/model_format0" \
-  --resume 2>"$WORK/resume0.err" || fail "resuming a format-0 checkpoint: $(cat "$WORK/resume0.err")"
-grep -q "resuming after epoch 2" "$WORK/resume0.err" || fail "the format-0 checkpoint was not read: $(cat "$WORK/resume0.err")"
-json "$WORK/model_format0/model/manifest.json" '.format_version == 1' >/dev/null
-echo "ok: models from before manifests and before format 1 predict as they did; a format-0 checkpoint resumes"
+for fixture in model_format0 model_format1; do
+  "$KILN" train --config "$SRC/tests/data/tiny.yaml" --dataset "$SRC/tests/data/tiny.csv" --output_directory "$WORK/$fixture" \
+    --resume 2>"$WORK/resume_$fixture.err" || fail "resuming a $fixture checkpoint: $(cat "$WORK/resume_$fixture.err")"
+  grep -q "resuming after epoch 2" "$WORK/resume_$fixture.err" || fail "the $fixture checkpoint was not read: $(cat "$WORK/resume_$fixture.err")"
+  json "$WORK/$fixture/model/manifest.json" '.format_version == 2' >/dev/null
+done
+echo "ok: models from before manifests, format 0 and format 1 predict as they did; their checkpoints resume"
 
-# A model directory of format 1 names its tensors: a weights file of another config is refused
-# naming the tensor; a model of a newer format is refused naming both versions.
-json "$WORK/a/model/manifest.json" '.format_version == 1 and (.run_id | length) == 16' >/dev/null
+# A model directory names its tensors: a weights file of another config is refused naming the
+# tensor; a model of a newer format is refused naming both versions.
+json "$WORK/a/model/manifest.json" '.format_version == 2 and (.run_id | length) == 16' >/dev/null
 [ "$(json "$WORK/a/model/manifest.json" .run_id)" = "$(json "$WORK/a/description.json" .run_id)" ] || fail "run ids differ"
 cp -r "$WORK/a/model" "$WORK/newer"
-sed -i 's/"format_version": 1/"format_version": 7/' "$WORK/newer/manifest.json"
-expect_model_error "$WORK/newer" "error: $WORK/newer: model format version 7 (written by Kiln $(json "$WORK/a/model/manifest.json" .kiln_version)) is newer than this Kiln $(json "$WORK/a/model/manifest.json" .kiln_version) reads (up to 1); use a newer Kiln"
+sed -i 's/"format_version": 2/"format_version": 7/' "$WORK/newer/manifest.json"
+expect_model_error "$WORK/newer" "error: $WORK/newer: model format version 7 (written by Kiln $(json "$WORK/a/model/manifest.json" .kiln_version)) is newer than this Kiln $(json "$WORK/a/model/manifest.json" .kiln_version) reads (up to 2); use a newer Kiln"
 echo "crash: ok"

@@ -8,6 +8,7 @@
 
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/lru_cache.h"
 
 using namespace kiln;
 
@@ -48,4 +49,22 @@ TEST_CASE("remove_stale_temporaries removes temporaries and their SQLite compani
   std::sort(left.begin(), left.end());
   CHECK(left == std::vector<std::string>{"a.tmp.x", "b.tmp.", "keep.csv"});
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("LruCache keeps the most recently used entries up to its capacity") {
+  LruCache<std::string, int> c(2);
+  c.put("a", 1);
+  c.put("b", 2);
+  CHECK(c.get("a") == 1);  // a is now the most recent
+  c.put("c", 3);           // forgets b
+  CHECK(c.size() == 2);
+  CHECK(!c.get("b"));
+  CHECK(c.get("a") == 1);
+  CHECK(c.get("c") == 3);
+  c.put("a", 10);  // replaces, no growth
+  CHECK(c.size() == 2);
+  CHECK(c.get("a") == 10);
+  LruCache<std::string, int> none(0);
+  none.put("x", 1);
+  CHECK(!none.get("x"));
 }

@@ -1,0 +1,117 @@
+// Checkpointed optimizer state by parameter name (train/optimizer_state.h, model format 2): a
+// model that lays its parameters out in another order resumes with each moment on its own
+// parameter, and a state of another optimizer or parameter set is refused naming what differs.
+#include <doctest/doctest.h>
+#include <torch/torch.h>
+
+#include <sstream>
+
+#include "config/schema.h"
+#include "train/flat_parameters.h"
+#include "train/optimizer_state.h"
+#include "train/optimizers.h"
+#include "util/error.h"
+
+using namespace kiln;
+
+namespace {
+
+// Two parameters "a" [3] and "b" [2, 2] packed into one flat buffer in the given order.
+struct Packed {
+  torch::Tensor a, b;
+  std::unique_ptr<FlatParameters> flat;
+  std::vector<ParameterSlice> slices;
+  Packed(bool a_first, const torch::Tensor& a0, const torch::Tensor& b0) {
+    a = a0.clone().requires_grad_();
+    b = b0.clone().requires_grad_();
+    flat = std::make_unique<FlatParameters>(a_first ? std::vector<torch::Tensor>{a, b} : std::vector<torch::Tensor>{b, a});
+    if (a_first) slices = {{"a", 0, {3}}, {"b", 3, {2, 2}}};
+    else slices = {{"b", 0, {2, 2}}, {"a", 4, {3}}};
+  }
+  void step(torch::optim::Optimizer& opt, int seed) {
+    flat->zero_grad();
+    torch::manual_seed(seed);
+    auto ga = torch::randn({3}), gb = torch::randn({2, 2});
+    ((a * ga).sum() + (b * gb).sum()).backward();
+    opt.step();
+  }
+};
+
+std::string save(torch::optim::Optimizer& opt, const Packed& p) {
+  torch::serialize::OutputArchive ar;
+  write_optimizer_state(opt, p.flat->flat(), p.slices, ar);
+  std::ostringstream out;
+  ar.save_to(out);
+  return out.str();
+}
+
+void load(torch::optim::Optimizer& opt, const Packed& p, const std::string& bytes) {
+  torch::serialize::InputArchive ar;
+  std::istringstream in(bytes);
+  ar.load_from(in);
+  read_optimizer_state(opt, p.flat->flat(), p.slices, ar, "ckpt.pt");
+}
+
+}  // namespace
+
+TEST_CASE("optimizer state by name: a resume in another parameter order continues exactly") {
+  torch::manual_seed(1);
+  const auto a0 = torch::randn({3}), b0 = torch::randn({2, 2});
+  for (const char* name : {"adam", "adamw", "sgd", "rmsprop"}) {
+    CAPTURE(name);
+    auto opts = optimizer_schemas().find(name)->make_options();
+    if (std::string(name) == "sgd" || std::string(name) == "rmsprop") {  // every moment in use
+      std::vector<std::string> errors;
+      YamlReader r("o.yaml", YAML::Load(std::string(name) == "sgd" ? "{momentum: 0.9}" : "{momentum: 0.9, centered: true}"),
+                   "optimizer", &errors);
+      opts->read(r);
+      REQUIRE(errors.empty());
+    }
+    const auto& build = *optimizer_builders().find(name);
+    Packed ref(true, a0, b0), saved(true, a0, b0);
+    auto opt_ref = build(*opts, {ref.flat->flat()}, 0.01);
+    auto opt_saved = build(*opts, {saved.flat->flat()}, 0.01);
+    for (int i = 0; i < 3; ++i) ref.step(*opt_ref, i), saved.step(*opt_saved, i);
+    const std::string bytes = save(*opt_saved, saved);
+
+    // another layout: b first, from the saved values
+    Packed resumed(false, saved.a.detach(), saved.b.detach());
+    auto opt_resumed = build(*opts, {resumed.flat->flat()}, 0.01);
+    load(*opt_resumed, resumed, bytes);
+    for (int i = 3; i < 6; ++i) ref.step(*opt_ref, i), resumed.step(*opt_resumed, i);
+    CHECK(torch::equal(ref.a, resumed.a));
+    CHECK(torch::equal(ref.b, resumed.b));
+  }
+}
+
+TEST_CASE("optimizer state by name: other parameters or another optimizer are refused, naming them") {
+  auto adam_opts = optimizer_schemas().find("adam")->make_options();
+  const auto& adam = *optimizer_builders().find("adam");
+  Packed p(true, torch::ones({3}), torch::ones({2, 2}));
+  auto opt = adam(*adam_opts, {p.flat->flat()}, 0.01);
+  p.step(*opt, 0);
+  const std::string bytes = save(*opt, p);
+
+  // a parameter renamed: the saved one is missing
+  Packed renamed(true, torch::ones({3}), torch::ones({2, 2}));
+  renamed.slices[1].name = "c";
+  auto opt2 = adam(*adam_opts, {renamed.flat->flat()}, 0.01);
+  CHECK_THROWS_WITH_AS(load(*opt2, renamed, bytes),
+                       "ckpt.pt: no tensor 'exp_avg/c' (the model's config has it; the file was written for another config)",
+                       ModelError);
+  // another optimizer
+  auto sgd_opts = optimizer_schemas().find("sgd")->make_options();
+  Packed q(true, torch::ones({3}), torch::ones({2, 2}));
+  auto sgd = (*optimizer_builders().find("sgd"))(*sgd_opts, {q.flat->flat()}, 0.01);
+  CHECK_THROWS_WITH_AS(load(*sgd, q, bytes),
+                       "ckpt.pt: the optimizer state holds 'exp_avg', which this config's optimizer does not have (the "
+                       "checkpoint was written for another optimizer; --overwrite starts over)",
+                       ModelError);
+  // a state saved before the first step restores nothing
+  Packed fresh(true, torch::ones({3}), torch::ones({2, 2}));
+  auto opt3 = adam(*adam_opts, {fresh.flat->flat()}, 0.01);
+  const std::string empty = save(*opt3, fresh);
+  auto opt4 = adam(*adam_opts, {fresh.flat->flat()}, 0.01);
+  load(*opt4, fresh, empty);
+  CHECK(opt4->state().empty());
+}
