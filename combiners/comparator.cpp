@@ -94,13 +94,15 @@ struct ComparatorCombiner : CombinerBase {
 }  // namespace
 
 void register_comparator_combiner() {
-  combiner_schemas().add("comparator", {"compare two entities (groups of inputs): both encodings, their product, "
-                                        "difference, dot and bilinear products",
-                                        {},
-                                        [] { return std::make_shared<ComparatorOptions>(); }});
-  combiner_builders().add("comparator", [](const OptionsBase& o, const CombinerInputs& in) {
-    return std::make_shared<ComparatorCombiner>(dynamic_cast<const ComparatorOptions&>(o), in.sizes, in.names);
-  });
+  register_combiner("comparator",
+                    {"compare two entities (groups of inputs): both encodings, their product, "
+                     "difference, dot and bilinear products",
+                     {},
+                     [] { return std::make_shared<ComparatorOptions>(); }},
+                    [](const OptionsBase& o, const CombinerInputs& in) {
+                      return std::make_shared<ComparatorCombiner>(
+                          dynamic_cast<const ComparatorOptions&>(o), in.sizes, in.names);
+                    });
 }
 
 }  // namespace kiln

@@ -64,11 +64,14 @@ struct ConcatCombiner : CombinerBase {
 }  // namespace
 
 void register_concat_combiner() {
-  combiner_schemas().add("concat", {"concatenate encoder outputs, then fully connected layers", {},
-                                    [] { return std::make_shared<ConcatOptions>(); }});
-  combiner_builders().add("concat", [](const OptionsBase& o, const CombinerInputs& in) {
-    return std::make_shared<ConcatCombiner>(dynamic_cast<const ConcatOptions&>(o), in.sizes);
-  });
+  register_combiner("concat",
+                    {"concatenate encoder outputs, then fully connected layers",
+                     {},
+                     [] { return std::make_shared<ConcatOptions>(); }},
+                    [](const OptionsBase& o, const CombinerInputs& in) {
+                      return std::make_shared<ConcatCombiner>(dynamic_cast<const ConcatOptions&>(o),
+                                                              in.sizes);
+                    });
 }
 
 }  // namespace kiln

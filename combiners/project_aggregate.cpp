@@ -65,12 +65,14 @@ struct ProjectAggregateCombiner : CombinerBase {
 }  // namespace
 
 void register_project_aggregate_combiner() {
-  combiner_schemas().add("project_aggregate",
-                         {"project every input to one width, average, then fc layers", {},
-                          [] { return std::make_shared<ProjectAggregateOptions>(); }});
-  combiner_builders().add("project_aggregate", [](const OptionsBase& o, const CombinerInputs& in) {
-    return std::make_shared<ProjectAggregateCombiner>(dynamic_cast<const ProjectAggregateOptions&>(o), in.sizes);
-  });
+  register_combiner("project_aggregate",
+                    {"project every input to one width, average, then fc layers",
+                     {},
+                     [] { return std::make_shared<ProjectAggregateOptions>(); }},
+                    [](const OptionsBase& o, const CombinerInputs& in) {
+                      return std::make_shared<ProjectAggregateCombiner>(
+                          dynamic_cast<const ProjectAggregateOptions&>(o), in.sizes);
+                    });
 }
 
 }  // namespace kiln

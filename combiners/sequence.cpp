@@ -157,17 +157,22 @@ struct SequenceCombiner : CombinerBase {
 }  // namespace
 
 void register_sequence_combiners() {
-  combiner_schemas().add("sequence_concat",
-                         {"the main sequence's steps, each joined with every other input", {},
-                          [] { return std::make_shared<SequenceConcatOptions>(); }});
-  combiner_builders().add("sequence_concat", [](const OptionsBase& o, const CombinerInputs& in) {
-    return std::make_shared<SequenceConcatCombiner>(dynamic_cast<const SequenceConcatOptions&>(o), in);
-  });
-  combiner_schemas().add("sequence", {"sequence_concat, then a sequence encoder over the joined steps", {},
-                                      [] { return std::make_shared<SequenceOptions>(); }});
-  combiner_builders().add("sequence", [](const OptionsBase& o, const CombinerInputs& in) {
-    return std::make_shared<SequenceCombiner>(dynamic_cast<const SequenceOptions&>(o), in);
-  });
+  register_combiner("sequence_concat",
+                    {"the main sequence's steps, each joined with every other input",
+                     {},
+                     [] { return std::make_shared<SequenceConcatOptions>(); }},
+                    [](const OptionsBase& o, const CombinerInputs& in) {
+                      return std::make_shared<SequenceConcatCombiner>(
+                          dynamic_cast<const SequenceConcatOptions&>(o), in);
+                    });
+  register_combiner("sequence",
+                    {"sequence_concat, then a sequence encoder over the joined steps",
+                     {},
+                     [] { return std::make_shared<SequenceOptions>(); }},
+                    [](const OptionsBase& o, const CombinerInputs& in) {
+                      return std::make_shared<SequenceCombiner>(
+                          dynamic_cast<const SequenceOptions&>(o), in);
+                    });
 }
 
 }  // namespace kiln

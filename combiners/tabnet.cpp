@@ -185,11 +185,14 @@ struct TabNetCombiner : CombinerBase {
 }  // namespace
 
 void register_tabnet_combiner() {
-  combiner_schemas().add("tabnet", {"TabNet: sequential attention over the inputs with sparse feature masks", {},
-                                    [] { return std::make_shared<TabNetOptions>(); }});
-  combiner_builders().add("tabnet", [](const OptionsBase& o, const CombinerInputs& in) {
-    return std::make_shared<TabNetCombiner>(dynamic_cast<const TabNetOptions&>(o), in.sizes);
-  });
+  register_combiner("tabnet",
+                    {"TabNet: sequential attention over the inputs with sparse feature masks",
+                     {},
+                     [] { return std::make_shared<TabNetOptions>(); }},
+                    [](const OptionsBase& o, const CombinerInputs& in) {
+                      return std::make_shared<TabNetCombiner>(dynamic_cast<const TabNetOptions&>(o),
+                                                              in.sizes);
+                    });
 }
 
 }  // namespace kiln

@@ -207,22 +207,26 @@ struct TabTransformerCombiner : CombinerBase {
 }  // namespace
 
 void register_transformer_combiners() {
-  combiner_schemas().add("tabtransformer", {"TabTransformer: attention over the non-numeric inputs, joined with the "
-                                            "normalized number and binary inputs",
-                                            {},
-                                            [] { return std::make_shared<TabTransformerOptions>(); }});
-  combiner_builders().add("tabtransformer", [](const OptionsBase& o, const CombinerInputs& in) {
-    return std::make_shared<TabTransformerCombiner>(dynamic_cast<const TabTransformerOptions&>(o), in);
-  });
+  register_combiner("tabtransformer",
+                    {"TabTransformer: attention over the non-numeric inputs, joined with the "
+                     "normalized number and binary inputs",
+                     {},
+                     [] { return std::make_shared<TabTransformerOptions>(); }},
+                    [](const OptionsBase& o, const CombinerInputs& in) {
+                      return std::make_shared<TabTransformerCombiner>(
+                          dynamic_cast<const TabTransformerOptions&>(o), in);
+                    });
   for (bool cls : {false, true}) {
     const std::string name = cls ? "ft_transformer" : "transformer";
-    combiner_schemas().add(name, {cls ? "FT-Transformer: one token per input plus [CLS], attention blocks"
-                                      : "one token per input, attention blocks, reduced",
-                                  {}, [] { return std::make_shared<TransformerCombinerOptions>(); }});
-    combiner_builders().add(name, [cls](const OptionsBase& o, const CombinerInputs& in) {
-      return std::make_shared<TransformerCombiner>(dynamic_cast<const TransformerCombinerOptions&>(o),
-                                                   in.sizes, cls);
-    });
+    register_combiner(name,
+                      {cls ? "FT-Transformer: one token per input plus [CLS], attention blocks"
+                           : "one token per input, attention blocks, reduced",
+                       {},
+                       [] { return std::make_shared<TransformerCombinerOptions>(); }},
+                      [cls](const OptionsBase& o, const CombinerInputs& in) {
+                        return std::make_shared<TransformerCombiner>(
+                            dynamic_cast<const TransformerCombinerOptions&>(o), in.sizes, cls);
+                      });
   }
 }
 

@@ -8,13 +8,16 @@ namespace kiln {
 void register_classifier_decoder() {
   for (const char* type : {"category", "set"}) {
     const std::string key = std::string(type) + "/classifier";
-    decoder_schemas().add(key, {type == std::string("set") ? "a linear projection to one logit per token (multi-label)"
-                                                           : "a linear projection to one logit per class",
-                                {type},
-                                [] { return std::make_shared<ProjectionOptions>(); }});
-    decoder_builders().add(key, [](const OptionsBase& o, int64_t in, int64_t n, const FeatureMetadata&) {
-      return std::make_shared<ProjectionDecoder>(dynamic_cast<const ProjectionOptions&>(o), in, n, false);
-    });
+    register_decoder(
+        key,
+        {type == std::string("set") ? "a linear projection to one logit per token (multi-label)"
+                                    : "a linear projection to one logit per class",
+         {type},
+         [] { return std::make_shared<ProjectionOptions>(); }},
+        [](const OptionsBase& o, int64_t in, int64_t n, const FeatureMetadata&) {
+          return std::make_shared<ProjectionDecoder>(dynamic_cast<const ProjectionOptions&>(o), in,
+                                                     n, false);
+        });
   }
 }
 

@@ -99,13 +99,14 @@ struct GeneratorDecoder : DecoderBase {
 void register_generator_decoder() {
   for (const char* type : {"text", "sequence"}) {
     const std::string key = std::string(type) + "/generator";
-    decoder_schemas().add(key, {"a recurrent decoder: teacher forcing in training, greedy decoding otherwise",
-                                {type},
-                                [] { return std::make_shared<GeneratorOptions>(); }});
-    decoder_builders().add(key, [](const OptionsBase& o, int64_t in, int64_t vocab, const FeatureMetadata& m) {
-      return std::make_shared<GeneratorDecoder>(dynamic_cast<const GeneratorOptions&>(o), in, vocab,
-                                                m.sequence_length);
-    });
+    register_decoder(key,
+                     {"a recurrent decoder: teacher forcing in training, greedy decoding otherwise",
+                      {type},
+                      [] { return std::make_shared<GeneratorOptions>(); }},
+                     [](const OptionsBase& o, int64_t in, int64_t vocab, const FeatureMetadata& m) {
+                       return std::make_shared<GeneratorDecoder>(
+                           dynamic_cast<const GeneratorOptions&>(o), in, vocab, m.sequence_length);
+                     });
   }
 }
 

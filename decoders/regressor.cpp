@@ -9,18 +9,24 @@ namespace kiln {
 void register_regressor_decoder() {
   for (const char* type : {"number", "binary"}) {
     std::string key = std::string(type) + "/regressor";
-    decoder_schemas().add(key, {"a linear projection to one value", {type},
-                                [] { return std::make_shared<ProjectionOptions>(); }});
-    decoder_builders().add(key, [](const OptionsBase& o, int64_t in, int64_t, const FeatureMetadata&) {
-      return std::make_shared<ProjectionDecoder>(dynamic_cast<const ProjectionOptions&>(o), in, 1, true);
-    });
+    register_decoder(key,
+                     {"a linear projection to one value",
+                      {type},
+                      [] { return std::make_shared<ProjectionOptions>(); }},
+                     [](const OptionsBase& o, int64_t in, int64_t, const FeatureMetadata&) {
+                       return std::make_shared<ProjectionDecoder>(
+                           dynamic_cast<const ProjectionOptions&>(o), in, 1, true);
+                     });
   }
   // projector (vector): one value per position, all at once.
-  decoder_schemas().add("vector/projector", {"a linear projection to every value of the vector", {"vector"},
-                                             [] { return std::make_shared<ProjectionOptions>(); }});
-  decoder_builders().add("vector/projector", [](const OptionsBase& o, int64_t in, int64_t n, const FeatureMetadata&) {
-    return std::make_shared<ProjectionDecoder>(dynamic_cast<const ProjectionOptions&>(o), in, n, false);
-  });
+  register_decoder("vector/projector",
+                   {"a linear projection to every value of the vector",
+                    {"vector"},
+                    [] { return std::make_shared<ProjectionOptions>(); }},
+                   [](const OptionsBase& o, int64_t in, int64_t n, const FeatureMetadata&) {
+                     return std::make_shared<ProjectionDecoder>(
+                         dynamic_cast<const ProjectionOptions&>(o), in, n, false);
+                   });
 }
 
 }  // namespace kiln

@@ -63,11 +63,14 @@ struct TaggerDecoder : DecoderBase {
 void register_tagger_decoder() {
   for (const char* type : {"text", "sequence"}) {
     const std::string key = std::string(type) + "/tagger";
-    decoder_schemas().add(key, {"one label per input step, from a combiner that keeps the sequence", {type},
-                                [] { return std::make_shared<TaggerOptions>(); }});
-    decoder_builders().add(key, [](const OptionsBase& o, int64_t in, int64_t vocab, const FeatureMetadata&) {
-      return std::make_shared<TaggerDecoder>(dynamic_cast<const TaggerOptions&>(o), in, vocab);
-    });
+    register_decoder(key,
+                     {"one label per input step, from a combiner that keeps the sequence",
+                      {type},
+                      [] { return std::make_shared<TaggerOptions>(); }},
+                     [](const OptionsBase& o, int64_t in, int64_t vocab, const FeatureMetadata&) {
+                       return std::make_shared<TaggerDecoder>(dynamic_cast<const TaggerOptions&>(o),
+                                                              in, vocab);
+                     });
   }
 }
 

@@ -75,25 +75,30 @@ struct OnehotEncoder : EncoderBase {
 }  // namespace
 
 void register_category_encoders() {
-  encoder_schemas().add("category/dense", {"a trainable embedding per value", {"category"},
-                                           [] { return std::make_shared<DenseEmbedOptions>(); }});
-  encoder_builders().add("category/dense", [](const OptionsBase& o, const FeatureMetadata& m) {
-    const auto& d = dynamic_cast<const DenseEmbedOptions&>(o);
-    int64_t size = std::min<int64_t>(d.embedding_size, m.vocab_size());
-    return std::make_shared<EmbedEncoder>(m.vocab_size(), size, d.embeddings_trainable, false,
-                                          d.dropout);
-  });
-  encoder_schemas().add("category/sparse", {"a fixed one-hot embedding", {"category"},
-                                            [] { return std::make_shared<SparseOptions>(); }});
-  encoder_builders().add("category/sparse", [](const OptionsBase& o, const FeatureMetadata& m) {
-    const auto& d = dynamic_cast<const SparseOptions&>(o);
-    return std::make_shared<EmbedEncoder>(m.vocab_size(), m.vocab_size(), false, true, d.dropout);
-  });
-  encoder_schemas().add("category/onehot", {"the one-hot vector", {"category"},
-                                            [] { return std::make_shared<OnehotOptions>(); }});
-  encoder_builders().add("category/onehot", [](const OptionsBase&, const FeatureMetadata& m) {
-    return std::make_shared<OnehotEncoder>(m.vocab_size());
-  });
+  register_encoder("category/dense",
+                   {"a trainable embedding per value",
+                    {"category"},
+                    [] { return std::make_shared<DenseEmbedOptions>(); }},
+                   [](const OptionsBase& o, const FeatureMetadata& m) {
+                     const auto& d = dynamic_cast<const DenseEmbedOptions&>(o);
+                     int64_t size = std::min<int64_t>(d.embedding_size, m.vocab_size());
+                     return std::make_shared<EmbedEncoder>(
+                         m.vocab_size(), size, d.embeddings_trainable, false, d.dropout);
+                   });
+  register_encoder(
+      "category/sparse",
+      {"a fixed one-hot embedding", {"category"}, [] { return std::make_shared<SparseOptions>(); }},
+      [](const OptionsBase& o, const FeatureMetadata& m) {
+        const auto& d = dynamic_cast<const SparseOptions&>(o);
+        return std::make_shared<EmbedEncoder>(m.vocab_size(), m.vocab_size(), false, true,
+                                              d.dropout);
+      });
+  register_encoder(
+      "category/onehot",
+      {"the one-hot vector", {"category"}, [] { return std::make_shared<OnehotOptions>(); }},
+      [](const OptionsBase&, const FeatureMetadata& m) {
+        return std::make_shared<OnehotEncoder>(m.vocab_size());
+      });
 }
 
 }  // namespace kiln

@@ -76,12 +76,15 @@ struct DateEncoder : EncoderBase {
 void register_date_encoders() {
   for (bool wave : {false, true}) {
     const std::string key = wave ? "date/wave" : "date/embed";
-    encoder_schemas().add(key, {wave ? "sine and cosine of each periodic component, then fc layers"
-                                     : "an embedding per component, then fc layers",
-                                {"date"}, [] { return std::make_shared<DateOptions>(); }});
-    encoder_builders().add(key, [wave](const OptionsBase& o, const FeatureMetadata& m) {
-      return std::make_shared<DateEncoder>(dynamic_cast<const DateOptions&>(o), m, wave);
-    });
+    register_encoder(key,
+                     {wave ? "sine and cosine of each periodic component, then fc layers"
+                           : "an embedding per component, then fc layers",
+                      {"date"},
+                      [] { return std::make_shared<DateOptions>(); }},
+                     [wave](const OptionsBase& o, const FeatureMetadata& m) {
+                       return std::make_shared<DateEncoder>(dynamic_cast<const DateOptions&>(o), m,
+                                                            wave);
+                     });
   }
 }
 

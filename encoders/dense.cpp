@@ -62,12 +62,16 @@ struct DenseEncoder : EncoderBase {
 void register_dense_encoder() {
   for (const char* type : {"number", "binary", "vector", "timeseries"}) {
     std::string key = std::string(type) + "/dense";
-    encoder_schemas().add(key, {"fully connected layers over the value", {type},
-                                [] { return std::make_shared<DenseOptions>(); }});
-    encoder_builders().add(key, [](const OptionsBase& o, const FeatureMetadata& m) {
-      // vector: the row's values (sequence_length of them); number and binary: one value.
-      return std::make_shared<DenseEncoder>(dynamic_cast<const DenseOptions&>(o), feature_kind(m.type).value_width(m));
-    });
+    register_encoder(key,
+                     {"fully connected layers over the value",
+                      {type},
+                      [] { return std::make_shared<DenseOptions>(); }},
+                     [](const OptionsBase& o, const FeatureMetadata& m) {
+                       // vector: the row's values (sequence_length of them); number and binary: one
+                       // value.
+                       return std::make_shared<DenseEncoder>(dynamic_cast<const DenseOptions&>(o),
+                                                             feature_kind(m.type).value_width(m));
+                     });
   }
 }
 

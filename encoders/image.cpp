@@ -455,10 +455,10 @@ struct MlpMixerEncoder : EncoderBase {
 template <class O, class E>
 void add_image_encoder(const std::string& name, const std::string& doc) {
   const std::string key = "image/" + name;
-  encoder_schemas().add(key, {doc, {"image"}, [] { return std::make_shared<O>(); }});
-  encoder_builders().add(key, [](const OptionsBase& o, const FeatureMetadata& m) {
-    return std::make_shared<E>(dynamic_cast<const O&>(o), m);
-  });
+  register_encoder(key, {doc, {"image"}, [] { return std::make_shared<O>(); }},
+                   [](const OptionsBase& o, const FeatureMetadata& m) {
+                     return std::make_shared<E>(dynamic_cast<const O&>(o), m);
+                   });
 }
 
 }  // namespace

@@ -26,11 +26,14 @@ struct PassthroughEncoder : EncoderBase {
 void register_passthrough_encoder() {
   for (const char* type : {"number", "binary", "vector", "timeseries"}) {
     std::string key = std::string(type) + "/passthrough";
-    encoder_schemas().add(key, {"the value itself (1 wide; a vector as it is)", {type},
-                                [] { return std::make_shared<PassthroughOptions>(); }});
-    encoder_builders().add(key, [](const OptionsBase&, const FeatureMetadata& m) {
-      return std::make_shared<PassthroughEncoder>(feature_kind(m.type).value_width(m));
-    });
+    register_encoder(
+        key,
+        {"the value itself (1 wide; a vector as it is)",
+         {type},
+         [] { return std::make_shared<PassthroughOptions>(); }},
+        [](const OptionsBase&, const FeatureMetadata& m) {
+          return std::make_shared<PassthroughEncoder>(feature_kind(m.type).value_width(m));
+        });
   }
 }
 

@@ -815,10 +815,10 @@ void add_encoder(const std::string& name, const std::string& doc, bool timeserie
   if (timeseries) types.push_back("timeseries");
   for (const auto& type : types) {
     std::string key = std::string(type) + "/" + name;
-    encoder_schemas().add(key, {doc, {type}, [] { return std::make_shared<O>(); }});
-    encoder_builders().add(key, [](const OptionsBase& o, const FeatureMetadata& m) {
-      return std::make_shared<E>(dynamic_cast<const O&>(o), m);
-    });
+    register_encoder(key, {doc, {type}, [] { return std::make_shared<O>(); }},
+                     [](const OptionsBase& o, const FeatureMetadata& m) {
+                       return std::make_shared<E>(dynamic_cast<const O&>(o), m);
+                     });
   }
 }
 
@@ -852,11 +852,13 @@ void register_sequence_encoders() {
   add_encoder<CnnRnnOptions, CnnRnnEncoder>("cnnrnn", "convolutions, then recurrent layers");
   add_encoder<TransformerOptions, TransformerEncoder>(
       "transformer", "self-attention blocks over token and position embeddings");
-  encoder_schemas().add("text/tf_idf", {"term frequency x inverse document frequency", {"text"},
-                                        [] { return std::make_shared<TfIdfOptions>(); }});
-  encoder_builders().add("text/tf_idf", [](const OptionsBase&, const FeatureMetadata& m) {
-    return std::make_shared<TfIdfEncoder>(m);
-  });
+  register_encoder("text/tf_idf",
+                   {"term frequency x inverse document frequency",
+                    {"text"},
+                    [] { return std::make_shared<TfIdfOptions>(); }},
+                   [](const OptionsBase&, const FeatureMetadata& m) {
+                     return std::make_shared<TfIdfEncoder>(m);
+                   });
 }
 
 }  // namespace kiln

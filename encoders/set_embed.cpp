@@ -55,13 +55,15 @@ struct SetEmbedEncoder : EncoderBase {
 void register_set_encoders() {
   for (const char* type : {"set", "bag"}) {
     const std::string key = std::string(type) + "/embed";
-    encoder_schemas().add(key, {std::string("sum of the ") + (type == std::string("bag") ? "counted " : "") +
-                                    "tokens' embeddings, then fc layers",
-                                {type},
-                                [] { return std::make_shared<SetEmbedOptions>(); }});
-    encoder_builders().add(key, [](const OptionsBase& o, const FeatureMetadata& m) {
-      return std::make_shared<SetEmbedEncoder>(dynamic_cast<const SetEmbedOptions&>(o), m.vocab_size());
-    });
+    register_encoder(key,
+                     {std::string("sum of the ") + (type == std::string("bag") ? "counted " : "") +
+                          "tokens' embeddings, then fc layers",
+                      {type},
+                      [] { return std::make_shared<SetEmbedOptions>(); }},
+                     [](const OptionsBase& o, const FeatureMetadata& m) {
+                       return std::make_shared<SetEmbedEncoder>(
+                           dynamic_cast<const SetEmbedOptions&>(o), m.vocab_size());
+                     });
   }
 }
 

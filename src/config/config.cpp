@@ -116,7 +116,7 @@ struct Parser {
     r("type", f.type);
     r("column", f.column);
     r.mark_known("preprocessing");
-    if (!output && f.type == "image") r.mark_known("augmentation");
+    if (!output && schema->input_augmentation) r.mark_known("augmentation");
     const YAML::Node& cm = merged;
     if (YAML::Node p = cm["preprocessing"]) {
       if (!p.IsMap()) {
@@ -134,8 +134,8 @@ struct Parser {
     if (output) {
       r("decoder", f.decoder);
       r("loss", f.loss);
-      if (f.type == "binary") r("threshold", f.threshold);
-      if (f.type == "category") r("top_k", f.top_k);
+      if (schema->output_threshold) r("threshold", f.threshold);
+      if (schema->output_top_k) r("top_k", f.top_k);
       r("reduce_input", f.reduce_input);
       r("dependencies", f.dependencies);
       if (!f.dependencies.empty())
@@ -151,7 +151,7 @@ struct Parser {
       }
     } else {
       r("encoder", f.encoder);
-      if (f.type == "image") read_augmentation(cm, path, f);
+      if (schema->input_augmentation) read_augmentation(cm, path, f);
     }
     r.finish(std::string(output ? "an output" : "an input") + " feature");
   }
@@ -519,8 +519,9 @@ std::string config_to_yaml(const Config& c) {
       if (f.is_output) {
         w("decoder", f.decoder);
         w("loss", f.loss);
-        if (f.type == "binary") w("threshold", f.threshold);
-        if (f.type == "category") w("top_k", f.top_k);
+        const FeatureSchema* fs = feature_schemas().find(f.type);
+        if (fs && fs->output_threshold) w("threshold", f.threshold);
+        if (fs && fs->output_top_k) w("top_k", f.top_k);
         w("reduce_input", f.reduce_input);
       } else {
         w("encoder", f.encoder);

@@ -20,6 +20,10 @@ struct FeatureSchema {
   std::vector<std::string> losses;
   std::vector<std::string> metrics;  // validation metrics this output type reports
   std::string default_metric;        // Ludwig's default validation metric
+  // Per-type options of a feature, asked for by name instead of comparing type names: an output's
+  // decision threshold (binary), how many top classes it reports (category), an input's
+  // augmentation steps (image).
+  bool output_threshold = false, output_top_k = false, input_augmentation = false;
 };
 
 struct ComponentSchema {

@@ -229,8 +229,8 @@ void register_binary_feature() {
   s.losses = {"binary_weighted_cross_entropy"};
   s.metrics = {"loss", "accuracy", "precision", "recall", "specificity", "roc_auc"};
   s.default_metric = "roc_auc";
-  feature_schemas().add("binary", std::move(s));
-  feature_kinds().add("binary", std::make_shared<BinaryKind>());
+  s.output_threshold = true;
+  register_feature_type("binary", std::move(s), std::make_shared<BinaryKind>());
 }
 
 }  // namespace kiln

@@ -249,8 +249,8 @@ void register_category_feature() {
   s.losses = {"softmax_cross_entropy"};
   s.metrics = {"loss", "accuracy", "hits_at_k"};
   s.default_metric = "accuracy";
-  feature_schemas().add("category", std::move(s));
-  feature_kinds().add("category", std::make_shared<CategoryKind>());
+  s.output_top_k = true;
+  register_feature_type("category", std::move(s), std::make_shared<CategoryKind>());
 }
 
 }  // namespace kiln

@@ -132,8 +132,7 @@ void register_date_feature() {
   s.can_output = false;
   s.make_preprocessing = [](bool) { return std::make_shared<DatePreprocessing>(); };
   s.default_encoder = "embed";
-  feature_schemas().add("date", std::move(s));
-  feature_kinds().add("date", std::make_shared<DateKind>());
+  register_feature_type("date", std::move(s), std::make_shared<DateKind>());
 }
 
 }  // namespace kiln

@@ -12,6 +12,11 @@ Registry<std::shared_ptr<const FeatureKind>>& feature_kinds() {
   return r;
 }
 
+void register_feature_type(const std::string& type, FeatureSchema schema, std::shared_ptr<const FeatureKind> kind) {
+  feature_schemas().add(type, std::move(schema));
+  feature_kinds().add(type, std::move(kind));
+}
+
 const FeatureKind& feature_kind(const std::string& type) {
   auto* k = feature_kinds().find(type);
   if (!k) throw std::logic_error("feature kind '" + type + "' not registered");

@@ -120,6 +120,9 @@ class FeatureKind {
 };
 
 Registry<std::shared_ptr<const FeatureKind>>& feature_kinds();
+// One call registers a feature type: its schema (what a config may say about it, what validation
+// checks) and its kind (what it does with data) together under its type name.
+void register_feature_type(const std::string& type, FeatureSchema schema, std::shared_ptr<const FeatureKind> kind);
 const FeatureKind& feature_kind(const std::string& type);
 // The output side of a type that has one (config validation admits only those as outputs).
 const OutputKind& output_kind(const std::string& type);

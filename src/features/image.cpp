@@ -347,8 +347,8 @@ void register_image_feature() {
   s.can_output = false;
   s.make_preprocessing = [](bool) { return std::make_shared<ImagePreprocessing>(); };
   s.default_encoder = "stacked_cnn";
-  feature_schemas().add("image", std::move(s));
-  feature_kinds().add("image", std::make_shared<ImageKind>());
+  s.input_augmentation = true;
+  register_feature_type("image", std::move(s), std::make_shared<ImageKind>());
 }
 
 }  // namespace kiln

@@ -235,8 +235,7 @@ void register_number_feature() {
   s.metrics = {"loss", "mean_squared_error", "mean_absolute_error", "root_mean_squared_error",
                "r2"};
   s.default_metric = "mean_squared_error";
-  feature_schemas().add("number", std::move(s));
-  feature_kinds().add("number", std::make_shared<NumberKind>());
+  register_feature_type("number", std::move(s), std::make_shared<NumberKind>());
 }
 
 }  // namespace kiln

@@ -229,16 +229,14 @@ void register_set_features() {
   s.losses = {"sigmoid_cross_entropy"};
   s.metrics = {"loss", "jaccard"};
   s.default_metric = "jaccard";
-  feature_schemas().add("set", std::move(s));
-  feature_kinds().add("set", std::make_shared<SetKind>(false));
+  register_feature_type("set", std::move(s), std::make_shared<SetKind>(false));
 
   FeatureSchema b;
   b.doc = "several tokens per row with repeats, as token counts (input only)";
   b.can_output = false;
   b.make_preprocessing = [](bool) { return std::make_shared<SetPreprocessing>(); };
   b.default_encoder = "embed";
-  feature_schemas().add("bag", std::move(b));
-  feature_kinds().add("bag", std::make_shared<SetKind>(true));
+  register_feature_type("bag", std::move(b), std::make_shared<SetKind>(true));
 }
 
 }  // namespace kiln

@@ -377,8 +377,7 @@ void register_one(const std::string& type, const std::string& doc, const std::st
     return p;
   };
   s.default_encoder = encoder;
-  feature_schemas().add(type, std::move(s));
-  feature_kinds().add(type, std::make_shared<TextKind>(type));
+  register_feature_type(type, std::move(s), std::make_shared<TextKind>(type));
 }
 
 }  // namespace

@@ -115,8 +115,7 @@ void register_timeseries_feature() {
   s.can_output = false;
   s.make_preprocessing = [](bool) { return std::make_shared<TimeseriesPreprocessing>(); };
   s.default_encoder = "parallel_cnn";
-  feature_schemas().add("timeseries", std::move(s));
-  feature_kinds().add("timeseries", std::make_shared<TimeseriesKind>());
+  register_feature_type("timeseries", std::move(s), std::make_shared<TimeseriesKind>());
 }
 
 }  // namespace kiln

@@ -199,8 +199,7 @@ void register_vector_feature() {
   s.losses = {"mean_squared_error", "mean_absolute_error", "huber"};
   s.metrics = {"loss", "mean_squared_error", "mean_absolute_error", "r2"};
   s.default_metric = "mean_squared_error";
-  feature_schemas().add("vector", std::move(s));
-  feature_kinds().add("vector", std::make_shared<VectorKind>());
+  register_feature_type("vector", std::move(s), std::make_shared<VectorKind>());
 }
 
 }  // namespace kiln

@@ -19,6 +19,19 @@ Registry<DecoderBuilder>& decoder_builders() {
   return r;
 }
 
+void register_encoder(const std::string& key, ComponentSchema schema, EncoderBuilder build) {
+  encoder_schemas().add(key, std::move(schema));
+  encoder_builders().add(key, std::move(build));
+}
+void register_combiner(const std::string& name, ComponentSchema schema, CombinerBuilder build) {
+  combiner_schemas().add(name, std::move(schema));
+  combiner_builders().add(name, std::move(build));
+}
+void register_decoder(const std::string& key, ComponentSchema schema, DecoderBuilder build) {
+  decoder_schemas().add(key, std::move(schema));
+  decoder_builders().add(key, std::move(build));
+}
+
 const std::vector<std::string>& activation_names() {
   static const std::vector<std::string> names = {"relu", "leakyRelu", "elu", "gelu",
                                                  "tanh", "sigmoid", "linear", "none"};

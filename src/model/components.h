@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "config/schema.h"
 #include "config/yaml_io.h"
 #include "features/metadata.h"
 #include "util/registry.h"
@@ -59,6 +60,12 @@ using DecoderBuilder = std::function<std::shared_ptr<DecoderBase>(
 Registry<EncoderBuilder>& encoder_builders();  // key "<feature type>/<name>"
 Registry<CombinerBuilder>& combiner_builders();
 Registry<DecoderBuilder>& decoder_builders();  // key "<feature type>/<name>"
+
+// One call registers a component under its config key: the schema (the options a config may
+// give it, what validation checks) and the builder together, so no key has one without the other.
+void register_encoder(const std::string& key, ComponentSchema schema, EncoderBuilder build);
+void register_combiner(const std::string& name, ComponentSchema schema, CombinerBuilder build);
+void register_decoder(const std::string& key, ComponentSchema schema, DecoderBuilder build);
 
 // One entry of an fc_layers list ([{output_size: n}, ...]).
 struct FcLayer {

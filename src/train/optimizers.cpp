@@ -62,55 +62,63 @@ Registry<OptimizerBuilder>& optimizer_builders() {
   return r;
 }
 
+void register_optimizer(const std::string& name, ComponentSchema schema, OptimizerBuilder build) {
+  optimizer_schemas().add(name, std::move(schema));
+  optimizer_builders().add(name, std::move(build));
+}
+
 void set_learning_rate(torch::optim::Optimizer& opt, double lr) {
   for (auto& g : opt.param_groups()) g.options().set_lr(lr);
 }
 
 void register_optimizers() {
-  optimizer_schemas().add("adam", {"Adam", {}, [] { return std::make_shared<AdamOptions>(); }});
-  optimizer_builders().add("adam", [](const OptionsBase& o, std::vector<torch::Tensor> p, double lr) {
-    const auto& a = dynamic_cast<const AdamOptions&>(o);
-    auto opts = torch::optim::AdamOptions(lr)
-                    .betas({a.betas[0], a.betas[1]})
-                    .eps(a.eps)
-                    .weight_decay(a.weight_decay)
-                    .amsgrad(a.amsgrad);
-    return std::unique_ptr<torch::optim::Optimizer>(new torch::optim::Adam(std::move(p), opts));
-  });
-  optimizer_schemas().add("adamw", {"AdamW (decoupled weight decay)", {},
-                                    [] { return std::make_shared<AdamOptions>(); }});
-  optimizer_builders().add("adamw", [](const OptionsBase& o, std::vector<torch::Tensor> p, double lr) {
-    const auto& a = dynamic_cast<const AdamOptions&>(o);
-    auto opts = torch::optim::AdamWOptions(lr)
-                    .betas({a.betas[0], a.betas[1]})
-                    .eps(a.eps)
-                    .weight_decay(a.weight_decay)
-                    .amsgrad(a.amsgrad);
-    return std::unique_ptr<torch::optim::Optimizer>(new torch::optim::AdamW(std::move(p), opts));
-  });
-  optimizer_schemas().add("sgd", {"stochastic gradient descent", {},
-                                  [] { return std::make_shared<SgdOptions>(); }});
-  optimizer_builders().add("sgd", [](const OptionsBase& o, std::vector<torch::Tensor> p, double lr) {
-    const auto& a = dynamic_cast<const SgdOptions&>(o);
-    auto opts = torch::optim::SGDOptions(lr)
-                    .momentum(a.momentum)
-                    .weight_decay(a.weight_decay)
-                    .dampening(a.dampening)
-                    .nesterov(a.nesterov);
-    return std::unique_ptr<torch::optim::Optimizer>(new torch::optim::SGD(std::move(p), opts));
-  });
-  optimizer_schemas().add("rmsprop", {"RMSprop", {},
-                                      [] { return std::make_shared<RmspropOptions>(); }});
-  optimizer_builders().add("rmsprop", [](const OptionsBase& o, std::vector<torch::Tensor> p, double lr) {
-    const auto& a = dynamic_cast<const RmspropOptions&>(o);
-    auto opts = torch::optim::RMSpropOptions(lr)
-                    .momentum(a.momentum)
-                    .alpha(a.alpha)
-                    .eps(a.eps)
-                    .centered(a.centered)
-                    .weight_decay(a.weight_decay);
-    return std::unique_ptr<torch::optim::Optimizer>(new torch::optim::RMSprop(std::move(p), opts));
-  });
+  register_optimizer(
+      "adam", {"Adam", {}, [] { return std::make_shared<AdamOptions>(); }},
+      [](const OptionsBase& o, std::vector<torch::Tensor> p, double lr) {
+        const auto& a = dynamic_cast<const AdamOptions&>(o);
+        auto opts = torch::optim::AdamOptions(lr)
+                        .betas({a.betas[0], a.betas[1]})
+                        .eps(a.eps)
+                        .weight_decay(a.weight_decay)
+                        .amsgrad(a.amsgrad);
+        return std::unique_ptr<torch::optim::Optimizer>(new torch::optim::Adam(std::move(p), opts));
+      });
+  register_optimizer(
+      "adamw",
+      {"AdamW (decoupled weight decay)", {}, [] { return std::make_shared<AdamOptions>(); }},
+      [](const OptionsBase& o, std::vector<torch::Tensor> p, double lr) {
+        const auto& a = dynamic_cast<const AdamOptions&>(o);
+        auto opts = torch::optim::AdamWOptions(lr)
+                        .betas({a.betas[0], a.betas[1]})
+                        .eps(a.eps)
+                        .weight_decay(a.weight_decay)
+                        .amsgrad(a.amsgrad);
+        return std::unique_ptr<torch::optim::Optimizer>(
+            new torch::optim::AdamW(std::move(p), opts));
+      });
+  register_optimizer(
+      "sgd", {"stochastic gradient descent", {}, [] { return std::make_shared<SgdOptions>(); }},
+      [](const OptionsBase& o, std::vector<torch::Tensor> p, double lr) {
+        const auto& a = dynamic_cast<const SgdOptions&>(o);
+        auto opts = torch::optim::SGDOptions(lr)
+                        .momentum(a.momentum)
+                        .weight_decay(a.weight_decay)
+                        .dampening(a.dampening)
+                        .nesterov(a.nesterov);
+        return std::unique_ptr<torch::optim::Optimizer>(new torch::optim::SGD(std::move(p), opts));
+      });
+  register_optimizer("rmsprop", {"RMSprop", {}, [] { return std::make_shared<RmspropOptions>(); }},
+                     [](const OptionsBase& o, std::vector<torch::Tensor> p, double lr) {
+                       const auto& a = dynamic_cast<const RmspropOptions&>(o);
+                       auto opts = torch::optim::RMSpropOptions(lr)
+                                       .momentum(a.momentum)
+                                       .alpha(a.alpha)
+                                       .eps(a.eps)
+                                       .centered(a.centered)
+                                       .weight_decay(a.weight_decay);
+                       return std::unique_ptr<torch::optim::Optimizer>(
+                           new torch::optim::RMSprop(std::move(p), opts));
+                     });
 }
 
 }  // namespace kiln

@@ -19,20 +19,32 @@ void single_threaded_kernels() {
   if (set) set(1);
 }
 
-thread_local bool t_in_task = false;
+// The helper threads a top-level loop may still take, shared with the loops nested in its tasks:
+// together they never use more threads than the top-level loop was given.
+struct Budget {
+  int free = 0;  // guarded by the pool's mutex
+};
+
+thread_local Budget* t_budget = nullptr;  // the budget of the loop whose task this thread runs
+thread_local int t_task_threads = 0;      // that loop's thread count (0: not in a task)
 thread_local int t_scope_threads = 1;
 std::atomic<ThreadUsageProbe*> g_probe{nullptr};
 
-// One loop handed to the pool: its workers and the caller claim indices until none are left.
+// One loop handed to the pool: its caller and the helpers it gets claim indices until none are left.
 struct Job {
   const std::function<void(size_t)>* fn = nullptr;
   size_t n = 0;
+  int threads = 1;
+  Budget* budget = nullptr;
   std::atomic<size_t> next{0};
-  int helpers_wanted = 0;  // pool workers that may still join
-  int helpers_active = 0;  // pool workers working on it now
+  int helpers = 0;  // pool workers working on it now (guarded by the pool's mutex)
   std::vector<std::exception_ptr> errors;
 
+  // Runs tasks on this thread until none are left, as part of this loop.
   void work() {
+    Budget* saved_budget = t_budget;
+    const int saved_threads = t_task_threads;
+    t_budget = budget, t_task_threads = threads;
     for (size_t i; (i = next++) < n;) {
       if (auto* p = g_probe.load()) p->note();
       try {
@@ -41,6 +53,7 @@ struct Job {
         errors[i] = std::current_exception();
       }
     }
+    t_budget = saved_budget, t_task_threads = saved_threads;
   }
 };
 
@@ -51,36 +64,48 @@ class Pool {
     return *pool;
   }
 
-  void run(Job& job) {
+  void run(Job& job, int workers_needed) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      while (static_cast<int>(workers_.size()) < job.helpers_wanted) workers_.emplace_back([this] { loop(); });
+      while (static_cast<int>(workers_.size()) < workers_needed) workers_.emplace_back([this] { loop(); });
       jobs_.push_back(&job);
     }
     wake_.notify_all();
-    t_in_task = true;
     job.work();
-    t_in_task = false;
     std::unique_lock<std::mutex> lock(mutex_);
     jobs_.erase(std::remove(jobs_.begin(), jobs_.end(), &job), jobs_.end());  // nobody joins now
-    done_.wait(lock, [&] { return job.helpers_active == 0; });
+    done_.wait(lock, [&] { return job.helpers == 0; });
+  }
+
+  // A free helper slot for this thread's loop right now (then a nested loop is worth queueing).
+  bool has_free(Budget* b) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return b->free > 0;
   }
 
  private:
+  // A queued job with work left whose budget has a helper slot.
+  Job* joinable() {
+    for (Job* j : jobs_)
+      if (j->budget->free > 0 && j->next.load() < j->n) return j;
+    return nullptr;
+  }
+
   void loop() {
-    t_in_task = true;
     single_threaded_kernels();  // torch kernels inside a task: this thread only
     std::unique_lock<std::mutex> lock(mutex_);
     while (true) {
-      wake_.wait(lock, [&] { return !jobs_.empty(); });
-      Job* job = jobs_.front();
-      if (--job->helpers_wanted <= 0) jobs_.pop_front();
-      ++job->helpers_active;
+      Job* job = nullptr;
+      wake_.wait(lock, [&] { return (job = joinable()) != nullptr; });
+      --job->budget->free;
+      ++job->helpers;
       lock.unlock();
       job->work();
       lock.lock();
-      --job->helpers_active;
+      ++job->budget->free;
+      --job->helpers;
       done_.notify_all();
+      wake_.notify_all();  // the freed slot may let a worker join another loop of this budget
     }
   }
 
@@ -97,20 +122,28 @@ void parallel_for(size_t n, int threads, const std::function<void(size_t)>& fn) 
   job.fn = &fn;
   job.n = n;
   job.errors.resize(n);
-  const size_t use = std::min<size_t>(static_cast<size_t>(std::max(1, threads)), n);
-  if (use <= 1 || t_in_task) {
-    job.work();  // on this thread
+  // A loop inside another loop's task shares that loop's threads.
+  if (t_task_threads > 0) threads = std::min(threads, t_task_threads);
+  job.threads = std::max(1, threads);
+  const size_t use = std::min<size_t>(static_cast<size_t>(job.threads), n);
+  Budget root;
+  if (t_budget) {
+    job.budget = t_budget;
   } else {
-    job.helpers_wanted = static_cast<int>(use) - 1;
-    Pool::shared().run(job);
+    root.free = static_cast<int>(use) - 1;
+    job.budget = &root;
   }
+  if (use <= 1 || (t_budget && !Pool::shared().has_free(t_budget)))
+    job.work();  // on this thread alone
+  else
+    Pool::shared().run(job, job.threads - 1);
   for (auto& e : job.errors)
     if (e) std::rethrow_exception(e);
 }
 
 ThreadScope::ThreadScope(int threads) : saved_(t_scope_threads) { t_scope_threads = std::max(1, threads); }
 ThreadScope::~ThreadScope() { t_scope_threads = saved_; }
-int ThreadScope::current() { return t_in_task ? 1 : t_scope_threads; }
+int ThreadScope::current() { return t_task_threads > 0 ? t_task_threads : t_scope_threads; }
 
 ThreadUsageProbe::ThreadUsageProbe() { g_probe.store(this); }
 ThreadUsageProbe::~ThreadUsageProbe() { g_probe.store(nullptr); }

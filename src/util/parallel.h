@@ -1,14 +1,16 @@
 #pragma once
 // The threads of a run: every parallel loop in Kiln runs on one process-wide pool of worker
 // threads, started on first use and reused (no loop starts threads of its own). A loop uses at
-// most the number of threads it is given, the caller's thread included; a loop started inside
-// another loop's task runs on that task's thread, so nesting never multiplies threads. Pool
-// workers run torch's own kernels on one thread each (their OpenMP thread count is 1).
+// most the number of threads it is given, the caller's thread included. A loop started inside
+// another loop's task shares that loop's threads: it gets helpers only while some of the outer
+// loop's are idle (one expensive feature's image decoding uses the threads the cheap features
+// have finished with), so nesting never adds threads. Pool workers run torch's own kernels on one
+// thread each (their OpenMP thread count is 1).
 //
 // The thread count is passed down from the --threads a command resolved. Code that receives none
-// (a feature type decoding images) asks ThreadScope::current(): the count of the innermost
-// ThreadScope on this thread, which the pipelines open where they resolve --threads; 1 inside a
-// loop's task and where no scope is open.
+// (a feature type decoding images) asks ThreadScope::current(): inside a loop's task, that loop's
+// count; else the count of the innermost ThreadScope on this thread, which the pipelines open
+// where they resolve --threads; 1 where none is open.
 #include <atomic>
 #include <cstddef>
 #include <functional>

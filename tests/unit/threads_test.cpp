@@ -15,7 +15,7 @@
 
 using namespace kiln;
 
-TEST_CASE("parallel_for: at most the threads given, nested loops inline, the lowest index's error") {
+TEST_CASE("parallel_for: at most the threads given, nested loops within the outer loop's, the lowest index's error") {
   std::atomic<int> sum{0};
   {
     ThreadUsageProbe probe;
@@ -27,14 +27,14 @@ TEST_CASE("parallel_for: at most the threads given, nested loops inline, the low
     ThreadUsageProbe probe;
     std::atomic<int> inner{0};
     parallel_for(8, 2, [&](size_t) {
-      CHECK(ThreadScope::current() == 1);  // inside a task: one thread
+      CHECK(ThreadScope::current() == 2);  // inside a task: the loop's threads, shared with nested loops
       parallel_for(50, 8, [&](size_t) {
         ++inner;
         std::this_thread::sleep_for(std::chrono::microseconds(50));
       });
     });
     CHECK(inner == 400);
-    CHECK(probe.threads() <= 2);  // the nested loops asked for 8 each and ran on their task's thread
+    CHECK(probe.threads() <= 2);  // the nested loops asked for 8 each and shared the outer loop's 2
   }
   CHECK_THROWS_WITH(parallel_for(100, 3,
                                  [&](size_t i) {
