@@ -82,12 +82,13 @@ Bf16Isa bf16_isa() {
 // text or sequence input, where the CPU's bfloat16 instructions were measured to pay. There the
 // time goes to convolutions, recurrences and attention over hundreds of steps. spam_assassin's
 // parallel_cnn (../shared/bench/configs/spam_assassin.yaml, 5 epochs), whole `kiln experiment`
-// runs, 2 cores of a Xeon (Sapphire Rapids), 2026-12-07; without AMX measured on the same Xeon
-// with oneDNN capped (ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16), as on an AVX512-BF16 CPU (AMD Zen 4):
-//   bfloat16 ISA                       float32   bfloat16       auto
-//   AMX (amx_bf16)                     44.2 s    19.5-20.1 s    bfloat16 (0.34x ref_torch's 57.6 s)
-//   AVX512-BF16 without AMX            44.2 s    51.3-52.1 s    float32 (0.79x ref_torch's 58.8 s)
-//   none (AVX2, AVX-512 without BF16)  -         emulated       float32
+// runs, 2 cores of a Xeon (Sapphire Rapids), 2026-12-07 (after the fused ReLU + masked sum, which
+// serves float32 only); without AMX measured on the same Xeon with oneDNN capped
+// (ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16), as on an AVX512-BF16 CPU (AMD Zen 4):
+//   bfloat16 ISA                       float32       bfloat16       auto
+//   AMX (amx_bf16)                     41.1-42.3 s   20.9-21.8 s    bfloat16 (0.36x ref_torch's 58.6 s)
+//   AVX512-BF16 without AMX            40.7-42.7 s   63.8-65.6 s    float32 (0.71-0.74x ref's 57.4-59.5 s)
+//   none (AVX2, AVX-512 without BF16)  -             emulated       float32
 // (float32 runs the same AVX-512 kernels with or without AMX.) Test accuracy moves by at most 0.2
 // points either way. Image and tabular layers here are too small to gain (fashion_mnist_small:
 // the same time, about a point less accurate), so they stay float32.
