@@ -66,7 +66,8 @@ WorkerProcess::~WorkerProcess() {
   in_.reset();
   if (!reaped_ && pid_ > 0) {
     ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
+    while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+    }
   }
 }
 
@@ -123,8 +124,13 @@ void WorkerProcess::signal(int sig) {
 bool WorkerProcess::try_reap(int* term_signal) {
   if (reaped_) return true;
   int status = 0;
-  const pid_t r = ::waitpid(pid_, &status, WNOHANG);
-  if (r != pid_) return false;
+  pid_t r;
+  while ((r = ::waitpid(pid_, &status, WNOHANG)) < 0 && errno == EINTR) {
+  }
+  // ECHILD: no such child to wait for (SIGCHLD ignored by whoever started us: the kernel reaped
+  // it): it is gone all the same, and its pid must not be signalled again.
+  if (r < 0 && errno == ECHILD) status = 0;
+  else if (r != pid_) return false;
   reaped_ = true;
   if (term_signal) *term_signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
   return true;

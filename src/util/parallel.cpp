@@ -28,13 +28,17 @@ struct Budget {
 thread_local Budget* t_budget = nullptr;  // the budget of the loop whose task this thread runs
 thread_local int t_task_threads = 0;      // that loop's thread count (0: not in a task)
 thread_local int t_scope_threads = 1;
-std::atomic<ThreadUsageProbe*> g_probe{nullptr};
+// The live ThreadUsageProbe (tests), read under its mutex so a probe is never used after it ends.
+std::atomic<bool> g_probing{false};
+std::mutex g_probe_mutex;
+ThreadUsageProbe* g_probe = nullptr;
 
 // One loop handed to the pool: its caller and the helpers it gets claim indices until none are left.
 struct Job {
   const std::function<void(size_t)>* fn = nullptr;
   size_t n = 0;
   int threads = 1;
+  int max_helpers = 0;  // pool workers it may take: its own thread count less the caller
   Budget* budget = nullptr;
   std::atomic<size_t> next{0};
   int helpers = 0;  // pool workers working on it now (guarded by the pool's mutex)
@@ -46,7 +50,10 @@ struct Job {
     const int saved_threads = t_task_threads;
     t_budget = budget, t_task_threads = threads;
     for (size_t i; (i = next++) < n;) {
-      if (auto* p = g_probe.load()) p->note();
+      if (g_probing.load()) {
+        std::lock_guard<std::mutex> lock(g_probe_mutex);
+        if (g_probe) g_probe->note();
+      }
       try {
         (*fn)(i);
       } catch (...) {
@@ -87,7 +94,7 @@ class Pool {
   // A queued job with work left whose budget has a helper slot.
   Job* joinable() {
     for (Job* j : jobs_)
-      if (j->budget->free > 0 && j->next.load() < j->n) return j;
+      if (j->budget->free > 0 && j->helpers < j->max_helpers && j->next.load() < j->n) return j;
     return nullptr;
   }
 
@@ -133,10 +140,11 @@ void parallel_for(size_t n, int threads, const std::function<void(size_t)>& fn) 
     root.free = static_cast<int>(use) - 1;
     job.budget = &root;
   }
+  job.max_helpers = static_cast<int>(use) - 1;
   if (use <= 1 || (t_budget && !Pool::shared().has_free(t_budget)))
     job.work();  // on this thread alone
   else
-    Pool::shared().run(job, job.threads - 1);
+    Pool::shared().run(job, job.max_helpers);
   for (auto& e : job.errors)
     if (e) std::rethrow_exception(e);
 }
@@ -145,13 +153,21 @@ ThreadScope::ThreadScope(int threads) : saved_(t_scope_threads) { t_scope_thread
 ThreadScope::~ThreadScope() { t_scope_threads = saved_; }
 int ThreadScope::current() { return t_task_threads > 0 ? t_task_threads : t_scope_threads; }
 
-ThreadUsageProbe::ThreadUsageProbe() { g_probe.store(this); }
-ThreadUsageProbe::~ThreadUsageProbe() { g_probe.store(nullptr); }
+ThreadUsageProbe::ThreadUsageProbe() {
+  std::lock_guard<std::mutex> lock(g_probe_mutex);
+  g_probe = this;
+  g_probing = true;
+}
+ThreadUsageProbe::~ThreadUsageProbe() {
+  std::lock_guard<std::mutex> lock(g_probe_mutex);
+  g_probe = nullptr;
+  g_probing = false;
+}
 size_t ThreadUsageProbe::threads() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return ids_.size();
 }
-void ThreadUsageProbe::note() {
+void ThreadUsageProbe::note() {  // called under g_probe_mutex
   std::lock_guard<std::mutex> lock(mutex_);
   ids_.insert(std::this_thread::get_id());
 }

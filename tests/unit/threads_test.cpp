@@ -5,6 +5,9 @@
 #include <torch/torch.h>
 
 #include <atomic>
+#include <chrono>
+#include <mutex>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -50,6 +53,25 @@ TEST_CASE("parallel_for: at most the threads given, nested loops within the oute
     }
     CHECK(ThreadScope::current() == 4);
   }
+}
+
+TEST_CASE("parallel_for: a nested loop never takes more threads than it asked for, even with idle helpers") {
+  // An 8-thread loop whose other tasks end at once leaves 7 helpers idle while one task runs a
+  // 2-thread loop: that loop must still run on at most 2 threads.
+  std::mutex m;
+  std::set<std::thread::id> inner_threads;
+  parallel_for(8, 8, [&](size_t i) {
+    if (i != 0) return;
+    parallel_for(200, 2, [&](size_t) {
+      {
+        std::lock_guard<std::mutex> lock(m);
+        inner_threads.insert(std::this_thread::get_id());
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    });
+  });
+  CHECK(inner_threads.size() <= 2);
+  CHECK(!inner_threads.empty());
 }
 
 TEST_CASE("preprocessing with --threads 1 uses one thread, image decoding included; 2 gives the same data") {
