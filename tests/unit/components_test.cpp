@@ -2,6 +2,7 @@
 // its defaults, gives the declared output shape on a batch of 2, and every trainable parameter
 // changes after one optimizer step.
 #include <doctest/doctest.h>
+#include <unistd.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -215,7 +216,8 @@ TEST_CASE("save then load gives identical outputs") {
   Batch batch = {{"a", torch::tensor({0.5f, -1.0f})}, {"b", torch::tensor({1, 3}, torch::kLong)}};
   a.eval(), b.eval();
   CHECK_FALSE(torch::equal(a.forward(batch).at("y"), b.forward(batch).at("y")));
-  std::string path = "/tmp/kiln_unit_weights.pt";
+  // per process: CTest runs the unit suite three times at once
+  const std::string path = "/tmp/kiln_unit_weights_" + std::to_string(::getpid()) + ".pt";
   save_weights(a, path);
   load_weights(b, path);
   CHECK(torch::equal(a.forward(batch).at("y"), b.forward(batch).at("y")));
@@ -232,7 +234,7 @@ TEST_CASE("weights are stored and loaded by feature name, with the tensor named 
     torch::manual_seed(seed);
     return EcdModel(c, m);
   };
-  const std::string path = "/tmp/kiln_unit_named_weights.pt";
+  const std::string path = "/tmp/kiln_unit_named_weights_" + std::to_string(::getpid()) + ".pt";
   const std::string two = "[{name: a, type: category}, {name: b.c, type: category}]";
   EcdModel a = model(two, 1, 1);
   std::vector<std::string> names;
