@@ -52,8 +52,11 @@ std::string automl_config(const InferredConfig& r, const std::string& user_yaml,
       target_type = col.type;
       continue;
     }
-    if (col.type == "image") mix = "image";
-    else if (col.type == "text" && mix != "image") mix = "text";
+    // The richest input decides the space: images over text over tabular columns.
+    const FeatureSchema* fs = feature_schemas().find(col.type);
+    const std::string space = fs ? fs->automl_space : "";
+    if (space == "image") mix = "image";
+    else if (space == "text" && mix != "image") mix = "text";
   }
   if (mix_out) *mix_out = mix;
   YAML::Node space = YAML::Load(mix == "image" ? automl_space_image() : mix == "text" ? automl_space_text()

@@ -31,16 +31,11 @@
 #include "pipelines/preprocess.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/clock.h"
 #include "util/strings.h"
 
 namespace kiln {
 namespace {
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string self_exe() {
   char buf[4096];

@@ -115,7 +115,8 @@ Study load_study(const HyperoptOptions& o) {
     }
   }
   Config parsed = parse_config(text, s.file);
-  s.h = parse_hyperopt(parsed.hyperopt, s.file);
+  if (!parsed.hyperopt || parsed.hyperopt.IsNull()) throw ConfigError(s.file + ": the config has no hyperopt block");
+  s.h = parsed.hyperopt_spec;  // checked by parse_config
   if (o.time_limit_s > 0) s.h.time_budget_s = o.time_limit_s;
   s.epochs = parsed.trainer.train_steps ? 0 : parsed.trainer.epochs;
   if (s.h.scheduler == "asha" && s.h.max_t == 0) s.h.max_t = s.epochs;

@@ -13,15 +13,6 @@
 namespace kiln {
 namespace {
 
-std::vector<std::string> split_tabs(const std::string& line) {
-  std::vector<std::string> f(1);
-  for (char ch : line) {
-    if (ch == '\t') f.emplace_back();
-    else f.back() += ch;
-  }
-  return f;
-}
-
 bool to_int64(const std::string& s, int64_t& out) { return parse_int(s, out); }
 
 bool to_int(const std::string& s, int& out) {
@@ -59,7 +50,7 @@ std::string format_command(const TrialCommand& c) {
 }
 
 std::optional<TrialCommand> parse_command(const std::string& line) {
-  const std::vector<std::string> f = split_tabs(line);
+  const std::vector<std::string> f = split(line, '\t');
   if (f.size() != 4 && f.size() != 5) return std::nullopt;
   TrialCommand c;
   c.config_path = f[0];
@@ -68,11 +59,7 @@ std::optional<TrialCommand> parse_command(const std::string& line) {
   if (f[3] != "0" && f[3] != "1") return std::nullopt;
   c.resume = f[3] == "1";
   if (f.size() == 5) {
-    std::vector<std::string> cv(1);
-    for (char ch : f[4]) {
-      if (ch == ':') cv.emplace_back();
-      else cv.back() += ch;
-    }
+    const std::vector<std::string> cv = split(f[4], ':');
     if (cv.size() != 3 || !to_int(cv[0], c.cv_folds) || !to_int(cv[1], c.cv_fold) || c.cv_folds < 2 ||
         c.cv_fold < 0 || c.cv_fold >= c.cv_folds)
       return std::nullopt;

@@ -17,16 +17,11 @@
 #include "automl/trial_protocol.h"
 #include "pipelines/pipelines.h"
 #include "util/fs.h"
+#include "util/clock.h"
 #include "util/strings.h"
 
 namespace kiln {
 namespace {
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 std::atomic<int> g_stop_requested{0};
 void on_term(int) { g_stop_requested = 1; }

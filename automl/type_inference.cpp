@@ -229,7 +229,8 @@ InferredConfig infer_config(const std::string& dataset, const std::string& targe
     }
     out.columns.push_back(g);
     if (g.type.empty()) continue;
-    if (is_target && (g.type == "text" || g.type == "image" || g.type == "date"))
+    const FeatureSchema* schema = feature_schemas().find(g.type);
+    if (is_target && (!schema || !schema->automl_target))
       throw DataError(dataset + ": target '" + target + "' looks like " + g.type + " (" + g.reason +
                       "); init_config predicts binary, category or number targets");
     YAML::Node f = overridden ? YAML::Clone(over) : YAML::Node(YAML::NodeType::Map);
@@ -237,7 +238,8 @@ InferredConfig infer_config(const std::string& dataset, const std::string& targe
       f["name"] = c.name;
       f["type"] = g.type;
       if (!g.fallback_true_label.empty()) f["preprocessing"]["fallback_true_label"] = g.fallback_true_label;
-      if (g.type == "number" && !is_target) f["preprocessing"]["missing_value_strategy"] = "fill_with_mean";
+      if (!is_target && schema && !schema->automl_missing_value_strategy.empty())
+        f["preprocessing"]["missing_value_strategy"] = schema->automl_missing_value_strategy;
     }
     (is_target ? outputs : inputs).push_back(f);
   }

@@ -10,26 +10,21 @@
 #include "combiners/combiners.h"
 #include "config/schema.h"
 #include "model/components.h"
-#include "util/choice.h"
 #include "util/error.h"
 #include "util/strings.h"
 
 namespace kiln {
 namespace {
 
-struct ComparatorOptions : Options<ComparatorOptions>, FcStackFields {
+struct ComparatorOptions : Options<ComparatorOptions> {
   std::vector<std::string> entity_1, entity_2;
-  ComparatorOptions() { num_fc_layers = 1; }
+  FcStackOptions fc;
+  ComparatorOptions() { fc.num_fc_layers = 1; }
   template <class V>
   void visit(V& v) {
     v("entity_1", entity_1, "input feature names of the first entity");
     v("entity_2", entity_2, "input feature names of the second entity");
-    visit_fc_stack(v, "fully connected layers of each entity");
-  }
-  std::vector<std::string> problems() const override {
-    std::vector<std::string> p;
-    fc_stack_problems(p);
-    return p;
+    fc.visit_fc_stack(v, "fully connected layers of each entity");
   }
 };
 
@@ -62,9 +57,8 @@ struct ComparatorCombiner : CombinerBase {
     int64_t in1 = 0, in2 = 0;
     for (size_t i : e1_) in1 += sizes[i];
     for (size_t i : e2_) in2 += sizes[i];
-    auto stack = o.fc_stack();
-    fc1 = register_module("entity_1", FcStack(in1, stack));
-    fc2 = register_module("entity_2", FcStack(in2, stack));
+    fc1 = register_module("entity_1", FcStack(in1, o.fc));
+    fc2 = register_module("entity_2", FcStack(in2, o.fc));
     const int64_t w1 = fc1->output_size(), w2 = fc2->output_size();
     if (w1 != w2)
       throw ConfigError("combiner: the two entities' encodings have different widths (" + std::to_string(w1) +

@@ -4,39 +4,18 @@
 #include "combiners/combiners.h"
 #include "config/schema.h"
 #include "model/components.h"
-#include "util/choice.h"
 
 namespace kiln {
 namespace {
 
 struct ConcatOptions : Options<ConcatOptions> {
-  int num_fc_layers = 0;
-  int output_size = 256;
-  std::vector<FcLayer> fc_layers;
-  double dropout = 0.0;
-  std::string activation = "relu";
-  std::optional<std::string> norm;
-  bool residual = false;
-  bool use_bias = true;
+  FcStackOptions fc;
   template <class V>
   void visit(V& v) {
-    v("num_fc_layers", num_fc_layers, "fully connected layers after the concatenation");
-    v("output_size", output_size, "width of each fully connected layer");
-    v("fc_layers", fc_layers, "explicit layer list ([{output_size: n}, ...]); overrides the two above");
-    v("dropout", dropout, "dropout after each layer");
-    v("activation", activation, "activation after each layer");
-    v("norm", norm, "batch | layer | null");
-    v("residual", residual, "add each layer's input to its output when sizes match");
-    v("use_bias", use_bias, "layers have a bias");
-  }
-  std::vector<std::string> problems() const override {
-    std::vector<std::string> p;
-    check_choice(p, "activation", activation, activation_names());
-    if (norm) check_choice(p, "norm", *norm, {"batch", "layer"});
-    if (num_fc_layers < 0) p.push_back("num_fc_layers: expected 0 or more");
-    if (output_size < 1) p.push_back("output_size: expected at least 1");
-    if (dropout < 0 || dropout >= 1) p.push_back("dropout: expected a value in [0, 1)");
-    return p;
+    FcStackKeys k;
+    k.residual = "residual", k.use_bias = "use_bias";
+    fc.visit_fc_stack(v, "fully connected layers after the concatenation ([{output_size: n}, ...]); "
+                         "overrides num_fc_layers", k);
   }
 };
 
@@ -44,11 +23,7 @@ struct ConcatCombiner : CombinerBase {
   ConcatCombiner(const ConcatOptions& o, const std::vector<int64_t>& sizes) {
     int64_t in = 0;
     for (auto s : sizes) in += s;
-    FcStackOptions s = fc_stack_options(o.fc_layers, o.num_fc_layers, o.output_size, o.activation,
-                                        o.norm, o.dropout);
-    s.residual = o.residual;
-    s.use_bias = o.use_bias;
-    fc = register_module("fc", FcStack(in, s));
+    fc = register_module("fc", FcStack(in, o.fc));
   }
   torch::Tensor forward(const std::vector<torch::Tensor>& encoded) override {
     // Sequence outputs (an encoder with reduce_output: null) are flattened, as in Ludwig.

@@ -12,7 +12,6 @@
 #include "config/schema.h"
 #include "encoders/encoders.h"
 #include "model/components.h"
-#include "util/choice.h"
 #include "util/error.h"
 
 namespace kiln {
@@ -26,11 +25,8 @@ struct SequenceFields {
   void visit_sequence(V& v) {
     v("main_sequence_feature", main_sequence_feature,
       "the input whose steps the output keeps (null: the first input that keeps its sequence)");
-    v("reduce_output", reduce_output,
-      "sum | mean | avg | max | last | concat | null: reduction over time (null keeps the steps for a tagger)");
-  }
-  void sequence_problems(std::vector<std::string>& p) const {
-    if (reduce_output) check_choice(p, "reduce_output", *reduce_output, reduce_modes());
+    v("reduce_output", reduce_output, "reduction over time (null keeps the steps for a tagger)",
+      one_of_names(reduce_modes));
   }
   std::string reduce() const { return reduce_output.value_or("none"); }
 };
@@ -39,11 +35,6 @@ struct SequenceConcatOptions : Options<SequenceConcatOptions>, SequenceFields {
   template <class V>
   void visit(V& v) {
     visit_sequence(v);
-  }
-  std::vector<std::string> problems() const override {
-    std::vector<std::string> p;
-    sequence_problems(p);
-    return p;
   }
 };
 
@@ -66,11 +57,6 @@ struct SequenceOptions : Options<SequenceOptions>, SequenceFields {
   void visit(V& v) {
     visit_sequence(v);
     v("encoder", encoder, "the sequence encoder run over the concatenated steps ({type: parallel_cnn, ...})");
-  }
-  std::vector<std::string> problems() const override {
-    std::vector<std::string> p;
-    sequence_problems(p);
-    return p;
   }
 };
 

@@ -12,7 +12,6 @@
 #include "combiners/combiners.h"
 #include "config/schema.h"
 #include "model/components.h"
-#include "util/choice.h"
 
 namespace kiln {
 namespace {
@@ -32,32 +31,23 @@ struct TabNetOptions : Options<TabNetOptions> {
   double dropout = 0.05;
   template <class V>
   void visit(V& v) {
-    v("size", size, "width of the attention part of each step (N_a)");
-    v("output_size", output_size, "width of the decision part of each step and of the output (N_d)");
-    v("num_steps", num_steps, "decision steps");
-    v("num_total_blocks", num_total_blocks, "GLU blocks in each feature transformer");
-    v("num_shared_blocks", num_shared_blocks, "of those, blocks shared by every step");
-    v("relaxation_factor", relaxation_factor, "how much a feature may be reused across steps (1: once)");
-    v("bn_epsilon", bn_epsilon, "batch norm epsilon");
-    v("bn_momentum", bn_momentum, "batch norm momentum");
-    v("bn_virtual_bs", bn_virtual_bs, "rows per virtual batch of the ghost batch norms");
+    v("size", size, "width of the attention part of each step (N_a)", at_least(1));
+    v("output_size", output_size, "width of the decision part of each step and of the output (N_d)", at_least(1));
+    v("num_steps", num_steps, "decision steps", at_least(1));
+    v("num_total_blocks", num_total_blocks, "GLU blocks in each feature transformer", at_least(1));
+    v("num_shared_blocks", num_shared_blocks, "of those, blocks shared by every step", at_least(0));
+    v("relaxation_factor", relaxation_factor, "how much a feature may be reused across steps (1: once)",
+      at_least(1));
+    v("bn_epsilon", bn_epsilon, "batch norm epsilon", above(0));
+    v("bn_momentum", bn_momentum, "batch norm momentum", in_range(0, 1));
+    v("bn_virtual_bs", bn_virtual_bs, "rows per virtual batch of the ghost batch norms", at_least(1));
     v("sparsity", sparsity, "accepted for Ludwig configs; the mask-entropy regularizer is not applied");
-    v("entmax_mode", entmax_mode, "sparsemax (the mask's normalizer)");
-    v("dropout", dropout, "dropout on the concatenated inputs");
+    v("entmax_mode", entmax_mode, "the mask's normalizer", one_of({"sparsemax"}));
+    v("dropout", dropout, "dropout on the concatenated inputs", in_range(0, 1, false, true));
   }
   std::vector<std::string> problems() const override {
-    std::vector<std::string> p;
-    check_choice(p, "entmax_mode", entmax_mode, {"sparsemax"});
-    if (size < 1) p.push_back("size: expected at least 1");
-    if (output_size < 1) p.push_back("output_size: expected at least 1");
-    if (num_steps < 1) p.push_back("num_steps: expected at least 1");
-    if (num_total_blocks < 1) p.push_back("num_total_blocks: expected at least 1");
-    if (num_shared_blocks < 0 || num_shared_blocks > num_total_blocks)
-      p.push_back("num_shared_blocks: expected 0 to num_total_blocks");
-    if (relaxation_factor < 1) p.push_back("relaxation_factor: expected at least 1");
-    if (bn_virtual_bs < 1) p.push_back("bn_virtual_bs: expected at least 1");
-    if (dropout < 0 || dropout >= 1) p.push_back("dropout: expected a value in [0, 1)");
-    return p;
+    if (num_shared_blocks > num_total_blocks) return {"num_shared_blocks: expected 0 to num_total_blocks"};
+    return {};
   }
 };
 

@@ -9,7 +9,6 @@
 #include "config/schema.h"
 #include "features/feature.h"
 #include "model/components.h"
-#include "util/choice.h"
 #include "util/error.h"
 #include "util/strings.h"
 
@@ -24,42 +23,25 @@ struct TransformerFields {
   int transformer_output_size = 256;
   double dropout = 0.1;
   std::string reduce_output = "mean";
-  std::vector<FcLayer> fc_layers;
-  int num_fc_layers = 0;
-  int output_size = 256;
-  std::string fc_activation = "relu";
-  double fc_dropout = 0.0;
-  std::optional<std::string> norm;
+  FcStackOptions fc;
   template <class V>
   void visit_fields(V& v) {
-    v("num_layers", num_layers, "number of transformer blocks");
-    v("hidden_size", hidden_size, "width each input is projected to (one token per input)");
-    v("num_heads", num_heads, "attention heads (must divide hidden_size)");
-    v("transformer_output_size", transformer_output_size, "width of each block's feed-forward layer");
-    v("dropout", dropout, "dropout in the transformer blocks");
-    v("reduce_output", reduce_output, "transformer, tabtransformer: mean | sum | max | concat over the tokens");
-    v("fc_layers", fc_layers, "fully connected layers after the transformer");
-    v("num_fc_layers", num_fc_layers, "number of fully connected layers of output_size");
-    v("output_size", output_size, "width of each fully connected layer");
-    v("fc_activation", fc_activation, "activation of the fully connected layers");
-    v("fc_dropout", fc_dropout, "dropout in the fully connected layers");
-    v("norm", norm, "batch | layer | null: normalization in the fully connected layers");
+    v("num_layers", num_layers, "number of transformer blocks", at_least(1));
+    v("hidden_size", hidden_size, "width each input is projected to (one token per input)", at_least(1));
+    v("num_heads", num_heads, "attention heads (must divide hidden_size)", at_least(1));
+    v("transformer_output_size", transformer_output_size, "width of each block's feed-forward layer", at_least(1));
+    v("dropout", dropout, "dropout in the transformer blocks", in_range(0, 1, false, true));
+    v("reduce_output", reduce_output, "transformer, tabtransformer: reduction over the tokens",
+      one_of({"mean", "sum", "max", "concat"}));
+    FcStackKeys k;  // Ludwig's names for this combiner
+    k.activation = "fc_activation", k.dropout = "fc_dropout";
+    fc.visit_fc_stack(v, "fully connected layers after the transformer", k);
   }
   std::vector<std::string> field_problems() const {
     std::vector<std::string> p;
-    if (num_layers < 1) p.push_back("num_layers: expected at least 1");
-    if (hidden_size < 1) p.push_back("hidden_size: expected at least 1");
-    if (num_heads < 1) p.push_back("num_heads: expected at least 1");
-    if (num_heads >= 1 && hidden_size % num_heads != 0)
+    if (hidden_size % num_heads != 0)
       p.push_back("num_heads: " + std::to_string(num_heads) + " does not divide hidden_size " +
                   std::to_string(hidden_size));
-    if (transformer_output_size < 1) p.push_back("transformer_output_size: expected at least 1");
-    if (dropout < 0 || dropout >= 1) p.push_back("dropout: expected a value in [0, 1)");
-    check_choice(p, "reduce_output", reduce_output, {"mean", "sum", "max", "concat"});
-    check_choice(p, "fc_activation", fc_activation, activation_names());
-    if (norm) check_choice(p, "norm", *norm, {"batch", "layer"});
-    if (num_fc_layers < 0) p.push_back("num_fc_layers: expected 0 or more");
-    if (fc_dropout < 0 || fc_dropout >= 1) p.push_back("fc_dropout: expected a value in [0, 1)");
     return p;
   }
 };
@@ -109,8 +91,7 @@ struct TransformerCombiner : CombinerBase {
                   .dropout(o.dropout))));
     const int64_t tokens = static_cast<int64_t>(sizes.size());
     const int64_t width = !cls_ && reduce_ == "concat" ? tokens * o.hidden_size : o.hidden_size;
-    fc = register_module("fc", FcStack(width, fc_stack_options(o.fc_layers, o.num_fc_layers, o.output_size,
-                                                               o.fc_activation, o.norm, o.fc_dropout)));
+    fc = register_module("fc", FcStack(width, o.fc));
   }
   torch::Tensor forward(const std::vector<torch::Tensor>& encoded) override {
     std::vector<torch::Tensor> tokens;
@@ -167,8 +148,7 @@ struct TabTransformerCombiner : CombinerBase {
                                                  .dropout(o.dropout))));
     if (side_width_ > 0) norm = register_module("side_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({side_width_})));
     const int64_t reduced = reduce_ == "concat" ? static_cast<int64_t>(tokens_.size()) * o.hidden_size : o.hidden_size;
-    fc = register_module("fc", FcStack(reduced + side_width_, fc_stack_options(o.fc_layers, o.num_fc_layers, o.output_size,
-                                                                               o.fc_activation, o.norm, o.fc_dropout)));
+    fc = register_module("fc", FcStack(reduced + side_width_, o.fc));
   }
   torch::Tensor forward(const std::vector<torch::Tensor>& encoded) override {
     std::vector<torch::Tensor> t;

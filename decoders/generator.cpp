@@ -7,7 +7,6 @@
 #include "config/schema.h"
 #include "decoders/decoders.h"
 #include "model/components.h"
-#include "util/choice.h"
 
 namespace kiln {
 namespace {
@@ -20,16 +19,9 @@ struct GeneratorOptions : Options<GeneratorOptions> {
   int hidden_size = 256;
   template <class V>
   void visit(V& v) {
-    v("cell_type", cell_type, "rnn | lstm | gru");
-    v("num_layers", num_layers, "stacked recurrent layers");
-    v("hidden_size", hidden_size, "width of the recurrent state and of the token embedding");
-  }
-  std::vector<std::string> problems() const override {
-    std::vector<std::string> p;
-    check_choice(p, "cell_type", cell_type, {"rnn", "lstm", "gru"});
-    if (num_layers < 1) p.push_back("num_layers: expected at least 1");
-    if (hidden_size < 1) p.push_back("hidden_size: expected at least 1");
-    return p;
+    v("cell_type", cell_type, "recurrent cell", one_of({"rnn", "lstm", "gru"}));
+    v("num_layers", num_layers, "stacked recurrent layers", at_least(1));
+    v("hidden_size", hidden_size, "width of the recurrent state and of the token embedding", at_least(1));
   }
 };
 

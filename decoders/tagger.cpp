@@ -20,14 +20,13 @@ struct TaggerOptions : Options<TaggerOptions> {
   void visit(V& v) {
     v("use_attention", use_attention, "self-attention over the steps before the projection");
     v("use_bias", use_bias, "the projection has a bias");
-    v("attention_embedding_size", attention_embedding_size, "width of the self-attention");
-    v("attention_num_heads", attention_num_heads, "heads of the self-attention (must divide its width)");
+    v("attention_embedding_size", attention_embedding_size, "width of the self-attention", at_least(1));
+    v("attention_num_heads", attention_num_heads, "heads of the self-attention (must divide its width)",
+      at_least(1));
   }
   std::vector<std::string> problems() const override {
     std::vector<std::string> p;
-    if (attention_embedding_size < 1) p.push_back("attention_embedding_size: expected at least 1");
-    if (attention_num_heads < 1) p.push_back("attention_num_heads: expected at least 1");
-    if (attention_num_heads >= 1 && attention_embedding_size % attention_num_heads != 0)
+    if (attention_embedding_size % attention_num_heads != 0)
       p.push_back("attention_num_heads: " + std::to_string(attention_num_heads) +
                   " does not divide attention_embedding_size " + std::to_string(attention_embedding_size));
     return p;

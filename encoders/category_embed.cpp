@@ -18,15 +18,9 @@ struct DenseEmbedOptions : Options<DenseEmbedOptions> {
   template <class V>
   void visit(V& v) {
     v("embedding_size", embedding_size,
-      "embedding width (capped at the vocabulary size, as in Ludwig)");
+      "embedding width (capped at the vocabulary size, as in Ludwig)", at_least(1));
     v("embeddings_trainable", embeddings_trainable, "train the embedding");
-    v("dropout", dropout, "dropout on the embedding");
-  }
-  std::vector<std::string> problems() const override {
-    std::vector<std::string> p;
-    if (embedding_size < 1) p.push_back("embedding_size: expected at least 1");
-    if (dropout < 0 || dropout >= 1) p.push_back("dropout: expected a value in [0, 1)");
-    return p;
+    v("dropout", dropout, "dropout on the embedding", in_range(0, 1, false, true));
   }
 };
 
@@ -34,7 +28,7 @@ struct SparseOptions : Options<SparseOptions> {
   double dropout = 0.0;
   template <class V>
   void visit(V& v) {
-    v("dropout", dropout, "dropout on the one-hot embedding");
+    v("dropout", dropout, "dropout on the one-hot embedding", in_range(0, 1, false, true));
   }
 };
 

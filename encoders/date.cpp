@@ -8,7 +8,6 @@
 #include "config/schema.h"
 #include "encoders/encoders.h"
 #include "model/components.h"
-#include "util/choice.h"
 
 namespace kiln {
 namespace {
@@ -17,21 +16,15 @@ namespace {
 // second of the day.
 const int64_t kPeriods[8] = {12, 31, 7, 366, 24, 60, 60, 86400};
 
-struct DateOptions : Options<DateOptions>, FcStackFields {
+struct DateOptions : Options<DateOptions> {
   int embedding_size = 10;
-  DateOptions() { output_size = 10; }
+  FcStackOptions fc;
+  DateOptions() { fc.output_size = 10; }
   template <class V>
   void visit(V& v) {
-    v("embedding_size", embedding_size, "embed: width of each component's embedding");
-    visit_fc_stack(v, "fully connected layers after the components");
+    v("embedding_size", embedding_size, "embed: width of each component's embedding", at_least(1));
+    fc.visit_fc_stack(v, "fully connected layers after the components");
   }
-  std::vector<std::string> problems() const override {
-    std::vector<std::string> p;
-    if (embedding_size < 1) p.push_back("embedding_size: expected at least 1");
-    fc_stack_problems(p);
-    return p;
-  }
-  FcStackOptions stack() const { return fc_stack(); }
 };
 
 struct DateEncoder : EncoderBase {
@@ -46,7 +39,7 @@ struct DateEncoder : EncoderBase {
                                          torch::nn::Embedding(kPeriods[i], o.embedding_size)));
       width += 7 * o.embedding_size + 1;  // + second of the day, scaled to [0, 1)
     }
-    fc = register_module("fc", FcStack(width, o.stack()));
+    fc = register_module("fc", FcStack(width, o.fc));
   }
   torch::Tensor forward(const torch::Tensor& x) override {
     auto d = x.to(torch::kLong);

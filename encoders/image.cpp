@@ -6,7 +6,6 @@
 #include "config/schema.h"
 #include "encoders/encoders.h"
 #include "model/components.h"
-#include "util/choice.h"
 #include "util/error.h"
 
 namespace kiln {
@@ -130,9 +129,11 @@ int64_t padding_pixels(const std::string& padding, int64_t kernel) {
   return std::stoll(padding);
 }
 
-void check_padding(std::vector<std::string>& p, const std::string& key, const std::string& padding) {
-  if (padding_pixels(padding, 1) < 0)
-    p.push_back(key + ": expected valid, same or a number of pixels, got '" + padding + "'");
+OneOf padding_choice() {
+  OneOf o = one_of({"valid", "same"});
+  o.accepts = [](const std::string& padding) { return padding_pixels(padding, 1) >= 0; };
+  o.expected = "valid, same or a number of pixels";
+  return o;
 }
 
 struct Conv2dLayer {
@@ -140,12 +141,12 @@ struct Conv2dLayer {
   std::optional<std::string> padding;
   template <class V>
   void visit(V& v) {
-    v("out_channels", out_channels, "output channels (default: the encoder's out_channels)");
-    v("kernel_size", kernel_size, "kernel width and height");
-    v("stride", stride, "convolution stride");
-    v("padding", padding, "valid | same | pixels on each side");
-    v("pool_kernel_size", pool_kernel_size, "max-pool size after this layer (0: none)");
-    v("pool_stride", pool_stride, "pool stride (default: pool_kernel_size)");
+    v("out_channels", out_channels, "output channels (default: the encoder's out_channels)", at_least(1));
+    v("kernel_size", kernel_size, "kernel width and height", at_least(1));
+    v("stride", stride, "convolution stride", at_least(1));
+    v("padding", padding, "valid | same | pixels on each side", padding_choice());
+    v("pool_kernel_size", pool_kernel_size, "max-pool size after this layer (0: none)", at_least(0));
+    v("pool_stride", pool_stride, "pool stride (default: pool_kernel_size)", at_least(1));
   }
 };
 
@@ -163,55 +164,32 @@ struct StackedCnn2dOptions : Options<StackedCnn2dOptions> {
   std::string pool_function = "max";
   int pool_kernel_size = 2;
   std::optional<int> pool_stride;
-  std::vector<FcLayer> fc_layers;
-  int num_fc_layers = 1;
-  int output_size = 128;
-  std::string fc_activation = "relu";
-  double fc_dropout = 0.0;
-  std::optional<std::string> fc_norm;
+  FcStackOptions fc;
+  StackedCnn2dOptions() { fc.num_fc_layers = 1, fc.output_size = 128; }
   template <class V>
   void visit(V& v) {
     v("conv_layers", conv_layers, "convolution layers ([{out_channels, kernel_size, ...}])");
     v("num_conv_layers", num_conv_layers, "number of convolution layers with the defaults below "
-                                          "(default: two, of 32 and 64 channels)");
-    v("out_channels", out_channels, "default output channels of each layer");
-    v("num_filters", num_filters, "alias of out_channels");
-    v("kernel_size", kernel_size, "default kernel size");
-    v("stride", stride, "default stride");
-    v("padding", padding, "valid | same | pixels on each side");
-    v("conv_activation", conv_activation, "activation after each convolution");
-    v("conv_dropout", conv_dropout, "dropout after each convolution");
-    v("conv_norm", conv_norm, "batch | null: normalization after each convolution");
-    v("pool_function", pool_function, "max | average");
-    v("pool_kernel_size", pool_kernel_size, "pooling size after each layer (0: none)");
-    v("pool_stride", pool_stride, "pool stride (default: pool_kernel_size)");
-    v("fc_layers", fc_layers, "fully connected layers after flattening");
-    v("num_fc_layers", num_fc_layers, "number of fully connected layers of output_size");
-    v("output_size", output_size, "width of each fully connected layer");
-    v("fc_activation", fc_activation, "activation of the fully connected layers");
-    v("fc_dropout", fc_dropout, "dropout in the fully connected layers");
-    v("fc_norm", fc_norm, "batch | layer | null");
+                                          "(default: two, of 32 and 64 channels)", at_least(1));
+    v("out_channels", out_channels, "default output channels of each layer", at_least(1));
+    v("num_filters", num_filters, "alias of out_channels", at_least(1));
+    v("kernel_size", kernel_size, "default kernel size", at_least(1));
+    v("stride", stride, "default stride", at_least(1));
+    v("padding", padding, "pixels added on each side", padding_choice());
+    v("conv_activation", conv_activation, "activation after each convolution", one_of_names(activation_names));
+    v("conv_dropout", conv_dropout, "dropout after each convolution", in_range(0, 1, false, true));
+    v("conv_norm", conv_norm, "normalization after each convolution (null: none)", one_of({"batch"}));
+    v("pool_function", pool_function, "pooling after each layer", one_of({"max", "average", "avg", "mean"}));
+    v("pool_kernel_size", pool_kernel_size, "pooling size after each layer (0: none)", at_least(0));
+    v("pool_stride", pool_stride, "pool stride (default: pool_kernel_size)", at_least(1));
+    FcStackKeys k;
+    k.activation = "fc_activation", k.dropout = "fc_dropout", k.norm = "fc_norm";
+    fc.visit_fc_stack(v, "fully connected layers after flattening", k);
   }
   std::vector<std::string> problems() const override {
     std::vector<std::string> p;
     if (!conv_layers.empty() && num_conv_layers)
       p.push_back("conv_layers: give either conv_layers or num_conv_layers, not both");
-    if (num_conv_layers && *num_conv_layers < 1) p.push_back("num_conv_layers: expected at least 1");
-    if (out_channels < 1) p.push_back("out_channels: expected at least 1");
-    if (kernel_size < 1) p.push_back("kernel_size: expected at least 1");
-    if (stride < 1) p.push_back("stride: expected at least 1");
-    check_padding(p, "padding", padding);
-    for (size_t i = 0; i < conv_layers.size(); ++i)
-      if (conv_layers[i].padding)
-        check_padding(p, "conv_layers[" + std::to_string(i) + "].padding", *conv_layers[i].padding);
-    check_choice(p, "conv_activation", conv_activation, activation_names());
-    check_choice(p, "fc_activation", fc_activation, activation_names());
-    if (conv_norm) check_choice(p, "conv_norm", *conv_norm, {"batch"});
-    if (fc_norm) check_choice(p, "fc_norm", *fc_norm, {"batch", "layer"});
-    check_choice(p, "pool_function", pool_function, {"max", "average", "avg", "mean"});
-    if (conv_dropout < 0 || conv_dropout >= 1) p.push_back("conv_dropout: expected a value in [0, 1)");
-    if (fc_dropout < 0 || fc_dropout >= 1) p.push_back("fc_dropout: expected a value in [0, 1)");
-    if (num_fc_layers < 0) p.push_back("num_fc_layers: expected 0 or more");
     return p;
   }
 };
@@ -250,9 +228,7 @@ struct StackedCnn2dEncoder : EncoderBase {
                           " image to nothing; use fewer layers, padding: same or a larger image");
       in = out;
     }
-    fc = register_module("fc", FcStack(in * h * w, fc_stack_options(o.fc_layers, o.num_fc_layers,
-                                                                     o.output_size, o.fc_activation,
-                                                                     o.fc_norm, o.fc_dropout)));
+    fc = register_module("fc", FcStack(in * h * w, o.fc));
   }
   torch::Tensor forward(const torch::Tensor& x) override {
     auto h = pixels->forward(x);
@@ -281,28 +257,20 @@ struct ResNetOptions : Options<ResNetOptions> {
   int model_variant = 18;
   bool use_pretrained = false;
   bool trainable = true;
-  std::vector<FcLayer> fc_layers;
-  int num_fc_layers = 0;
-  int output_size = 256;
-  double dropout = 0.0;
+  FcStackOptions fc;
   template <class V>
   void visit(V& v) {
-    v("model_variant", model_variant, "18 | 34: residual blocks per stage 2-2-2-2 or 3-4-6-3");
+    v("model_variant", model_variant, "residual blocks per stage: 18 (2-2-2-2) or 34 (3-4-6-3)",
+      one_of_numbers({18, 34}).saying("18 or 34 (basic-block ResNets, trained from scratch)"));
     v("use_pretrained", use_pretrained, "must be false: no pretrained weights can be downloaded");
     v("trainable", trainable, "train the residual network (false: a fixed random projection)");
-    v("fc_layers", fc_layers, "fully connected layers after global pooling");
-    v("num_fc_layers", num_fc_layers, "number of fully connected layers of output_size");
-    v("output_size", output_size, "width of each fully connected layer");
-    v("dropout", dropout, "dropout in the fully connected layers");
+    FcStackKeys k;
+    k.activation = nullptr, k.norm = nullptr;
+    fc.visit_fc_stack(v, "fully connected layers after global pooling", k);
   }
   std::vector<std::string> problems() const override {
-    std::vector<std::string> p;
-    if (model_variant != 18 && model_variant != 34)
-      p.push_back("model_variant: expected 18 or 34 (basic-block ResNets, trained from scratch)");
-    if (use_pretrained)
-      p.push_back("use_pretrained: pretrained weights cannot be downloaded here; set it to false");
-    if (num_fc_layers < 0) p.push_back("num_fc_layers: expected 0 or more");
-    return p;
+    if (use_pretrained) return {"use_pretrained: pretrained weights cannot be downloaded here; set it to false"};
+    return {};
   }
 };
 
@@ -348,8 +316,7 @@ struct ResNetEncoder : EncoderBase {
     }
     if (!o.trainable)
       for (auto& p : parameters()) p.set_requires_grad(false);
-    fc = register_module("fc", FcStack(512, fc_stack_options(o.fc_layers, o.num_fc_layers, o.output_size,
-                                                             "relu", std::nullopt, o.dropout)));
+    fc = register_module("fc", FcStack(512, o.fc));
   }
   torch::Tensor forward(const torch::Tensor& x) override {
     auto h = torch::relu(stem_bn->forward(stem->forward(pixels->forward(x))));
@@ -375,21 +342,13 @@ struct MlpMixerOptions : Options<MlpMixerOptions> {
   bool avg_pool = true;
   template <class V>
   void visit(V& v) {
-    v("patch_size", patch_size, "side of the square patches (must divide height and width)");
-    v("embed_size", embed_size, "patch embedding width");
-    v("token_size", token_size, "hidden width of the token-mixing MLP");
-    v("channel_dim", channel_dim, "hidden width of the channel-mixing MLP");
-    v("num_layers", num_layers, "number of mixer layers");
-    v("dropout", dropout, "dropout in the MLPs");
+    v("patch_size", patch_size, "side of the square patches (must divide height and width)", at_least(1));
+    v("embed_size", embed_size, "patch embedding width", at_least(1));
+    v("token_size", token_size, "hidden width of the token-mixing MLP", at_least(1));
+    v("channel_dim", channel_dim, "hidden width of the channel-mixing MLP", at_least(1));
+    v("num_layers", num_layers, "number of mixer layers", at_least(1));
+    v("dropout", dropout, "dropout in the MLPs", in_range(0, 1, false, true));
     v("avg_pool", avg_pool, "average the patches (false: flatten them)");
-  }
-  std::vector<std::string> problems() const override {
-    std::vector<std::string> p;
-    for (auto [k, v] : {std::pair<const char*, int>{"patch_size", patch_size}, {"embed_size", embed_size},
-                        {"token_size", token_size}, {"channel_dim", channel_dim}, {"num_layers", num_layers}})
-      if (v < 1) p.push_back(std::string(k) + ": expected at least 1");
-    if (dropout < 0 || dropout >= 1) p.push_back("dropout: expected a value in [0, 1)");
-    return p;
   }
 };
 

@@ -14,7 +14,6 @@
 #include "encoders/encoders.h"
 #include "model/components.h"
 #include "model/masked_reduce.h"
-#include "util/choice.h"
 
 namespace kiln {
 
@@ -34,53 +33,31 @@ struct EmbedFields {
   std::optional<std::string> reduce_output;
   template <class V>
   void visit_embed(V& v) {
-    v("embedding_size", embedding_size, "width of the token embedding");
-    v("representation", representation, "dense (trainable embedding) | sparse (one-hot)");
+    v("embedding_size", embedding_size, "width of the token embedding", at_least(1));
+    v("representation", representation, "dense (trainable embedding) | sparse (one-hot)",
+      one_of({"dense", "sparse"}));
     v("embeddings_trainable", embeddings_trainable, "train the embedding");
-    v("dropout", dropout, "dropout rate");
-    v("reduce_output", reduce_output,
-      "sum | mean | avg | max | last | concat | null: how the sequence is reduced over time");
-  }
-  void embed_problems(std::vector<std::string>& p) const {
-    if (embedding_size < 1) p.push_back("embedding_size: expected at least 1");
-    check_choice(p, "representation", representation, {"dense", "sparse"});
-    if (dropout < 0 || dropout >= 1) p.push_back("dropout: expected a value in [0, 1)");
-    if (reduce_output) check_choice(p, "reduce_output", *reduce_output, reduce_modes());
+    v("dropout", dropout, "dropout rate", in_range(0, 1, false, true));
+    v("reduce_output", reduce_output, "how the sequence is reduced over time (null: keep the steps)",
+      one_of_names(reduce_modes));
   }
   std::string reduce() const { return reduce_output.value_or("none"); }
 };
 
-// Fields of the fully connected stack after the reduction.
-struct FcFields {
-  std::vector<FcLayer> fc_layers;
-  std::optional<int> num_fc_layers;
-  int output_size = 256;
-  std::string activation = "relu";
-  std::optional<std::string> norm;
-  template <class V>
-  void visit_fc(V& v) {
-    v("fc_layers", fc_layers, "fully connected layers after the reduction ([{output_size: n}])");
-    v("num_fc_layers", num_fc_layers, "number of fully connected layers of output_size");
-    v("output_size", output_size, "width of each fully connected layer");
-    v("activation", activation, "activation of the convolutions and fully connected layers");
-    v("norm", norm, "batch | layer | null: normalization in the fully connected layers");
-  }
-  void fc_problems(std::vector<std::string>& p) const {
-    check_choice(p, "activation", activation, activation_names());
-    if (norm) check_choice(p, "norm", *norm, {"batch", "layer"});
-    if (!fc_layers.empty() && num_fc_layers)
-      p.push_back("fc_layers: give either fc_layers or num_fc_layers, not both");
-    if (num_fc_layers && *num_fc_layers < 0) p.push_back("num_fc_layers: expected 0 or more");
-    if (output_size < 1) p.push_back("output_size: expected at least 1");
-  }
-  // default_sizes: the layers used when neither fc_layers nor num_fc_layers is given.
-  FcStackOptions stack(const std::vector<int>& default_sizes, double dropout) const {
-    FcStackOptions s = fc_stack_options(fc_layers, num_fc_layers.value_or(0), output_size,
-                                        activation, norm, dropout);
-    if (fc_layers.empty() && !num_fc_layers) s.fc_layer_sizes = default_sizes;
-    return s;
-  }
-};
+// The fully connected stack after the reduction: FcStackOptions under these names. The
+// convolutional encoders share `dropout` with the embedding (the stack takes it at build time);
+// the others have their own fc_dropout.
+FcStackKeys conv_fc_keys() {
+  FcStackKeys k;
+  k.dropout = nullptr;
+  return k;
+}
+FcStackKeys fc_keys() {
+  FcStackKeys k;
+  k.dropout = "fc_dropout";
+  return k;
+}
+const char* const kFcDoc = "fully connected layers after the reduction ([{output_size: n}])";
 
 struct ConvLayer {
   std::optional<int> filter_size;
@@ -89,10 +66,10 @@ struct ConvLayer {
   int dilation_rate = 1;
   template <class V>
   void visit(V& v) {
-    v("filter_size", filter_size, "kernel width (default: the encoder's filter_size)");
-    v("num_filters", num_filters, "output channels (default: the encoder's num_filters)");
-    v("pool_size", pool_size, "max-pool width after this layer (null: none)");
-    v("dilation_rate", dilation_rate, "dilation of the kernel");
+    v("filter_size", filter_size, "kernel width (default: the encoder's filter_size)", at_least(1));
+    v("num_filters", num_filters, "output channels (default: the encoder's num_filters)", at_least(1));
+    v("pool_size", pool_size, "max-pool width after this layer (null: none)", at_least(1));
+    v("dilation_rate", dilation_rate, "dilation of the kernel", at_least(1));
   }
 };
 
@@ -106,28 +83,15 @@ struct ConvFields {
   template <class V>
   void visit_conv(V& v) {
     v("conv_layers", conv_layers, "convolution layers ([{filter_size, num_filters, pool_size}])");
-    v("num_conv_layers", num_conv_layers, "number of convolution layers with the defaults below");
-    v("filter_size", filter_size, "default kernel width");
-    v("num_filters", num_filters, "default output channels");
-    v("pool_size", pool_size, "default pooling width (null: none)");
-    v("pool_function", pool_function, "max | average: pooling after the convolutions");
+    v("num_conv_layers", num_conv_layers, "number of convolution layers with the defaults below", at_least(1));
+    v("filter_size", filter_size, "default kernel width", at_least(1));
+    v("num_filters", num_filters, "default output channels", at_least(1));
+    v("pool_size", pool_size, "default pooling width (null: none)", at_least(1));
+    v("pool_function", pool_function, "pooling after the convolutions", one_of({"max", "average", "avg", "mean"}));
   }
   void conv_problems(std::vector<std::string>& p) const {
     if (!conv_layers.empty() && num_conv_layers)
       p.push_back("conv_layers: give either conv_layers or num_conv_layers, not both");
-    if (num_conv_layers && *num_conv_layers < 1) p.push_back("num_conv_layers: expected at least 1");
-    if (filter_size < 1) p.push_back("filter_size: expected at least 1");
-    if (num_filters < 1) p.push_back("num_filters: expected at least 1");
-    if (pool_size && *pool_size < 1) p.push_back("pool_size: expected at least 1");
-    check_choice(p, "pool_function", pool_function, {"max", "average", "avg", "mean"});
-    for (size_t i = 0; i < conv_layers.size(); ++i) {
-      const auto& l = conv_layers[i];
-      std::string at = "conv_layers[" + std::to_string(i) + "].";
-      if (l.filter_size && *l.filter_size < 1) p.push_back(at + "filter_size: expected at least 1");
-      if (l.num_filters && *l.num_filters < 1) p.push_back(at + "num_filters: expected at least 1");
-      if (l.pool_size && *l.pool_size < 1) p.push_back(at + "pool_size: expected at least 1");
-      if (l.dilation_rate < 1) p.push_back(at + "dilation_rate: expected at least 1");
-    }
   }
   // The layers to build: conv_layers, else num_conv_layers default layers, else `defaults`.
   std::vector<ConvLayer> layers(const std::vector<ConvLayer>& defaults) const {
@@ -159,12 +123,12 @@ torch::Tensor real_steps(const torch::Tensor& x) {
 // Token embedding: a trainable (or frozen) table whose row 0, the padding, stays zero; or the
 // one-hot vectors themselves (representation: sparse). Timeseries values are not embedded: each
 // step is its value (width 1), as Ludwig's timeseries encoders do. Steps that arrive embedded
-// (the sequence combiner: metadata type "embedded", width in `channels`) pass through.
+// (the sequence combiner: metadata embedded_steps, width in `channels`) pass through.
 class TokenEmbedImpl : public torch::nn::Module {
  public:
   TokenEmbedImpl(const FeatureMetadata& m, const EmbedFields& e)
-      : vocab_(m.vocab_size()), dropout_(e.dropout), values_(m.type != "embedded" && feature_kind(m.type).numeric_steps()),
-        embedded_(m.type == "embedded") {
+      : vocab_(m.vocab_size()), dropout_(e.dropout), values_(!m.embedded_steps && feature_kind(m.type).numeric_steps()),
+        embedded_(m.embedded_steps) {
     const int64_t vocab = vocab_;
     sparse_ = e.representation == "sparse";
     size_ = embedded_ ? m.channels : values_ ? 1 : sparse_ ? vocab : e.embedding_size;
@@ -372,11 +336,6 @@ struct EmbedOptions : Options<EmbedOptions>, EmbedFields {
   void visit(V& v) {
     visit_embed(v);
   }
-  std::vector<std::string> problems() const override {
-    std::vector<std::string> p;
-    embed_problems(p);
-    return p;
-  }
 };
 
 struct EmbedEncoder : SequenceEncoder {
@@ -397,22 +356,29 @@ struct EmbedEncoder : SequenceEncoder {
 // The options of the convolutional encoders (parallel_cnn, stacked_cnn), which differ only in
 // their default reduction; one type each, so each keeps its own schema entry.
 template <class Self>
-struct CnnOptions : Options<Self>, EmbedFields, ConvFields, FcFields {
+struct CnnOptions : Options<Self>, EmbedFields, ConvFields {
+  FcStackOptions fc;
   template <class V>
   void visit(V& v) {
     visit_embed(v);
     visit_conv(v);
-    visit_fc(v);
+    fc.visit_fc_stack(v, kFcDoc, conv_fc_keys());
   }
   std::vector<std::string> problems() const override {
     std::vector<std::string> p;
-    embed_problems(p), conv_problems(p), fc_problems(p);
+    conv_problems(p);
     return p;
+  }
+  // The stack as built: it shares the embedding's dropout.
+  FcStackOptions stack() const {
+    FcStackOptions s = fc;
+    s.dropout = dropout;
+    return s;
   }
 };
 
 struct ParallelCnnOptions : CnnOptions<ParallelCnnOptions> {
-  ParallelCnnOptions() { reduce_output = "sum"; }
+  ParallelCnnOptions() { reduce_output = "sum", fc.default_sizes = {512, 256}; }
 };
 
 // parallel_cnn: convolutions of widths 2, 3, 4, 5 side by side, reduced over time, then fully
@@ -422,10 +388,10 @@ struct ParallelCnnEncoder : SequenceEncoder {
     embed = register_module("embed", TokenEmbed(m, o));
     convs = register_module("convs", ParallelConv(embed->size(),
                                                   o.layers({conv(2), conv(3), conv(4), conv(5)}),
-                                                  o.activation, o.dropout, o.pool_function));
+                                                  o.fc.activation, o.dropout, o.pool_function));
     int64_t steps = convs->pooled(m.sequence_length);
     fc = register_module("fc", FcStack(reduced_size(mode_, steps, convs->channels()),
-                                       o.stack({512, 256}, o.dropout)));
+                                       o.stack()));
     keep_steps(mode_, steps);
   }
   torch::Tensor forward(const torch::Tensor& ids) override {
@@ -443,7 +409,7 @@ struct ParallelCnnEncoder : SequenceEncoder {
 };
 
 struct StackedCnnOptions : CnnOptions<StackedCnnOptions> {
-  StackedCnnOptions() { reduce_output = "max"; }
+  StackedCnnOptions() { reduce_output = "max", fc.default_sizes = {512, 512}; }
 };
 
 // stacked_cnn: convolutions one after the other (default six: widths 7, 7, 3, 3, 3, 3 with
@@ -455,12 +421,12 @@ struct StackedCnnEncoder : SequenceEncoder {
     int64_t in = embed->size(), steps = m.sequence_length;
     for (size_t i = 0; i < layers.size(); ++i) {
       blocks.push_back(register_module("conv" + std::to_string(i),
-                                       ConvBlock(in, layers[i], o.activation, o.dropout,
+                                       ConvBlock(in, layers[i], o.fc.activation, o.dropout,
                                                  o.pool_function)));
       in = *layers[i].num_filters;
       steps = blocks.back()->pooled(steps);
     }
-    fc = register_module("fc", FcStack(reduced_size(mode_, steps, in), o.stack({512, 512}, o.dropout)));
+    fc = register_module("fc", FcStack(reduced_size(mode_, steps, in), o.stack()));
     keep_steps(mode_, steps);
   }
   torch::Tensor forward(const torch::Tensor& ids) override {
@@ -476,30 +442,32 @@ struct StackedCnnEncoder : SequenceEncoder {
   std::string mode_;
 };
 
-struct StackedParallelCnnOptions : Options<StackedParallelCnnOptions>, EmbedFields, ConvFields,
-                                   FcFields {
+struct StackedParallelCnnOptions : Options<StackedParallelCnnOptions>, EmbedFields, ConvFields {
   std::vector<std::vector<ConvLayer>> stacked_layers;
   std::optional<int> num_stacked_layers;
-  StackedParallelCnnOptions() { reduce_output = "max"; }
+  FcStackOptions fc;
+  StackedParallelCnnOptions() { reduce_output = "max", fc.default_sizes = {512, 256}; }
   template <class V>
   void visit(V& v) {
     visit_embed(v);
     v("stacked_layers", stacked_layers, "stacks of parallel convolution layers");
-    v("num_stacked_layers", num_stacked_layers, "number of stacks of the default parallel layers");
-    v("filter_size", filter_size, "default kernel width");
-    v("num_filters", num_filters, "default output channels");
-    v("pool_size", pool_size, "default pooling width (null: none)");
-    v("pool_function", pool_function, "max | average");
-    visit_fc(v);
+    v("num_stacked_layers", num_stacked_layers, "number of stacks of the default parallel layers", at_least(1));
+    v("filter_size", filter_size, "default kernel width", at_least(1));
+    v("num_filters", num_filters, "default output channels", at_least(1));
+    v("pool_size", pool_size, "default pooling width (null: none)", at_least(1));
+    v("pool_function", pool_function, "pooling after the convolutions", one_of({"max", "average", "avg", "mean"}));
+    fc.visit_fc_stack(v, kFcDoc, conv_fc_keys());
   }
   std::vector<std::string> problems() const override {
     std::vector<std::string> p;
-    embed_problems(p), conv_problems(p), fc_problems(p);
     if (!stacked_layers.empty() && num_stacked_layers)
       p.push_back("stacked_layers: give either stacked_layers or num_stacked_layers, not both");
-    if (num_stacked_layers && *num_stacked_layers < 1)
-      p.push_back("num_stacked_layers: expected at least 1");
     return p;
+  }
+  FcStackOptions stack() const {
+    FcStackOptions s = fc;
+    s.dropout = dropout;
+    return s;
   }
 };
 
@@ -520,11 +488,11 @@ struct StackedParallelCnnEncoder : SequenceEncoder {
       }
       stacks_.push_back(register_module(
           "stack" + std::to_string(i),
-          ParallelConv(in, stacks[i], o.activation, o.dropout, o.pool_function)));
+          ParallelConv(in, stacks[i], o.fc.activation, o.dropout, o.pool_function)));
       in = stacks_.back()->channels();
       steps = stacks_.back()->pooled(steps);
     }
-    fc = register_module("fc", FcStack(reduced_size(mode_, steps, in), o.stack({512, 256}, o.dropout)));
+    fc = register_module("fc", FcStack(reduced_size(mode_, steps, in), o.stack()));
     keep_steps(mode_, steps);
   }
   torch::Tensor forward(const torch::Tensor& ids) override {
@@ -548,18 +516,11 @@ struct RnnFields {
   double recurrent_dropout = 0.0;
   template <class V>
   void visit_rnn(V& v, const char* layers_key, int& layers) {
-    v(layers_key, layers, "number of stacked recurrent layers");
-    v("state_size", state_size, "hidden state width");
-    v("cell_type", cell_type, "rnn | lstm | gru");
+    v(layers_key, layers, "number of stacked recurrent layers", at_least(1));
+    v("state_size", state_size, "hidden state width", at_least(1));
+    v("cell_type", cell_type, "recurrent cell", one_of({"rnn", "lstm", "gru"}));
     v("bidirectional", bidirectional, "also run the sequence backwards (doubles the width)");
-    v("recurrent_dropout", recurrent_dropout, "dropout between recurrent layers");
-  }
-  void rnn_problems(std::vector<std::string>& p, const char* layers_key, int layers) const {
-    if (layers < 1) p.push_back(std::string(layers_key) + ": expected at least 1");
-    if (state_size < 1) p.push_back("state_size: expected at least 1");
-    check_choice(p, "cell_type", cell_type, {"rnn", "lstm", "gru"});
-    if (recurrent_dropout < 0 || recurrent_dropout >= 1)
-      p.push_back("recurrent_dropout: expected a value in [0, 1)");
+    v("recurrent_dropout", recurrent_dropout, "dropout between recurrent layers", in_range(0, 1, false, true));
   }
 };
 
@@ -603,21 +564,15 @@ class RecurrentImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Recurrent);
 
-struct RnnOptions : Options<RnnOptions>, EmbedFields, RnnFields, FcFields {
+struct RnnOptions : Options<RnnOptions>, EmbedFields, RnnFields {
   int num_layers = 1;
-  double fc_dropout = 0.0;
+  FcStackOptions fc;
   RnnOptions() { reduce_output = "last"; }
   template <class V>
   void visit(V& v) {
     visit_embed(v);
     visit_rnn(v, "num_layers", num_layers);
-    visit_fc(v);
-    v("fc_dropout", fc_dropout, "dropout in the fully connected layers");
-  }
-  std::vector<std::string> problems() const override {
-    std::vector<std::string> p;
-    embed_problems(p), rnn_problems(p, "num_layers", num_layers), fc_problems(p);
-    return p;
+    fc.visit_fc_stack(v, kFcDoc, fc_keys());
   }
 };
 
@@ -628,7 +583,7 @@ struct RnnEncoder : SequenceEncoder {
     embed = register_module("embed", TokenEmbed(m, o));
     rec = register_module("recurrent", Recurrent(embed->size(), o, o.num_layers));
     fc = register_module("fc", FcStack(reduced_size(mode_, m.sequence_length, rec->width()),
-                                       o.stack({}, o.fc_dropout)));
+                                       o.fc));
     keep_steps(mode_, m.sequence_length);
   }
   torch::Tensor forward(const torch::Tensor& ids) override {
@@ -641,9 +596,9 @@ struct RnnEncoder : SequenceEncoder {
   std::string mode_;
 };
 
-struct CnnRnnOptions : Options<CnnRnnOptions>, EmbedFields, ConvFields, RnnFields, FcFields {
+struct CnnRnnOptions : Options<CnnRnnOptions>, EmbedFields, ConvFields, RnnFields {
   int num_rec_layers = 1;
-  double fc_dropout = 0.0;
+  FcStackOptions fc;
   CnnRnnOptions() {
     reduce_output = "last";
     filter_size = 5;
@@ -654,13 +609,11 @@ struct CnnRnnOptions : Options<CnnRnnOptions>, EmbedFields, ConvFields, RnnField
     visit_embed(v);
     visit_conv(v);
     visit_rnn(v, "num_rec_layers", num_rec_layers);
-    visit_fc(v);
-    v("fc_dropout", fc_dropout, "dropout in the fully connected layers");
+    fc.visit_fc_stack(v, kFcDoc, fc_keys());
   }
   std::vector<std::string> problems() const override {
     std::vector<std::string> p;
-    embed_problems(p), conv_problems(p), rnn_problems(p, "num_rec_layers", num_rec_layers);
-    fc_problems(p);
+    conv_problems(p);
     return p;
   }
 };
@@ -675,14 +628,14 @@ struct CnnRnnEncoder : SequenceEncoder {
     int64_t in = embed->size(), steps = m.sequence_length;
     for (size_t i = 0; i < layers.size(); ++i) {
       blocks.push_back(register_module("conv" + std::to_string(i),
-                                       ConvBlock(in, layers[i], o.activation, o.dropout,
+                                       ConvBlock(in, layers[i], o.fc.activation, o.dropout,
                                                  o.pool_function)));
       in = *layers[i].num_filters;
       steps = blocks.back()->pooled(steps);
     }
     rec = register_module("recurrent", Recurrent(in, o, o.num_rec_layers));
     fc = register_module("fc", FcStack(reduced_size(mode_, steps, rec->width()),
-                                       o.stack({}, o.fc_dropout)));
+                                       o.fc));
     keep_steps(mode_, steps);
   }
   torch::Tensor forward(const torch::Tensor& ids) override {
@@ -699,12 +652,12 @@ struct CnnRnnEncoder : SequenceEncoder {
   std::string mode_;
 };
 
-struct TransformerOptions : Options<TransformerOptions>, EmbedFields, FcFields {
+struct TransformerOptions : Options<TransformerOptions>, EmbedFields {
   int num_layers = 1;
   int num_heads = 8;
   int hidden_size = 256;
   int transformer_output_size = 256;
-  double fc_dropout = 0.0;
+  FcStackOptions fc;
   TransformerOptions() {
     reduce_output = "last";
     dropout = 0.1;
@@ -712,23 +665,17 @@ struct TransformerOptions : Options<TransformerOptions>, EmbedFields, FcFields {
   template <class V>
   void visit(V& v) {
     visit_embed(v);
-    v("num_layers", num_layers, "number of transformer blocks");
-    v("num_heads", num_heads, "attention heads (must divide hidden_size)");
-    v("hidden_size", hidden_size, "width of the attention layers");
-    v("transformer_output_size", transformer_output_size, "width of each block's feed-forward layer");
-    visit_fc(v);
-    v("fc_dropout", fc_dropout, "dropout in the fully connected layers");
+    v("num_layers", num_layers, "number of transformer blocks", at_least(1));
+    v("num_heads", num_heads, "attention heads (must divide hidden_size)", at_least(1));
+    v("hidden_size", hidden_size, "width of the attention layers", at_least(1));
+    v("transformer_output_size", transformer_output_size, "width of each block's feed-forward layer", at_least(1));
+    fc.visit_fc_stack(v, kFcDoc, fc_keys());
   }
   std::vector<std::string> problems() const override {
     std::vector<std::string> p;
-    embed_problems(p), fc_problems(p);
-    if (num_layers < 1) p.push_back("num_layers: expected at least 1");
-    if (num_heads < 1) p.push_back("num_heads: expected at least 1");
-    if (hidden_size < 1) p.push_back("hidden_size: expected at least 1");
-    if (num_heads >= 1 && hidden_size % num_heads != 0)
+    if (hidden_size % num_heads != 0)
       p.push_back("num_heads: " + std::to_string(num_heads) + " does not divide hidden_size " +
                   std::to_string(hidden_size));
-    if (transformer_output_size < 1) p.push_back("transformer_output_size: expected at least 1");
     return p;
   }
 };
@@ -750,7 +697,7 @@ struct TransformerEncoder : SequenceEncoder {
                   .dim_feedforward(o.transformer_output_size)
                   .dropout(o.dropout))));
     fc = register_module("fc", FcStack(reduced_size(mode_, m.sequence_length, o.hidden_size),
-                                       o.stack({}, o.fc_dropout)));
+                                       o.fc));
     keep_steps(mode_, m.sequence_length);
   }
   torch::Tensor forward(const torch::Tensor& ids) override {
@@ -830,7 +777,8 @@ std::shared_ptr<EncoderBase> build_encoder_over_embeddings(const std::string& na
   auto it = embedded_builders().find(name);
   if (it == embedded_builders().end()) return nullptr;
   FeatureMetadata m;
-  m.type = "embedded";
+  m.type = "sequence";
+  m.embedded_steps = true;
   m.sequence_length = steps;
   m.channels = width;
   return it->second(options, m, reduce_output);

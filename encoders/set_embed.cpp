@@ -6,29 +6,23 @@
 #include "config/schema.h"
 #include "encoders/encoders.h"
 #include "model/components.h"
-#include "util/choice.h"
 
 namespace kiln {
 namespace {
 
-struct SetEmbedOptions : Options<SetEmbedOptions>, FcStackFields {
+struct SetEmbedOptions : Options<SetEmbedOptions> {
   int embedding_size = 50;
   std::string representation = "dense";
   bool embeddings_trainable = true;
-  SetEmbedOptions() { output_size = 10; }
+  FcStackOptions fc;
+  SetEmbedOptions() { fc.output_size = 10; }
   template <class V>
   void visit(V& v) {
-    v("embedding_size", embedding_size, "width of each token's embedding (dense)");
-    v("representation", representation, "dense (trainable embedding) | sparse (one-hot: the row itself)");
+    v("embedding_size", embedding_size, "width of each token's embedding (dense)", at_least(1));
+    v("representation", representation, "dense (trainable embedding) | sparse (one-hot: the row itself)",
+      one_of({"dense", "sparse"}));
     v("embeddings_trainable", embeddings_trainable, "train the embedding");
-    visit_fc_stack(v, "fully connected layers after the embedding sum");
-  }
-  std::vector<std::string> problems() const override {
-    std::vector<std::string> p;
-    if (embedding_size < 1) p.push_back("embedding_size: expected at least 1");
-    check_choice(p, "representation", representation, {"dense", "sparse"});
-    fc_stack_problems(p);
-    return p;
+    fc.visit_fc_stack(v, "fully connected layers after the embedding sum");
   }
 };
 
@@ -40,7 +34,7 @@ struct SetEmbedEncoder : EncoderBase {
       embedding = register_parameter("embedding", torch::randn({vocab, width}) * (1.0 / std::sqrt(double(width))),
                                      o.embeddings_trainable);
     }
-    fc = register_module("fc", FcStack(width, o.fc_stack()));
+    fc = register_module("fc", FcStack(width, o.fc));
   }
   torch::Tensor forward(const torch::Tensor& x) override {
     return fc->forward(embedding.defined() ? torch::mm(x, embedding) : x);

@@ -149,7 +149,8 @@ int cmd_describe(const std::vector<std::string>& args, const std::string&) {
     DocVisitor dv;
     o.describe(dv);
     for (const auto& it : dv.items)
-      std::cout << "      " << it.key << " = " << it.default_value << "    " << it.doc << "\n";
+      std::cout << "      " << it.key << " = " << it.default_value << "    " << it.doc
+                << (it.limits.empty() ? std::string() : " (" + it.limits + ")") << "\n";
   };
   if (what == "all" || what == "features") {
     std::cout << "feature types:\n";

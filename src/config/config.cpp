@@ -7,7 +7,6 @@
 #include "slices/expression.h"
 #include "util/error.h"
 #include "util/fs.h"
-#include "util/choice.h"
 #include "util/strings.h"
 
 namespace kiln {
@@ -126,9 +125,7 @@ struct Parser {
         size_t before = errors.size();
         f.preprocessing->read(pr);
         pr.finish(f.type + " preprocessing");
-        if (errors.size() == before)
-          for (const auto& q : f.preprocessing->problems())
-            err(p, path + ".preprocessing." + q.substr(0, q.find(':')), q.substr(q.find(':') + 2));
+        if (errors.size() == before) pr.report(p, path + ".preprocessing", f.preprocessing->problems());
       }
     }
     if (output) {
@@ -187,18 +184,7 @@ struct Parser {
       if (bare) return;
     }
     YamlReader ar(file, cm, path, &errors);
-    ar("augmentation", f.augmentation);
-    for (size_t i = 0; i < f.augmentation.size(); ++i) {
-      const auto& op = f.augmentation[i];
-      const std::string at = path + ".augmentation[" + std::to_string(i) + "]";
-      YAML::Node n = a.IsSequence() && i < a.size() ? a[i] : a;
-      std::vector<std::string> p;
-      check_choice(p, "type", op.type, augmentation_types());
-      if (op.min <= 0 || op.max < op.min) p.push_back("min: expected 0 < min <= max");
-      if (op.min_scale <= 0 || op.min_scale > 1) p.push_back("min_scale: expected a value in (0, 1]");
-      if (op.probability < 0 || op.probability > 1) p.push_back("probability: expected a value in [0, 1]");
-      for (const auto& q : p) err(n, at + "." + q.substr(0, q.find(':')), q.substr(q.find(':') + 2));
-    }
+    ar("augmentation", f.augmentation);  // limits and rules: AugmentationOp (config.h)
   }
 
   void parse_features(const YAML::Node& root, const char* key, bool output,
@@ -284,7 +270,6 @@ struct Parser {
         }
       } else {
         generated = true;
-        if (d.top_k < 1) err(at, path + ".top_k", "expected at least 1");
       }
       if (d.name && !names.insert(*d.name).second)
         err(at, path + ".name", "slice name '" + *d.name + "' is used twice");
@@ -334,12 +319,10 @@ struct Parser {
   static bool one_of(const std::string& v, const std::vector<std::string>& choices) {
     return std::find(choices.begin(), choices.end(), v) != choices.end();
   }
-  void check_choice_at(const YAML::Node& root, const std::string& path, const std::string& what,
-                       const std::string& v, const std::vector<std::string>& choices) {
-    if (!one_of(v, choices)) err(node_at(root, path), path, "unknown " + what + " '" + v + "'" + suggest(v, choices));
-  }
 
-  // Rules between fields (and defaults): every problem is reported, each at its key.
+  // Rules between fields of the whole config, and between a field and its default (limits and
+  // choices of single fields are declared with them in visit()): every problem is reported, each
+  // at its key.
   void cross_checks(const YAML::Node& root, Config& c) {
     check_slices(root, c);
     std::set<std::string> names;
@@ -353,7 +336,6 @@ struct Parser {
         }
     }
     const auto& sp = c.preprocessing.split;
-    check_choice_at(root, "preprocessing.split.type", "split type", sp.type, {"random", "fixed", "stratify", "hash"});
     if (sp.type != "fixed") {
       double sum = 0;
       bool neg = false;
@@ -364,26 +346,6 @@ struct Parser {
     }
     if ((sp.type == "stratify" || sp.type == "hash") && !sp.column)
       err(node_at(root, "preprocessing.split"), "preprocessing.split.column", "split type '" + sp.type + "' needs a column");
-    if (c.preprocessing.sample_ratio <= 0 || c.preprocessing.sample_ratio > 1)
-      err(node_at(root, "preprocessing.sample_ratio"), "preprocessing.sample_ratio", "expected a fraction in (0, 1]");
-    const auto& t = c.trainer;
-    if (t.epochs < 1)
-      err(node_at(root, "trainer.epochs"), "trainer.epochs", "expected at least 1, got " + std::to_string(t.epochs));
-    if (t.batch_size < 1)
-      err(node_at(root, "trainer.batch_size"), "trainer.batch_size",
-          "expected at least 1, got " + std::to_string(t.batch_size));
-    if (t.learning_rate <= 0)
-      err(node_at(root, "trainer.learning_rate"), "trainer.learning_rate", "expected a positive number");
-    check_choice_at(root, "trainer.learning_rate_scheduler.decay", "decay", t.learning_rate_scheduler.decay,
-                    {"none", "linear", "exponential", "cosine"});
-    check_choice_at(root, "trainer.regularization_type", "regularization", t.regularization_type, {"l1", "l2", "l1_l2"});
-    if (parse_auto_bool(t.use_mixed_precision) == -2)
-      err(node_at(root, "trainer.use_mixed_precision"), "trainer.use_mixed_precision",
-          "expected true, false or auto, got '" + t.use_mixed_precision + "'");
-    if (t.type != "trainer")
-      err(node_at(root, "trainer.type"), "trainer.type", "unknown trainer type '" + t.type + "'; expected 'trainer'");
-    if (c.model_type != "ecd")
-      err(node_at(root, "model_type"), "model_type", "unknown model type '" + c.model_type + "'; expected 'ecd'");
     if (!c.output_features.empty() && errors.empty()) {
       std::string field = c.validation_field();
       const FeatureConfig* out = c.find_output(field);
@@ -458,7 +420,7 @@ Config parse_config(const std::string& text, const std::string& file) {
   c.trainer.optimizer = make_typed(optimizer_schemas(), "", "adam", "optimizer");
   Parser p{file, {}};
   YamlReader r(file, root, "", &p.errors);
-  r("model_type", c.model_type);
+  r("model_type", c.model_type, "", one_of({"ecd"}, "model type"));
   r("ludwig_version", c.ludwig_version);
   r("random_seed", c.random_seed);
   r("defaults", c.defaults);
@@ -482,6 +444,7 @@ Config parse_config(const std::string& text, const std::string& file) {
   }
   r("preprocessing", c.preprocessing);
   r("hyperopt", c.hyperopt);
+  if (c.hyperopt && !c.hyperopt.IsNull()) read_hyperopt(c.hyperopt, file, c.hyperopt_spec, p.errors);
   r("slices", c.slices);
   r.mark_known("backend");
   r.finish();

@@ -7,8 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "config/hyperopt_spec.h"
 #include "config/schema.h"
 #include "config/yaml_io.h"
+#include "util/strings.h"
 
 namespace kiln {
 
@@ -24,15 +26,17 @@ struct LossConfig {
   template <class V>
   void visit(V& v) {
     v("type", type, "loss function");
-    v("weight", weight, "weight of this output's loss in the combined loss");
+    v("weight", weight, "weight of this output's loss in the combined loss", at_least(0));
     v("positive_class_weight", positive_class_weight, "binary: weight of the positive class");
     v("class_weights", class_weights, "category: list or {label: weight}");
-    v("label_smoothing", label_smoothing, "category: label smoothing in [0, 1)");
-    v("robust_lambda", robust_lambda, "binary/category: mix with a uniform prediction");
-    v("confidence_penalty", confidence_penalty, "penalty on low-entropy predictions");
-    v("delta", delta, "huber: threshold between quadratic and linear");
+    v("label_smoothing", label_smoothing, "category: label smoothing", in_range(0, 1, false, true));
+    v("robust_lambda", robust_lambda, "binary/category: mix with a uniform prediction", in_range(0, 1));
+    v("confidence_penalty", confidence_penalty, "penalty on low-entropy predictions", at_least(0));
+    v("delta", delta, "huber: threshold between quadratic and linear", above(0));
   }
 };
+
+const std::vector<std::string>& augmentation_types();
 
 // One image augmentation step (Ludwig's feature-level `augmentation:` list), applied to training
 // batches only.
@@ -44,16 +48,18 @@ struct AugmentationOp {
   double probability = 0.5;             // flips: chance per image
   template <class V>
   void visit(V& v) {
-    v("type", type, "random_horizontal_flip | random_vertical_flip | random_rotate | "
-                    "random_brightness | random_contrast | random_crop");
-    v("degree", degree, "random_rotate: maximum angle in degrees");
-    v("min", min, "random_brightness / random_contrast: smallest factor");
-    v("max", max, "random_brightness / random_contrast: largest factor");
-    v("min_scale", min_scale, "random_crop: smallest crop side, as a fraction of the image");
-    v("probability", probability, "flips: chance that an image is flipped");
+    v("type", type, "the step", one_of_names(augmentation_types), required);
+    v("degree", degree, "random_rotate: maximum angle in degrees", in_range(0, 180));
+    v("min", min, "random_brightness / random_contrast: smallest factor", above(0));
+    v("max", max, "random_brightness / random_contrast: largest factor", above(0));
+    v("min_scale", min_scale, "random_crop: smallest crop side, as a fraction of the image", in_range(0, 1, true));
+    v("probability", probability, "flips: chance that an image is flipped", in_range(0, 1));
+  }
+  std::vector<std::string> problems() const {
+    if (max < min) return {"max: expected at least min (" + format_double(min) + "), got " + format_double(max)};
+    return {};
   }
 };
-const std::vector<std::string>& augmentation_types();
 
 struct FeatureConfig {
   std::string name, type, column;
@@ -95,16 +101,16 @@ struct LrSchedulerConfig {
   double min_lr = 0.0;
   template <class V>
   void visit(V& v) {
-    v("decay", decay, "none | linear | exponential | cosine");
-    v("decay_rate", decay_rate, "exponential: multiplier per decay_steps");
-    v("decay_steps", decay_steps, "exponential: steps per decay_rate");
+    v("decay", decay, "how the learning rate decays", one_of({"none", "linear", "exponential", "cosine"}, "decay"));
+    v("decay_rate", decay_rate, "exponential: multiplier per decay_steps", above(0));
+    v("decay_steps", decay_steps, "exponential: steps per decay_rate", at_least(1));
     v("staircase", staircase, "exponential: decay in steps, not continuously");
-    v("warmup_fraction", warmup_fraction, "fraction of all steps spent warming up linearly");
-    v("warmup_evaluations", warmup_evaluations, "epochs of linear warm-up");
-    v("reduce_on_plateau", reduce_on_plateau, "max number of reductions on plateau (0: off)");
-    v("reduce_on_plateau_patience", reduce_on_plateau_patience, "evaluations without improvement");
-    v("reduce_on_plateau_rate", reduce_on_plateau_rate, "multiplier per reduction");
-    v("min_lr", min_lr, "lower bound of the learning rate");
+    v("warmup_fraction", warmup_fraction, "fraction of all steps spent warming up linearly", in_range(0, 1));
+    v("warmup_evaluations", warmup_evaluations, "epochs of linear warm-up", at_least(0));
+    v("reduce_on_plateau", reduce_on_plateau, "max number of reductions on plateau (0: off)", at_least(0));
+    v("reduce_on_plateau_patience", reduce_on_plateau_patience, "evaluations without improvement", at_least(0));
+    v("reduce_on_plateau_rate", reduce_on_plateau_rate, "multiplier per reduction", in_range(0, 1, true));
+    v("min_lr", min_lr, "lower bound of the learning rate", at_least(0));
   }
 };
 
@@ -114,9 +120,9 @@ struct GradientClippingConfig {
   std::optional<double> clipvalue;
   template <class V>
   void visit(V& v) {
-    v("clipglobalnorm", clipglobalnorm, "max global L2 norm of all gradients");
-    v("clipnorm", clipnorm, "max L2 norm of each parameter's gradient");
-    v("clipvalue", clipvalue, "max absolute value of each gradient element");
+    v("clipglobalnorm", clipglobalnorm, "max global L2 norm of all gradients", above(0));
+    v("clipnorm", clipnorm, "max L2 norm of each parameter's gradient", above(0));
+    v("clipvalue", clipvalue, "max absolute value of each gradient element", above(0));
   }
 };
 
@@ -142,28 +148,29 @@ struct TrainerConfig {
   std::string use_mixed_precision = "auto";  // parse_auto_bool (util/strings.h); auto: trainer.cpp
   template <class V>
   void visit(V& v) {
-    v("type", type, "trainer type (only 'trainer', the ECD trainer)");
-    v("epochs", epochs, "number of passes over the training split");
-    v("train_steps", train_steps, "stop after this many steps instead of epochs");
-    v("batch_size", batch_size, "rows per training step");
-    v("eval_batch_size", eval_batch_size, "rows per evaluation step (default: batch_size)");
-    v("learning_rate", learning_rate, "initial learning rate");
+    v("type", type, "trainer type (only 'trainer', the ECD trainer)", one_of({"trainer"}, "trainer type"));
+    v("epochs", epochs, "number of passes over the training split", at_least(1));
+    v("train_steps", train_steps, "stop after this many steps instead of epochs", at_least(1));
+    v("batch_size", batch_size, "rows per training step", at_least(1));
+    v("eval_batch_size", eval_batch_size, "rows per evaluation step (default: batch_size)", at_least(1));
+    v("learning_rate", learning_rate, "initial learning rate", above(0));
     v("optimizer", optimizer, "adam | adamw | sgd | rmsprop with their parameters");
     v("learning_rate_scheduler", learning_rate_scheduler, "warm-up, decay, reduce on plateau");
     v("early_stop", early_stop, "evaluations without improvement before stopping (<= 0: off)");
     v("gradient_clipping", gradient_clipping, "gradient clipping");
-    v("regularization_type", regularization_type, "l1 | l2 | l1_l2");
-    v("regularization_lambda", regularization_lambda, "regularization strength (0: off)");
+    v("regularization_type", regularization_type, "penalty on the weights",
+      one_of({"l1", "l2", "l1_l2"}, "regularization"));
+    v("regularization_lambda", regularization_lambda, "regularization strength (0: off)", at_least(0));
     v("validation_field", validation_field, "output (or 'combined') watched for early stopping");
     v("validation_metric", validation_metric, "metric watched for early stopping");
     v("should_shuffle", should_shuffle, "shuffle training rows every epoch");
     v("evaluate_training_set", evaluate_training_set, "also evaluate the training split");
     v("random_seed", random_seed, "seed (also accepted at the top level)");
-    v("threads", threads, "Kiln: intra-op CPU threads (0: all cores)");
+    v("threads", threads, "Kiln: intra-op CPU threads (0: all cores)", at_least(0));
     v("use_mixed_precision", use_mixed_precision,
       "true | false | auto: train the forward pass in bfloat16 (CPU autocast; weights, gradients "
       "and the optimizer stay float32). auto (Kiln's default): on when the CPU has AMX and the "
-      "model has a text, sequence or image input");
+      "model has a text, sequence or image input", auto_bool());
   }
 };
 
@@ -173,8 +180,8 @@ struct SplitConfig {
   std::optional<std::string> column;
   template <class V>
   void visit(V& v) {
-    v("type", type, "random | fixed | stratify | hash");
-    v("probabilities", probabilities, "train / validation / test fractions");
+    v("type", type, "how rows are assigned to splits", one_of({"random", "fixed", "stratify", "hash"}, "split type"));
+    v("probabilities", probabilities, "train / validation / test fractions", in_range(0, 1));
     v("column", column, "fixed: split column (default 'split'); stratify/hash: column to use");
   }
 };
@@ -186,8 +193,8 @@ struct PreprocessingConfig {
   template <class V>
   void visit(V& v) {
     v("split", split, "how rows are split into training / validation / test");
-    v("sample_ratio", sample_ratio, "fraction of rows to use");
-    v("sample_size", sample_size, "number of rows to use");
+    v("sample_ratio", sample_ratio, "fraction of rows to use", in_range(0, 1, true));
+    v("sample_size", sample_size, "number of rows to use", at_least(1));
   }
 };
 
@@ -204,7 +211,7 @@ struct SliceDefinition {
     v("where", where, "predicate over raw column values, e.g. \"Age < 30 and Dept == 'Sales'\"");
     v("by", by, "one slice per value of this column");
     v("tag_column", tag_column, "one slice per tag in this column");
-    v("top_k", top_k, "by / tag_column: keep the most frequent values");
+    v("top_k", top_k, "by / tag_column: keep the most frequent values", at_least(1));
   }
 };
 
@@ -218,10 +225,10 @@ struct SliceGate {
   void visit(V& v) {
     v("slice", slice, "slice the gate checks (absent: everything)");
     v("output", output, "output feature (absent: the only or the validation output)");
-    v("metric", metric, "metric name, e.g. accuracy, roc_auc, root_mean_squared_error");
+    v("metric", metric, "metric name, e.g. accuracy, roc_auc, root_mean_squared_error", required);
     v("min", min, "fail below this value");
     v("max", max, "fail above this value");
-    v("max_drop", max_drop, "fail if worse than at training time by more than this");
+    v("max_drop", max_drop, "fail if worse than at training time by more than this", at_least(0));
   }
 };
 
@@ -242,7 +249,7 @@ struct SlicesConfig {
   DriftConfig drift;
   template <class V>
   void visit(V& v) {
-    v("min_slice_size", min_slice_size, "slices with fewer rows report their size only");
+    v("min_slice_size", min_slice_size, "slices with fewer rows report their size only", at_least(1));
     v("define", define, "slice definitions");
     v("gates", gates, "quality gates checked by evaluate (--fail_on_gate)");
     v("drift", drift, "drift thresholds used by predict");
@@ -258,7 +265,8 @@ struct Config {
   TrainerConfig trainer;
   PreprocessingConfig preprocessing;
   YAML::Node defaults;  // kept as written; already merged into the features
-  YAML::Node hyperopt;  // parsed and kept for `kiln hyperopt`
+  YAML::Node hyperopt;        // as written: `kiln hyperopt` makes each trial's config from it
+  HyperoptSpec hyperopt_spec;  // the block checked and resolved (when there is one)
   std::optional<SlicesConfig> slices;
   std::optional<int> random_seed;
   std::string ludwig_version;

@@ -24,6 +24,12 @@ struct FeatureSchema {
   // decision threshold (binary), how many top classes it reports (category), an input's
   // augmentation steps (image).
   bool output_threshold = false, output_top_k = false, input_augmentation = false;
+  // What AutoML asks of the type: the search space a dataset with such an input gets ("image",
+  // "text"; empty: tabular), whether init_config/automl may predict it as a target, and the
+  // missing-value strategy it writes for such inputs (empty: the type's default).
+  std::string automl_space;
+  bool automl_target = false;
+  std::string automl_missing_value_strategy;
 };
 
 struct ComponentSchema {

@@ -1,5 +1,9 @@
 #include "config/yaml_io.h"
 
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
 #include "util/strings.h"
 
 namespace kiln {
@@ -68,8 +72,93 @@ void YamlReader::read_typed(const YAML::Node& v, TypedOptions& out, const std::s
   opts->read(sub);
   sub.finish(out.what + " '" + out.type + "'");
   if (errors_->size() == before)
-    for (const auto& p : opts->problems()) error(v, path + "." + p.substr(0, p.find(':')), p.substr(p.find(':') + 2));
+    report(v, path, opts->problems());
   out.options = std::move(opts);
+}
+
+}  // namespace kiln
+
+namespace kiln {
+
+Limit at_least(double lo) { return Limit{lo, std::numeric_limits<double>::infinity()}; }
+Limit above(double lo) { return Limit{lo, std::numeric_limits<double>::infinity(), true, false}; }
+Limit in_range(double lo, double hi, bool lo_open, bool hi_open) { return Limit{lo, hi, lo_open, hi_open}; }
+
+std::string Limit::text() const {
+  if (!expected.empty()) return expected;
+  if (std::isinf(hi)) {
+    if (!lo_open) return "at least " + format_double(lo);
+    return lo == 0 ? "a positive number" : "a number above " + format_double(lo);
+  }
+  return std::string("a value in ") + (lo_open ? "(" : "[") + format_double(lo) + ", " + format_double(hi) +
+         (hi_open ? ")" : "]");
+}
+
+std::string Limit::problem(double v) const {
+  const bool ok = (lo_open ? v > lo : v >= lo) && (hi_open ? v < hi : v <= hi);
+  if (ok) return "";
+  if (!expected.empty()) return "expected " + expected;
+  return "expected " + text() + ", got " + format_double(v);
+}
+
+OneOf one_of(std::vector<std::string> values, std::string noun) {
+  return OneOf{[v = std::move(values)] { return v; }, std::move(noun)};
+}
+OneOf one_of_names(std::function<std::vector<std::string>()> values, std::string noun) {
+  return OneOf{std::move(values), std::move(noun)};
+}
+
+OneOfNumbers one_of_numbers(std::vector<double> values) { return OneOfNumbers{std::move(values), ""}; }
+
+std::string OneOfNumbers::text() const {
+  if (!expected.empty()) return expected;
+  std::string t;
+  for (size_t i = 0; i < values.size(); ++i)
+    t += (i == 0 ? "" : i + 1 == values.size() ? " or " : ", ") + format_double(values[i]);
+  return t;
+}
+
+std::string OneOfNumbers::problem(double v) const {
+  if (std::find(values.begin(), values.end(), v) != values.end()) return "";
+  return "expected " + text() + (expected.empty() ? ", got " + format_double(v) : "");
+}
+
+OneOf auto_bool() {
+  OneOf o = one_of({"true", "false", "auto"});
+  o.accepts = [](const std::string& v) { return parse_auto_bool(v) != -2; };
+  o.expected = "true, false or auto";
+  return o;
+}
+
+std::string OneOf::problem(const std::string& v) const {
+  const std::vector<std::string> allowed = values();
+  if (accepts ? accepts(v) : std::find(allowed.begin(), allowed.end(), v) != allowed.end()) return "";
+  if (expected.empty()) return "unknown " + noun + " '" + v + "'" + suggest(v, allowed);
+  const std::string hint = suggest(v, allowed);
+  return "expected " + expected + ", got '" + v + "'" + (hint.rfind("; did you mean", 0) == 0 ? hint : "");
+}
+
+std::string OneOf::text() const { return expected.empty() ? "one of " + join(values(), ", ") : expected; }
+
+void YamlReader::report(const YAML::Node& at, const std::string& path, const std::vector<std::string>& problems) {
+  for (const auto& p : problems) {
+    // "key: message" names a key of the mapping (reported at its value when written there);
+    // any other message is about the mapping as a whole.
+    const size_t colon = p.find(": ");
+    const std::string key = colon == std::string::npos ? "" : p.substr(0, colon);
+    const bool keyed = !key.empty() && key.find_first_not_of(
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.[]") == std::string::npos;
+    if (!keyed) {
+      error(at, path, p);
+      continue;
+    }
+    YAML::Node where = at;
+    if (at.IsMap() && key.find_first_of(".[") == std::string::npos) {
+      const YAML::Node& cat = at;
+      if (YAML::Node v = cat[key]) where.reset(v);
+    }
+    error(where, path + "." + key, p.substr(colon + 2));
+  }
 }
 
 }  // namespace kiln

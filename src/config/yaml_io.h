@@ -1,8 +1,12 @@
 #pragma once
-// The one mechanism behind every config struct: each struct declares its fields once in
-//   template <class V> void visit(V& v) { v("epochs", epochs, "doc"); ... }
-// and the visitors below read it from YAML (types checked, unknown keys reported with file:line:col
-// and the nearest valid name), write it back as YAML, and list it for `kiln describe`.
+// The one mechanism behind every config struct: each struct declares its fields once, with their
+// limits and choices, in
+//   template <class V> void visit(V& v) { v("epochs", epochs, "doc", at_least(1)); ... }
+// and the visitors below read it from YAML (types, limits and choices checked where the value is
+// written, unknown keys reported with file:line:col and the nearest valid name), write it back as
+// YAML, and list it for `kiln describe`. Rules between fields of one struct live in its
+// problems() (one place per struct), reported at the struct's mapping; every problem of a config
+// is collected and reported together.
 #include <yaml-cpp/yaml.h>
 
 #include <functional>
@@ -18,6 +22,59 @@ namespace kiln {
 class YamlReader;
 class YamlWriter;
 struct DocVisitor;
+
+// A numeric limit declared with a field: at_least(1), above(0), in_range(0, 1, false, true) for
+// [0, 1). `expected` replaces the generic "expected at least 1, got 0" with a message of its own.
+struct Limit {
+  double lo, hi;
+  bool lo_open = false, hi_open = false;
+  std::string expected;
+  std::string problem(double v) const;  // "" when v is within the limit
+  std::string text() const;             // "at least 1", "a value in [0, 1)"
+  Limit saying(std::string message) const {
+    Limit l = *this;
+    l.expected = std::move(message);
+    return l;
+  }
+};
+Limit at_least(double lo);
+Limit above(double lo);
+Limit in_range(double lo, double hi, bool lo_open = false, bool hi_open = false);
+
+// The values a numeric field may take: one_of_numbers({1, 3, 4}) → "expected 1, 3 or 4, got 2".
+struct OneOfNumbers {
+  std::vector<double> values;
+  std::string expected;  // the message's "expected ..." part, when not the list
+  std::string problem(double v) const;
+  std::string text() const;
+  OneOfNumbers saying(std::string message) const {
+    OneOfNumbers o = *this;
+    o.expected = std::move(message);
+    return o;
+  }
+};
+OneOfNumbers one_of_numbers(std::vector<double> values);
+
+// The values a string field may take (a fixed list, or a registry's names read when checked);
+// `noun` names them in the message: "unknown decay 'cosin'; did you mean 'cosine'?".
+struct OneOf {
+  std::function<std::vector<std::string>()> values;
+  std::string noun = "value";
+  // Optional: a wider test than equality with one of values() (other spellings), and the
+  // message's "expected ..." part.
+  std::function<bool(const std::string&)> accepts;
+  std::string expected;
+  std::string problem(const std::string& v) const;
+  std::string text() const;
+};
+OneOf one_of(std::vector<std::string> values, std::string noun = "value");
+OneOf one_of_names(std::function<std::vector<std::string>()> values, std::string noun = "value");
+// true | false | auto, in any of parse_auto_bool's spellings (util/strings.h).
+OneOf auto_bool();
+
+// A key the mapping must have ("slices.gates[0]: missing 'metric'").
+struct Required {};
+inline constexpr Required required{};
 
 // Base of every polymorphic options block (encoder, decoder, combiner, feature preprocessing).
 struct OptionsBase {
@@ -61,6 +118,12 @@ template <class T>
 struct has_visit<T, std::void_t<decltype(std::declval<T&>().visit(std::declval<YamlReader&>()))>>
     : std::true_type {};
 
+// Plain config structs (not Options) may state rules between their fields in problems().
+template <class T, class = void>
+struct has_problems : std::false_type {};
+template <class T>
+struct has_problems<T, std::void_t<decltype(std::declval<const T&>().problems())>> : std::true_type {};
+
 std::string yaml_where(const std::string& file, const YAML::Node& n);
 std::string scalar_text(const YAML::Node& n);
 
@@ -69,15 +132,23 @@ class YamlReader {
   YamlReader(std::string file, YAML::Node node, std::string path, std::vector<std::string>* errors)
       : file_(std::move(file)), node_(std::move(node)), path_(std::move(path)), errors_(errors) {}
 
-  template <class T>
-  void operator()(const char* key, T& field, const char* /*doc*/ = "") {
+  template <class T, class... Checks>
+  void operator()(const char* key, T& field, const char* /*doc*/ = "", const Checks&... checks) {
     known_.push_back(key);
     if (!node_.IsMap()) return;
     const YAML::Node& cn = node_;
     YAML::Node v = cn[key];
-    if (!v) return;
+    if (!v) {
+      if constexpr ((std::is_same_v<Checks, Required> || ...))
+        error(node_, path_.empty() ? "config" : path_, std::string("missing '") + key + "'");
+      return;
+    }
+    const size_t before = errors_->size();
     read_value(v, field, child(key));
+    if (errors_->size() == before) (check(v, child(key), field, checks), ...);
   }
+  // Reports messages of the "key: message" form (problems()) at `at`, under `path`.
+  void report(const YAML::Node& at, const std::string& path, const std::vector<std::string>& problems);
 
   void read_typed(const YAML::Node& v, TypedOptions& out, const std::string& path);
   void mark_known(const char* key) { known_.push_back(key); }
@@ -152,10 +223,36 @@ class YamlReader {
         return;
       }
       YamlReader sub(file_, v, path, errors_);
+      const size_t before = errors_->size();
       out.visit(sub);
       sub.finish();
+      if constexpr (has_problems<T>::value)
+        if (errors_->size() == before) report(v, path, out.problems());
     } else {
       static_assert(sizeof(T) == 0, "unsupported config field type");
+    }
+  }
+
+  // Applies one declared limit or choice to a value just read (each element of a list).
+  template <class T, class C>
+  void check(const YAML::Node& v, const std::string& path, const T& value, const C& c) {
+    if constexpr (std::is_same_v<C, Required>) {
+      return;
+    } else if constexpr (is_optional<T>::value) {
+      if (value) check(v, path, *value, c);
+    } else if constexpr (is_vector<T>::value) {
+      for (size_t i = 0; i < value.size() && v.IsSequence(); ++i)
+        check(v[i], path + "[" + std::to_string(i) + "]", value[i], c);
+    } else if constexpr (std::is_same_v<C, Limit> || std::is_same_v<C, OneOfNumbers>) {
+      static_assert(std::is_arithmetic_v<T>, "a Limit needs a numeric field");
+      const std::string p = c.problem(static_cast<double>(value));
+      if (!p.empty()) error(v, path, p);
+    } else if constexpr (std::is_same_v<C, OneOf>) {
+      static_assert(std::is_same_v<T, std::string>, "a OneOf needs a string field");
+      const std::string p = c.problem(value);
+      if (!p.empty()) error(v, path, p);
+    } else {
+      static_assert(sizeof(C) == 0, "unsupported check");
     }
   }
 
@@ -183,8 +280,8 @@ class YamlReader {
 class YamlWriter {
  public:
   explicit YamlWriter(YAML::Emitter& out) : out_(out) {}
-  template <class T>
-  void operator()(const char* key, const T& field, const char* /*doc*/ = "") {
+  template <class T, class... Checks>
+  void operator()(const char* key, const T& field, const char* /*doc*/ = "", const Checks&...) {
     if constexpr (is_opt<T>::value) {
       if (!field) return;
       out_ << YAML::Key << key << YAML::Value;
@@ -247,10 +344,11 @@ class YamlWriter {
 struct DocVisitor {
   struct Item {
     std::string key, default_value, doc;
+    std::string limits;  // "at least 1; required", from the checks declared with the field
   };
   std::vector<Item> items;
-  template <class T>
-  void operator()(const char* key, const T& field, const char* doc = "") {
+  template <class T, class... Checks>
+  void operator()(const char* key, const T& field, const char* doc = "", const Checks&... checks) {
     YAML::Emitter e;
     e << YAML::Flow;
     YamlWriter w(e);
@@ -261,8 +359,15 @@ struct DocVisitor {
     } else {
       w.write_value(field);
     }
-    items.push_back({key, e.c_str(), doc});
+    std::string limits;
+    auto add = [&](const std::string& t) { limits += (limits.empty() ? "" : "; ") + t; };
+    (add(check_text(checks)), ...);
+    items.push_back({key, e.c_str(), doc, limits});
   }
+  static std::string check_text(const Limit& l) { return l.text(); }
+  static std::string check_text(const OneOf& o) { return o.text(); }
+  static std::string check_text(const OneOfNumbers& o) { return o.text(); }
+  static std::string check_text(const Required&) { return "required"; }
   template <class T>
   struct YamlWriter_is_opt : std::false_type {};
   template <class T>

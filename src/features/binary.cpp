@@ -11,7 +11,6 @@
 
 #include "config/schema.h"
 #include "features/feature.h"
-#include "util/choice.h"
 #include "util/error.h"
 #include "util/strings.h"
 
@@ -24,21 +23,17 @@ struct BinaryPreprocessing : Options<BinaryPreprocessing> {
   std::optional<std::string> fallback_true_label;
   template <class V>
   void visit(V& v) {
-    v("missing_value_strategy", missing_value_strategy,
-      "fill_with_false | fill_with_true | fill_with_const | fill_with_mode | bfill | ffill | "
-      "drop_row");
+    v("missing_value_strategy", missing_value_strategy, "how missing values are filled",
+      one_of({"fill_with_false", "fill_with_true", "fill_with_const", "fill_with_mode", "bfill", "ffill",
+              "drop_row"}));
     v("fill_value", fill_value, "fill_with_const: the value");
     v("fallback_true_label", fallback_true_label,
       "the value read as true when values are not boolean spellings");
   }
   std::vector<std::string> problems() const override {
-    std::vector<std::string> p;
-    check_choice(p, "missing_value_strategy", missing_value_strategy,
-                 {"fill_with_false", "fill_with_true", "fill_with_const", "fill_with_mode",
-                  "bfill", "ffill", "drop_row"});
     if (missing_value_strategy == "fill_with_const" && !fill_value)
-      p.push_back("fill_value: fill_with_const needs a fill_value");
-    return p;
+      return {"fill_value: fill_with_const needs a fill_value"};
+    return {};
   }
 };
 
@@ -54,6 +49,7 @@ int spelled_bool(std::string_view raw) {
 
 class BinaryKind : public FeatureKind, public OutputKind {
  public:
+  unsigned metadata_fields() const override { return metadata_fields::vocabulary | metadata_fields::labels; }
   const OutputKind* output() const override { return this; }
   FeatureMetadata fit(const FeatureConfig& f, const Table& t, const Column& c,
                       const std::vector<int64_t>& rows) const override {
@@ -230,6 +226,7 @@ void register_binary_feature() {
   s.metrics = {"loss", "accuracy", "precision", "recall", "specificity", "roc_auc"};
   s.default_metric = "roc_auc";
   s.output_threshold = true;
+  s.automl_target = true;
   register_feature_type("binary", std::move(s), std::make_shared<BinaryKind>());
 }
 

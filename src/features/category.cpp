@@ -9,7 +9,6 @@
 
 #include "config/schema.h"
 #include "features/feature.h"
-#include "util/choice.h"
 #include "util/error.h"
 #include "util/strings.h"
 
@@ -25,23 +24,17 @@ struct CategoryPreprocessing : Options<CategoryPreprocessing> {
   bool lowercase = false;
   template <class V>
   void visit(V& v) {
-    v("missing_value_strategy", missing_value_strategy,
-      "fill_with_const | fill_with_mode | bfill | ffill | drop_row");
+    v("missing_value_strategy", missing_value_strategy, "how missing values are filled",
+      one_of({"fill_with_const", "fill_with_mode", "bfill", "ffill", "drop_row"}));
     v("fill_value", fill_value, "fill_with_const: the value (default <UNK>)");
-    v("most_common", most_common, "maximum vocabulary size (most frequent values)");
+    v("most_common", most_common, "maximum vocabulary size (most frequent values)", at_least(1));
     v("lowercase", lowercase, "lower-case values before building the vocabulary");
-  }
-  std::vector<std::string> problems() const override {
-    std::vector<std::string> p;
-    check_choice(p, "missing_value_strategy", missing_value_strategy,
-                 {"fill_with_const", "fill_with_mode", "bfill", "ffill", "drop_row"});
-    if (most_common < 1) p.push_back("most_common: expected at least 1");
-    return p;
   }
 };
 
 class CategoryKind : public FeatureKind, public OutputKind {
  public:
+  unsigned metadata_fields() const override { return metadata_fields::vocabulary; }
   const OutputKind* output() const override { return this; }
   FeatureMetadata fit(const FeatureConfig& f, const Table& t, const Column& c,
                       const std::vector<int64_t>& rows) const override {
@@ -250,6 +243,7 @@ void register_category_feature() {
   s.metrics = {"loss", "accuracy", "hits_at_k"};
   s.default_metric = "accuracy";
   s.output_top_k = true;
+  s.automl_target = true;
   register_feature_type("category", std::move(s), std::make_shared<CategoryKind>());
 }
 

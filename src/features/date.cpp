@@ -8,7 +8,6 @@
 
 #include "config/schema.h"
 #include "features/feature.h"
-#include "util/choice.h"
 #include "util/error.h"
 #include "util/strings.h"
 
@@ -30,14 +29,8 @@ struct DatePreprocessing : Options<DatePreprocessing> {
   void visit(V& v) {
     v("datetime_format", datetime_format,
       "strptime format, e.g. '%Y-%m-%d' (default: the first common format that fits)");
-    v("missing_value_strategy", missing_value_strategy,
-      "fill_with_const (all zeros) | bfill | ffill | drop_row");
-  }
-  std::vector<std::string> problems() const override {
-    std::vector<std::string> p;
-    check_choice(p, "missing_value_strategy", missing_value_strategy,
-                 {"fill_with_const", "bfill", "ffill", "drop_row"});
-    return p;
+    v("missing_value_strategy", missing_value_strategy, "how missing dates are filled (fill_with_const: all zeros)",
+      one_of({"fill_with_const", "bfill", "ffill", "drop_row"}));
   }
 };
 
@@ -60,6 +53,7 @@ bool parse_with(const std::string& text, const std::string& format, std::tm& tm)
 
 class DateKind : public FeatureKind {
  public:
+  unsigned metadata_fields() const override { return metadata_fields::statistics; }
   FeatureMetadata fit(const FeatureConfig& f, const Table& t, const Column& c,
                       const std::vector<int64_t>& rows) const override {
     FeatureMetadata m;

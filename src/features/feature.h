@@ -103,6 +103,9 @@ class FeatureKind {
   // The output side of the type, or null for an input-only type (date, image, timeseries, bag).
   virtual const OutputKind* output() const { return nullptr; }
 
+  // The metadata_fields groups (features/metadata.h) the type learns in fit() and saves.
+  virtual unsigned metadata_fields() const = 0;
+
   // What the rest of Kiln asks of a type instead of comparing its name.
   // Inputs whose value distribution drift profiles compare, and how.
   enum class Distribution { none, numeric, categorical };

@@ -18,7 +18,7 @@
 
 #include "config/schema.h"
 #include "features/feature.h"
-#include "util/choice.h"
+#include "util/strings.h"
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/parallel.h"
@@ -39,35 +39,24 @@ struct ImagePreprocessing : Options<ImagePreprocessing> {
   bool in_memory = true;
   template <class V>
   void visit(V& v) {
-    v("height", height, "height images are resized to (default: inferred from a sample)");
-    v("width", width, "width images are resized to (default: inferred from a sample)");
+    v("height", height, "height images are resized to (default: inferred from a sample)", at_least(1));
+    v("width", width, "width images are resized to (default: inferred from a sample)", at_least(1));
     v("num_channels", num_channels,
       "1 (grayscale), 3 (RGB) or 4 (RGBA); when set, images are converted to it; when inferred, "
-      "an image with another channel count is an error");
-    v("resize_method", resize_method, "interpolate | crop_or_pad");
+      "an image with another channel count is an error", one_of_numbers({1, 3, 4}));
+    v("resize_method", resize_method, "how images get their size", one_of({"interpolate", "crop_or_pad"}));
     v("infer_image_num_channels", infer_image_num_channels, "infer num_channels from a sample");
     v("infer_image_dimensions", infer_image_dimensions, "infer height and width from a sample");
     v("infer_image_max_height", infer_image_max_height, "cap on the inferred height");
     v("infer_image_max_width", infer_image_max_width, "cap on the inferred width");
-    v("infer_image_sample_size", infer_image_sample_size, "training images sampled for inference");
+    v("infer_image_sample_size", infer_image_sample_size, "training images sampled for inference", at_least(1));
     v("standardize_image", standardize_image,
-      "null (scale to [0, 1]) | imagenet1k (ImageNet channel means and deviations)");
-    v("missing_value_strategy", missing_value_strategy, "bfill | ffill | drop_row");
+      "null (scale to [0, 1]) | imagenet1k (ImageNet channel means and deviations)", one_of({"imagenet1k"}));
+    v("missing_value_strategy", missing_value_strategy, "how missing images are filled",
+      one_of({"bfill", "ffill", "drop_row"}));
     v("in_memory", in_memory,
       "true: decode every image at preprocessing; false: decode each batch's images when it is needed, on "
       "a background thread that runs one batch ahead (for data larger than memory)");
-  }
-  std::vector<std::string> problems() const override {
-    std::vector<std::string> p;
-    check_choice(p, "resize_method", resize_method, {"interpolate", "crop_or_pad"});
-    check_choice(p, "missing_value_strategy", missing_value_strategy, {"bfill", "ffill", "drop_row"});
-    if (standardize_image) check_choice(p, "standardize_image", *standardize_image, {"imagenet1k"});
-    if (height && *height < 1) p.push_back("height: expected at least 1");
-    if (width && *width < 1) p.push_back("width: expected at least 1");
-    if (num_channels && *num_channels != 1 && *num_channels != 3 && *num_channels != 4)
-      p.push_back("num_channels: expected 1, 3 or 4");
-    if (infer_image_sample_size < 1) p.push_back("infer_image_sample_size: expected at least 1");
-    return p;
   }
 };
 
@@ -256,6 +245,7 @@ class LazyImages : public LazyColumn {
 
 class ImageKind : public FeatureKind {
  public:
+  unsigned metadata_fields() const override { return metadata_fields::image; }
   bool lazy_rows(const FeatureConfig& f) const override { return !f.prep<ImagePreprocessing>().in_memory; }
   std::shared_ptr<const LazyColumn> lazy(const FeatureConfig& f, const FeatureMetadata& m,
                                          std::shared_ptr<const Table> t, const Column& c) const override {
@@ -348,6 +338,7 @@ void register_image_feature() {
   s.make_preprocessing = [](bool) { return std::make_shared<ImagePreprocessing>(); };
   s.default_encoder = "stacked_cnn";
   s.input_augmentation = true;
+  s.automl_space = "image";
   register_feature_type("image", std::move(s), std::make_shared<ImageKind>());
 }
 

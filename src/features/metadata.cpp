@@ -1,6 +1,8 @@
 #include "util/json.h"  // first: configures RapidJSON
 #include "features/metadata.h"
 
+#include "features/feature.h"
+
 #include <rapidjson/document.h>
 
 #include "util/error.h"
@@ -30,7 +32,9 @@ std::string metadata_to_json(const MetadataMap& m) {
     w.Int64(f.training_rows);
     json_key(w, "training_missing");
     w.Int64(f.training_missing);
-    if (f.type == "image") {
+    const unsigned fields = feature_kind(f.type).metadata_fields();
+    namespace mf = metadata_fields;
+    if (fields & mf::image) {
       for (auto [k, v] : {std::pair<const char*, int64_t>{"height", f.height}, {"width", f.width},
                           {"num_channels", f.channels}}) {
         w.Key(k);
@@ -43,14 +47,16 @@ std::string metadata_to_json(const MetadataMap& m) {
         for (double v : *vec) json_double(w, v);
         w.EndArray();
       }
-    } else if (f.type == "number" || f.type == "date") {
+    }
+    if (fields & mf::statistics) {
       for (auto [k, v] : {std::pair<const char*, double>{"mean", f.mean}, {"std", f.std},
                           {"min", f.min}, {"max", f.max}, {"q1", f.q1}, {"q2", f.q2},
                           {"q3", f.q3}, {"fill_value", f.fill_value}}) {
         w.Key(k);
         json_double(w, v);
       }
-    } else {
+    }
+    if (fields & mf::vocabulary) {
       json_key(w, "idx2str");
       w.StartArray();
       for (const auto& s : f.idx2str) json_string(w, s);
@@ -59,6 +65,8 @@ std::string metadata_to_json(const MetadataMap& m) {
       w.StartArray();
       for (auto c : f.str2freq) w.Int64(c);
       w.EndArray();
+    }
+    if (fields & mf::sequence) {
       if (f.sequence_length > 0) {
         json_key(w, "sequence_length");
         w.Int64(f.sequence_length);
@@ -73,12 +81,12 @@ std::string metadata_to_json(const MetadataMap& m) {
         for (double v : f.idf) json_double(w, v);
         w.EndArray();
       }
-      if (f.type == "binary") {
-        json_key(w, "true_label");
-        json_string(w, f.true_label);
-        json_key(w, "false_label");
-        json_string(w, f.false_label);
-      }
+    }
+    if (fields & mf::labels) {
+      json_key(w, "true_label");
+      json_string(w, f.true_label);
+      json_key(w, "false_label");
+      json_string(w, f.false_label);
     }
     w.EndObject();
   }
@@ -115,7 +123,12 @@ MetadataMap metadata_from_json_unchecked(const std::string& text, const std::str
       f.training_rows = o["training_rows"].GetInt64();
     if (o.HasMember("training_missing") && o["training_missing"].IsInt64())
       f.training_missing = o["training_missing"].GetInt64();
-    if (f.type == "image") {
+    const FeatureKind* kind = nullptr;
+    if (const auto* k = feature_kinds().find(f.type)) kind = k->get();
+    if (!kind) throw bad(f.name, ("unknown feature type '" + f.type + "'").c_str());
+    const unsigned fields = kind->metadata_fields();
+    namespace mf = metadata_fields;
+    if (fields & mf::image) {
       auto dim = [&](const char* k, int64_t& v) {
         if (!o.HasMember(k) || !o[k].IsInt64() || o[k].GetInt64() < 1) throw bad(f.name, "missing image size");
         v = o[k].GetInt64();
@@ -125,21 +138,26 @@ MetadataMap metadata_from_json_unchecked(const std::string& text, const std::str
                             {"channel_std", &f.channel_std}})
         if (o.HasMember(k) && o[k].IsArray())
           for (const auto& v : o[k].GetArray()) vec->push_back(v.IsNumber() ? v.GetDouble() : 0.0);
-    } else if (f.type == "number" || f.type == "date") {
+    }
+    if (fields & mf::statistics) {
       auto num = [&](const char* k, double& v) {
         if (!o.HasMember(k)) throw bad(f.name, "missing statistics");
         v = o[k].IsNumber() ? o[k].GetDouble() : std::nan("");
       };
       num("mean", f.mean), num("std", f.std), num("min", f.min), num("max", f.max);
       num("q1", f.q1), num("q2", f.q2), num("q3", f.q3), num("fill_value", f.fill_value);
-    } else {
+    }
+    if (fields & mf::vocabulary) {
       if (!o.HasMember("idx2str") || !o["idx2str"].IsArray()) throw bad(f.name, "missing idx2str");
       for (const auto& s : o["idx2str"].GetArray()) {
         if (!s.IsString()) throw bad(f.name, "idx2str holds a non-string");
         f.idx2str.emplace_back(s.GetString(), s.GetStringLength());
       }
       if (o.HasMember("str2freq") && o["str2freq"].IsArray())
-        for (const auto& c : o["str2freq"].GetArray()) f.str2freq.push_back(c.GetInt64());
+        for (const auto& c : o["str2freq"].GetArray()) f.str2freq.push_back(c.IsInt64() ? c.GetInt64() : 0);
+      f.index();
+    }
+    if (fields & mf::sequence) {
       if (o.HasMember("sequence_length") && o["sequence_length"].IsInt64())
         f.sequence_length = o["sequence_length"].GetInt64();
       if (o.HasMember("tokenizer_model")) {
@@ -149,11 +167,12 @@ MetadataMap metadata_from_json_unchecked(const std::string& text, const std::str
       }
       if (o.HasMember("str2idf") && o["str2idf"].IsArray())
         for (const auto& v : o["str2idf"].GetArray()) f.idf.push_back(v.IsNumber() ? v.GetDouble() : 0.0);
+    }
+    if (fields & mf::labels) {
       if (o.HasMember("true_label") && o["true_label"].IsString())
         f.true_label = o["true_label"].GetString();
       if (o.HasMember("false_label") && o["false_label"].IsString())
         f.false_label = o["false_label"].GetString();
-      f.index();
     }
     out.emplace(f.name, std::move(f));
   }

@@ -9,8 +9,21 @@
 
 namespace kiln {
 
+// The groups of fields a feature type learns, saves and loads (FeatureKind::metadata_fields): the
+// type declares its groups, and feature_metadata.json holds those and no others.
+namespace metadata_fields {
+constexpr unsigned statistics = 1u << 0;  // mean, std, min, max, q1-q3, fill_value
+constexpr unsigned vocabulary = 1u << 1;  // idx2str, str2freq
+constexpr unsigned sequence = 1u << 2;    // sequence_length, tokenizer_model, str2idf (each when set)
+constexpr unsigned labels = 1u << 3;      // true_label, false_label
+constexpr unsigned image = 1u << 4;       // height, width, num_channels, channel_mean, channel_std
+}  // namespace metadata_fields
+
 struct FeatureMetadata {
   std::string name, type;
+  // Not saved: steps that arrive already embedded (the sequence combiner's input to a sequence
+  // encoder), `channels` wide; they pass through instead of being embedded.
+  bool embedded_steps = false;
   // number
   double mean = 0, std = 1, min = 0, max = 0, q1 = 0, q2 = 0, q3 = 0;
   double fill_value = 0;  // computed fill for missing numbers

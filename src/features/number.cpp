@@ -8,7 +8,6 @@
 
 #include "config/schema.h"
 #include "features/feature.h"
-#include "util/choice.h"
 #include "util/error.h"
 #include "util/strings.h"
 
@@ -24,15 +23,9 @@ struct NumberPreprocessing : Options<NumberPreprocessing> {
   std::string normalization = "zscore";
   template <class V>
   void visit(V& v) {
-    v("missing_value_strategy", missing_value_strategy, "how missing values are filled");
+    v("missing_value_strategy", missing_value_strategy, "how missing values are filled", one_of(kStrategies));
     v("fill_value", fill_value, "fill_with_const: the value");
-    v("normalization", normalization, "zscore | minmax | iq | none");
-  }
-  std::vector<std::string> problems() const override {
-    std::vector<std::string> p;
-    check_choice(p, "missing_value_strategy", missing_value_strategy, kStrategies);
-    check_choice(p, "normalization", normalization, {"zscore", "minmax", "iq", "none"});
-    return p;
+    v("normalization", normalization, "how values are scaled", one_of({"zscore", "minmax", "iq", "none"}));
   }
 };
 
@@ -57,6 +50,7 @@ void normalization_params(const FeatureMetadata& m, const std::string& norm, dou
 
 class NumberKind : public FeatureKind, public OutputKind {
  public:
+  unsigned metadata_fields() const override { return metadata_fields::statistics; }
   const OutputKind* output() const override { return this; }
   FeatureMetadata fit(const FeatureConfig& f, const Table& t, const Column& c,
                       const std::vector<int64_t>& rows) const override {
@@ -235,6 +229,8 @@ void register_number_feature() {
   s.metrics = {"loss", "mean_squared_error", "mean_absolute_error", "root_mean_squared_error",
                "r2"};
   s.default_metric = "mean_squared_error";
+  s.automl_target = true;
+  s.automl_missing_value_strategy = "fill_with_mean";
   register_feature_type("number", std::move(s), std::make_shared<NumberKind>());
 }
 

@@ -11,7 +11,6 @@
 #include "config/schema.h"
 #include "features/feature.h"
 #include "features/tokenizers.h"
-#include "util/choice.h"
 #include "util/error.h"
 #include "util/strings.h"
 
@@ -28,21 +27,19 @@ struct SetPreprocessing : Options<SetPreprocessing> {
   std::string fill_value = kUnk;
   template <class V>
   void visit(V& v) {
-    v("tokenizer", tokenizer, "how a row splits into tokens (space, space_punct, characters)");
-    v("most_common", most_common, "maximum vocabulary size (most frequent tokens)");
+    v("tokenizer", tokenizer, "how a row splits into tokens", one_of_names(rule_based_tokenizers));
+    v("most_common", most_common, "maximum vocabulary size (most frequent tokens)", at_least(1));
     v("lowercase", lowercase, "lower-case tokens before building the vocabulary");
-    v("missing_value_strategy", missing_value_strategy, "fill_with_const | bfill | ffill | drop_row");
+    v("missing_value_strategy", missing_value_strategy, "how missing rows are filled",
+      one_of({"fill_with_const", "bfill", "ffill", "drop_row"}));
     v("fill_value", fill_value, "fill_with_const: the tokens used for missing rows (default <UNK>)");
   }
-  std::vector<std::string> problems() const override {
-    std::vector<std::string> p;
-    std::vector<std::string> rule_based;
+  // Tokenizers that need no training (sets are split by rules, not learned pieces).
+  static std::vector<std::string> rule_based_tokenizers() {
+    std::vector<std::string> names;
     for (const auto& [name, spec] : tokenizers().entries())
-      if (!spec.train) rule_based.push_back(name);
-    check_choice(p, "tokenizer", tokenizer, rule_based);
-    check_choice(p, "missing_value_strategy", missing_value_strategy, {"fill_with_const", "bfill", "ffill", "drop_row"});
-    if (most_common < 1) p.push_back("most_common: expected at least 1");
-    return p;
+      if (!spec.train) names.push_back(name);
+    return names;
   }
 };
 
@@ -90,6 +87,7 @@ class SetMetrics : public OutputMetrics {
 
 class SetKind : public FeatureKind, public OutputKind {
  public:
+  unsigned metadata_fields() const override { return metadata_fields::vocabulary; }
   const OutputKind* output() const override { return bag_ ? nullptr : this; }  // bag: input only
   explicit SetKind(bool bag) : bag_(bag) {}
 

@@ -14,7 +14,6 @@
 #include "config/schema.h"
 #include "features/feature.h"
 #include "features/tokenizers.h"
-#include "util/choice.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/strings.h"
@@ -40,36 +39,24 @@ struct TextPreprocessing : Options<TextPreprocessing> {
   std::string sentencepiece_model_type = "unigram";
   template <class V>
   void visit(V& v) {
-    v("tokenizer", tokenizer, "space | space_punct | characters | sentencepiece");
+    v("tokenizer", tokenizer, "how text splits into tokens", one_of_names([] { return tokenizers().names(); }));
     v("lowercase", lowercase, "lower-case (ASCII) before tokenizing");
-    v("most_common", most_common, "maximum vocabulary size (most frequent training tokens)");
+    v("most_common", most_common, "maximum vocabulary size (most frequent training tokens)", at_least(1));
     v("max_sequence_length", max_sequence_length,
-      "longest sequence kept; longer rows are truncated (with a warning)");
+      "longest sequence kept; longer rows are truncated (with a warning)", at_least(1));
     v("sequence_length", sequence_length, "fixed length of every row (default: the longest "
-                                          "training row, at most max_sequence_length)");
-    v("padding", padding, "right | left: where padding goes");
+                                          "training row, at most max_sequence_length)", at_least(1));
+    v("padding", padding, "where padding goes", one_of({"right", "left"}));
     v("padding_symbol", padding_symbol, "name of the padding token in the vocabulary");
     v("unknown_symbol", unknown_symbol, "name of the unknown token in the vocabulary");
-    v("missing_value_strategy", missing_value_strategy,
-      "fill_with_const | bfill | ffill | drop_row");
+    v("missing_value_strategy", missing_value_strategy, "how missing values are filled",
+      one_of({"fill_with_const", "bfill", "ffill", "drop_row"}));
     v("fill_value", fill_value, "fill_with_const: the text used for missing values");
     v("compute_idf", compute_idf,
       "accepted for Ludwig configs; inverse document frequencies are always computed");
-    v("vocab_size", vocab_size, "sentencepiece: size of the trained vocabulary");
-    v("sentencepiece_model_type", sentencepiece_model_type, "sentencepiece: unigram | bpe");
-  }
-  std::vector<std::string> problems() const override {
-    std::vector<std::string> p;
-    check_choice(p, "tokenizer", tokenizer, tokenizers().names());
-    check_choice(p, "padding", padding, {"right", "left"});
-    check_choice(p, "missing_value_strategy", missing_value_strategy,
-                 {"fill_with_const", "bfill", "ffill", "drop_row"});
-    check_choice(p, "sentencepiece_model_type", sentencepiece_model_type, {"unigram", "bpe"});
-    if (most_common < 1) p.push_back("most_common: expected at least 1");
-    if (max_sequence_length < 1) p.push_back("max_sequence_length: expected at least 1");
-    if (sequence_length && *sequence_length < 1) p.push_back("sequence_length: expected at least 1");
-    if (vocab_size < 8) p.push_back("vocab_size: expected at least 8");
-    return p;
+    v("vocab_size", vocab_size, "sentencepiece: size of the trained vocabulary", at_least(8));
+    v("sentencepiece_model_type", sentencepiece_model_type, "sentencepiece: the model trained",
+      one_of({"unigram", "bpe"}));
   }
 };
 
@@ -148,6 +135,7 @@ class SequenceMetrics : public OutputMetrics {
 
 class TextKind : public FeatureKind, public OutputKind {
  public:
+  unsigned metadata_fields() const override { return metadata_fields::vocabulary | metadata_fields::sequence; }
   const OutputKind* output() const override { return this; }
   explicit TextKind(std::string type) : type_(std::move(type)) {}
 
@@ -362,9 +350,10 @@ class TextKind : public FeatureKind, public OutputKind {
 };
 
 void register_one(const std::string& type, const std::string& doc, const std::string& tokenizer,
-                  bool lowercase, const std::string& encoder) {
+                  bool lowercase, const std::string& encoder, const std::string& automl_space) {
   FeatureSchema s;
   s.doc = doc;
+  s.automl_space = automl_space;
   s.default_decoder = "generator";
   s.default_loss = "sequence_softmax_cross_entropy";
   s.losses = {"sequence_softmax_cross_entropy"};
@@ -384,9 +373,9 @@ void register_one(const std::string& type, const std::string& doc, const std::st
 
 void register_text_features() {
   register_one("text", "free text: tokens (space_punct, lower-cased) mapped to a training vocabulary",
-               "space_punct", true, "parallel_cnn");
+               "space_punct", true, "parallel_cnn", "text");
   register_one("sequence", "a sequence of tokens (space-separated by default)", "space", false,
-               "embed");
+               "embed", "");
 }
 
 }  // namespace kiln

@@ -6,7 +6,6 @@
 
 #include "config/schema.h"
 #include "features/feature.h"
-#include "util/choice.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/strings.h"
@@ -21,18 +20,12 @@ struct TimeseriesPreprocessing : Options<TimeseriesPreprocessing> {
   std::string missing_value_strategy = "fill_with_const";
   template <class V>
   void visit(V& v) {
-    v("timeseries_length_limit", timeseries_length_limit, "longest series kept (longer ones are truncated)");
+    v("timeseries_length_limit", timeseries_length_limit, "longest series kept (longer ones are truncated)",
+      at_least(1));
     v("padding_value", padding_value, "value of the padding steps");
-    v("padding", padding, "right | left: where shorter series are padded");
-    v("missing_value_strategy", missing_value_strategy,
-      "fill_with_const (all padding) | bfill | ffill | drop_row");
-  }
-  std::vector<std::string> problems() const override {
-    std::vector<std::string> p;
-    check_choice(p, "padding", padding, {"right", "left"});
-    check_choice(p, "missing_value_strategy", missing_value_strategy, {"fill_with_const", "bfill", "ffill", "drop_row"});
-    if (timeseries_length_limit < 1) p.push_back("timeseries_length_limit: expected at least 1");
-    return p;
+    v("padding", padding, "where shorter series are padded", one_of({"right", "left"}));
+    v("missing_value_strategy", missing_value_strategy, "how missing series are filled (fill_with_const: all padding)",
+      one_of({"fill_with_const", "bfill", "ffill", "drop_row"}));
   }
 };
 
@@ -50,6 +43,7 @@ void parse_series(const FeatureConfig& f, const Table& t, const Column& c, size_
 
 class TimeseriesKind : public FeatureKind {
  public:
+  unsigned metadata_fields() const override { return metadata_fields::vocabulary | metadata_fields::sequence; }
   int64_t value_width(const FeatureMetadata& m) const override { return m.sequence_length; }
   bool numeric_steps() const override { return true; }
   FeatureMetadata fit(const FeatureConfig& f, const Table& t, const Column& c,

@@ -5,7 +5,6 @@
 
 #include "config/schema.h"
 #include "features/feature.h"
-#include "util/choice.h"
 #include "util/error.h"
 #include "util/strings.h"
 
@@ -17,16 +16,9 @@ struct VectorPreprocessing : Options<VectorPreprocessing> {
   std::string missing_value_strategy = "fill_with_const";
   template <class V>
   void visit(V& v) {
-    v("vector_size", vector_size, "number of values per row (default: the first training row's)");
-    v("missing_value_strategy", missing_value_strategy,
-      "fill_with_const (zeros) | bfill | ffill | drop_row");
-  }
-  std::vector<std::string> problems() const override {
-    std::vector<std::string> p;
-    check_choice(p, "missing_value_strategy", missing_value_strategy,
-                 {"fill_with_const", "bfill", "ffill", "drop_row"});
-    if (vector_size && *vector_size < 1) p.push_back("vector_size: expected at least 1");
-    return p;
+    v("vector_size", vector_size, "number of values per row (default: the first training row's)", at_least(1));
+    v("missing_value_strategy", missing_value_strategy, "how missing rows are filled (fill_with_const: zeros)",
+      one_of({"fill_with_const", "bfill", "ffill", "drop_row"}));
   }
 };
 
@@ -99,6 +91,7 @@ class VectorMetrics : public OutputMetrics {
 
 class VectorKind : public FeatureKind, public OutputKind {
  public:
+  unsigned metadata_fields() const override { return metadata_fields::vocabulary | metadata_fields::sequence; }
   const OutputKind* output() const override { return this; }
   int64_t value_width(const FeatureMetadata& m) const override { return m.sequence_length; }
   FeatureMetadata fit(const FeatureConfig& f, const Table& t, const Column& c,

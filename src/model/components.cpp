@@ -1,7 +1,5 @@
 #include "model/components.h"
 
-#include "util/choice.h"
-
 #include <torch/torch.h>
 
 namespace kiln {
@@ -48,26 +46,20 @@ torch::Tensor activate(const torch::Tensor& x, const std::string& name) {
   return x;  // linear / none
 }
 
-FcStackOptions fc_stack_options(const std::vector<FcLayer>& fc_layers, int num_fc_layers,
-                                int output_size, const std::string& activation,
-                                const std::optional<std::string>& norm, double dropout) {
-  FcStackOptions s;
-  s.num_fc_layers = num_fc_layers;
-  s.output_size = output_size;
-  for (const auto& l : fc_layers) s.fc_layer_sizes.push_back(l.output_size);
-  s.activation = activation;
-  s.norm = norm;
-  s.dropout = dropout;
-  return s;
+std::vector<int64_t> FcStackOptions::layer_sizes() const {
+  std::vector<int64_t> sizes;
+  if (!fc_layers.empty())
+    for (const auto& l : fc_layers) sizes.push_back(l.output_size);
+  else if (num_fc_layers)
+    sizes.assign(*num_fc_layers, output_size);
+  else
+    sizes.assign(default_sizes.begin(), default_sizes.end());
+  return sizes;
 }
 
 FcStackImpl::FcStackImpl(int64_t input_size, const FcStackOptions& o)
     : activation_(o.activation), dropout_(o.dropout), output_size_(input_size) {
-  std::vector<int64_t> sizes;
-  if (!o.fc_layer_sizes.empty())
-    for (int s : o.fc_layer_sizes) sizes.push_back(s);
-  else
-    for (int i = 0; i < o.num_fc_layers; ++i) sizes.push_back(o.output_size);
+  const std::vector<int64_t> sizes = o.layer_sizes();
   int64_t in = input_size;
   for (size_t i = 0; i < sizes.size(); ++i) {
     auto lin = torch::nn::Linear(torch::nn::LinearOptions(in, sizes[i]).bias(o.use_bias));
@@ -83,14 +75,6 @@ FcStackImpl::FcStackImpl(int64_t input_size, const FcStackOptions& o)
     in = sizes[i];
   }
   output_size_ = in;
-}
-
-void FcStackFields::fc_stack_problems(std::vector<std::string>& p) const {
-  check_choice(p, "activation", activation, activation_names());
-  if (norm) check_choice(p, "norm", *norm, {"batch", "layer"});
-  if (num_fc_layers < 0) p.push_back("num_fc_layers: expected 0 or more");
-  if (output_size < 1) p.push_back("output_size: expected at least 1");
-  if (dropout < 0 || dropout >= 1) p.push_back("dropout: expected a value in [0, 1)");
 }
 
 torch::Tensor FcStackImpl::forward(torch::Tensor x) {

@@ -67,57 +67,59 @@ void register_encoder(const std::string& key, ComponentSchema schema, EncoderBui
 void register_combiner(const std::string& name, ComponentSchema schema, CombinerBuilder build);
 void register_decoder(const std::string& key, ComponentSchema schema, DecoderBuilder build);
 
+const std::vector<std::string>& activation_names();
+
 // One entry of an fc_layers list ([{output_size: n}, ...]).
 struct FcLayer {
   int output_size = 256;
   template <class V>
   void visit(V& v) {
-    v("output_size", output_size, "width of this layer");
+    v("output_size", output_size, "width of this layer", at_least(1));
   }
 };
 
-// A stack of fully connected layers (Linear → norm → activation → dropout, optional residual),
-// shared by the concat combiner, the dense encoders and the decoders. Options mirror Ludwig's.
+// The key names under which a component offers its stack's options: Ludwig names them
+// differently per component (a combiner's `dropout` is a decoder's `fc_dropout`). nullptr: the
+// component does not offer that option (it keeps the default, or sets it from one of its own).
+struct FcStackKeys {
+  const char* fc_layers = "fc_layers";
+  const char* num_fc_layers = "num_fc_layers";
+  const char* output_size = "output_size";
+  const char* activation = "activation";
+  const char* norm = "norm";
+  const char* dropout = "dropout";
+  const char* residual = nullptr;
+  const char* use_bias = nullptr;
+};
+
+// The one description of a fully connected stack (Linear → norm → activation → dropout, optional
+// residual), shared by combiners, encoders and decoders: each component holds one, sets its own
+// defaults in its constructor, and declares it in its visit() under its own key names.
 struct FcStackOptions {
-  int num_fc_layers = 0;
+  std::vector<FcLayer> fc_layers;       // wins over num_fc_layers when given
+  std::optional<int> num_fc_layers;     // layers of output_size; unset: default_sizes
   int output_size = 256;
-  std::vector<int> fc_layer_sizes;  // from fc_layers: [{output_size: n}, ...]
   std::string activation = "relu";
-  std::optional<std::string> norm;  // batch | layer
+  std::optional<std::string> norm;      // batch | layer
   double dropout = 0.0;
   bool residual = false;
   bool use_bias = true;
-};
+  std::vector<int> default_sizes;       // not a config key: the component's default layers
 
-// The stack a component's options describe: its fc_layers if given, else num_fc_layers layers of
-// output_size (callers set residual / use_bias where they have them).
-FcStackOptions fc_stack_options(const std::vector<FcLayer>& fc_layers, int num_fc_layers,
-                                int output_size, const std::string& activation,
-                                const std::optional<std::string>& norm, double dropout);
-
-// The options of a component that ends in a fully connected stack, named as in Ludwig (fc_layers,
-// num_fc_layers, output_size, activation, norm, dropout); components set their own defaults.
-struct FcStackFields {
-  std::vector<FcLayer> fc_layers;
-  int num_fc_layers = 0;
-  int output_size = 256;
-  std::string activation = "relu";
-  std::optional<std::string> norm;
-  double dropout = 0.0;
-  // fc_doc: what the layers follow, for `kiln describe` ("fully connected layers <fc_doc>").
   template <class V>
-  void visit_fc_stack(V& v, const char* fc_layers_doc) {
-    v("fc_layers", fc_layers, fc_layers_doc);
-    v("num_fc_layers", num_fc_layers, "number of fully connected layers of output_size");
-    v("output_size", output_size, "width of each fully connected layer");
-    v("activation", activation, "activation of the fully connected layers");
-    v("norm", norm, "batch | layer | null");
-    v("dropout", dropout, "dropout in the fully connected layers");
+  void visit_fc_stack(V& v, const char* layers_doc, const FcStackKeys& k = FcStackKeys()) {
+    v(k.fc_layers, fc_layers, layers_doc);
+    v(k.num_fc_layers, num_fc_layers, "number of fully connected layers of output_size", at_least(0));
+    v(k.output_size, output_size, "width of each fully connected layer", at_least(1));
+    if (k.activation)
+      v(k.activation, activation, "activation of the fully connected layers", one_of_names(activation_names));
+    if (k.norm) v(k.norm, norm, "normalization in the fully connected layers", one_of({"batch", "layer"}));
+    if (k.dropout) v(k.dropout, dropout, "dropout in the fully connected layers", in_range(0, 1, false, true));
+    if (k.residual) v(k.residual, residual, "add each layer's input to its output when sizes match");
+    if (k.use_bias) v(k.use_bias, use_bias, "the layers have a bias");
   }
-  void fc_stack_problems(std::vector<std::string>& p) const;
-  FcStackOptions fc_stack() const {
-    return fc_stack_options(fc_layers, num_fc_layers, output_size, activation, norm, dropout);
-  }
+  // The widths of the layers to build.
+  std::vector<int64_t> layer_sizes() const;
 };
 
 class FcStackImpl : public torch::nn::Module {
@@ -137,6 +139,5 @@ class FcStackImpl : public torch::nn::Module {
 TORCH_MODULE(FcStack);
 
 torch::Tensor activate(const torch::Tensor& x, const std::string& name);
-const std::vector<std::string>& activation_names();
 
 }  // namespace kiln

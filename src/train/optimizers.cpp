@@ -14,9 +14,9 @@ struct AdamOptions : Options<AdamOptions> {
   bool amsgrad = false;
   template <class V>
   void visit(V& v) {
-    v("betas", betas, "coefficients of the running averages");
-    v("eps", eps, "added to the denominator");
-    v("weight_decay", weight_decay, "decoupled (adamw) or L2 (adam) weight decay");
+    v("betas", betas, "coefficients of the running averages", in_range(0, 1, false, true));
+    v("eps", eps, "added to the denominator", above(0));
+    v("weight_decay", weight_decay, "decoupled (adamw) or L2 (adam) weight decay", at_least(0));
     v("amsgrad", amsgrad, "use the AMSGrad variant");
   }
   std::vector<std::string> problems() const override {
@@ -32,9 +32,9 @@ struct SgdOptions : Options<SgdOptions> {
   bool nesterov = false;
   template <class V>
   void visit(V& v) {
-    v("momentum", momentum, "momentum factor");
-    v("weight_decay", weight_decay, "L2 penalty");
-    v("dampening", dampening, "dampening for momentum");
+    v("momentum", momentum, "momentum factor", at_least(0));
+    v("weight_decay", weight_decay, "L2 penalty", at_least(0));
+    v("dampening", dampening, "dampening for momentum", at_least(0));
     v("nesterov", nesterov, "Nesterov momentum");
   }
 };
@@ -47,11 +47,11 @@ struct RmspropOptions : Options<RmspropOptions> {
   double weight_decay = 0.0;
   template <class V>
   void visit(V& v) {
-    v("momentum", momentum, "momentum factor");
-    v("alpha", alpha, "smoothing constant");
-    v("eps", eps, "added to the denominator");
+    v("momentum", momentum, "momentum factor", at_least(0));
+    v("alpha", alpha, "smoothing constant", in_range(0, 1));
+    v("eps", eps, "added to the denominator", above(0));
     v("centered", centered, "normalize by the estimated variance");
-    v("weight_decay", weight_decay, "L2 penalty");
+    v("weight_decay", weight_decay, "L2 penalty", at_least(0));
   }
 };
 

@@ -42,6 +42,15 @@ std::string suggest(std::string_view bad, const std::vector<std::string>& candid
   return "; expected one of: " + join(candidates, ", ");
 }
 
+std::vector<std::string> split(std::string_view text, char sep) {
+  std::vector<std::string> out(1);
+  for (char c : text) {
+    if (c == sep) out.emplace_back();
+    else out.back() += c;
+  }
+  return out;
+}
+
 std::string join(const std::vector<std::string>& parts, std::string_view sep) {
   std::string out;
   for (size_t i = 0; i < parts.size(); ++i) {

@@ -13,6 +13,8 @@ size_t edit_distance(std::string_view a, std::string_view b);
 std::string suggest(std::string_view bad, const std::vector<std::string>& candidates);
 
 std::string join(const std::vector<std::string>& parts, std::string_view sep);
+// The fields of `text` between separators ("a.b" → {"a", "b"}; "" → {""}).
+std::vector<std::string> split(std::string_view text, char sep);
 std::string to_lower(std::string_view s);
 std::string_view trim(std::string_view s);
 

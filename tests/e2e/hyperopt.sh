@@ -122,7 +122,7 @@ bad() {
 bad "hyperopt: {parameters: {trainer.learning_rate: {space: lognormal, lower: 0.001, upper: 0.1}}}" \
   "10:56: hyperopt.parameters.trainer.learning_rate.space: unknown space type 'lognormal'; expected one of: choice, grid_search, lograndint, loguniform, qlograndint, qloguniform, qrandint, qrandn, quniform, randint, randn, uniform"
 bad "hyperopt: {parameters: {combiner.dropout: {space: uniform, lower: 0.5, upper: 0.2}}}" \
-  "10:79: hyperopt.parameters.combiner.dropout: bad bounds: lower 0.5 must be below upper 0.2"
+  "10:79: hyperopt.parameters.combiner.dropout.upper: bad bounds: lower 0.5 must be below upper 0.2"
 bad "hyperopt: {parameters: {combiner.num_fc_layerz: {space: randint, lower: 1, upper: 3}}}" \
   "10:49: hyperopt.parameters.combiner.num_fc_layerz: 'num_fc_layerz' is not an option of combiner concat; did you mean 'num_fc_layers'?"
 bad "hyperopt: {parameters: {departement.encoder.type: {space: choice, categories: [dense, onehot]}}}" \

@@ -74,7 +74,7 @@ TEST_CASE("resolved config round-trips") {
       "input_features: [{name: a, type: number}]\n"
       "output_features: [{name: y, type: category, loss: {label_smoothing: 0.1}}]\n"
       "trainer: {optimizer: {type: sgd, momentum: 0.9}, learning_rate_scheduler: {decay: cosine}}\n"
-      "hyperopt: {goal: maximize}\n",
+      "hyperopt: {goal: maximize, parameters: {trainer.learning_rate: {space: loguniform, lower: 0.001, upper: 0.1}}}\n",
       "m.yaml");
   std::string once = config_to_yaml(c);
   Config again = parse_config(once, "resolved.yaml");
