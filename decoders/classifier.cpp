@@ -6,12 +6,13 @@
 namespace kiln {
 
 void register_classifier_decoder() {
-  for (const char* type : {"category", "set"}) {
+  for (auto [type, doc] :
+       {std::pair<const char*, const char*>{"category", "a linear projection to one logit per class"},
+        {"set", "a linear projection to one logit per token (multi-label)"}}) {
     const std::string key = std::string(type) + "/classifier";
     register_decoder(
         key,
-        {type == std::string("set") ? "a linear projection to one logit per token (multi-label)"
-                                    : "a linear projection to one logit per class",
+        {doc,
          {type},
          [] { return std::make_shared<ProjectionOptions>(); }},
         [](const OptionsBase& o, int64_t in, int64_t n, const FeatureMetadata&) {

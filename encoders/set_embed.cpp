@@ -47,11 +47,11 @@ struct SetEmbedEncoder : EncoderBase {
 }  // namespace
 
 void register_set_encoders() {
-  for (const char* type : {"set", "bag"}) {
+  for (auto [type, doc] : {std::pair<const char*, const char*>{"set", "sum of the tokens' embeddings, then fc layers"},
+                           {"bag", "sum of the counted tokens' embeddings, then fc layers"}}) {
     const std::string key = std::string(type) + "/embed";
     register_encoder(key,
-                     {std::string("sum of the ") + (type == std::string("bag") ? "counted " : "") +
-                          "tokens' embeddings, then fc layers",
+                     {doc,
                       {type},
                       [] { return std::make_shared<SetEmbedOptions>(); }},
                      [](const OptionsBase& o, const FeatureMetadata& m) {

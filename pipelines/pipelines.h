@@ -60,11 +60,22 @@ struct FindSlicesOptions {
   bool quiet = false;
 };
 
+struct ServeOptions {
+  std::string model_path;
+  std::string host = "127.0.0.1";
+  int port = 8000;           // 0: any free port (printed on start)
+  int threads = 0;           // forward-pass threads; 0: all cores
+  int http_threads = 16;     // requests handled at once (each preprocesses its own rows)
+  double max_body_mb = 16;   // larger bodies get 413
+  int64_t max_rows = 100000; // rows per /batch_predict request
+};
+
 // Returns the process exit code.
 int run_train(const TrainOptions& o, bool then_evaluate_test);
 int run_evaluate(const ScoreOptions& o);
 int run_predict(const ScoreOptions& o);
 int run_find_slices(const FindSlicesOptions& o);
+int run_serve(const ServeOptions& o);  // until SIGINT / SIGTERM
 
 // Thread count actually used: explicit > config > cores.
 int resolve_threads(int requested, int config_threads);

@@ -321,8 +321,6 @@ Prepared prepare_uncached_in_memory(const Config& c, const std::string& dataset,
 
 ScoringData prepare_scoring_data(const Config& c, const MetadataMap& m, const std::string& dataset,
                                  bool with_targets, const std::string& split, int threads) {
-  const ThreadScope thread_scope(threads);
-  ScoringData d;
   ReadOptions ro;
   ro.columns = columns_needed(c, with_targets);
   if (split != "full")
@@ -330,8 +328,18 @@ ScoringData prepare_scoring_data(const Config& c, const MetadataMap& m, const st
   for (const auto& s : slice_columns(c))
     (with_targets ? ro.columns : ro.optional_columns).push_back(s);
   ro.threads = threads;
-  d.table = std::make_shared<Table>(read_table(dataset, ro));
+  return prepare_scoring_data(c, m, std::make_shared<Table>(read_table(dataset, ro)), with_targets, split, threads);
+}
+
+std::vector<std::string> scoring_columns(const Config& c, bool with_targets) { return columns_needed(c, with_targets); }
+
+ScoringData prepare_scoring_data(const Config& c, const MetadataMap& m, std::shared_ptr<Table> table,
+                                 bool with_targets, const std::string& split, int threads) {
+  const ThreadScope thread_scope(threads);
+  ScoringData d;
+  d.table = std::move(table);
   const Table& t = *d.table;
+  for (const auto& col : columns_needed(c, with_targets)) t.get(col);  // throws DataError naming the column
   std::mutex lazy_mutex;
   const size_t n = t.num_rows();
   std::vector<uint8_t> keep(n, 1);

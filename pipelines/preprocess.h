@@ -47,6 +47,11 @@ struct ScoringData {
 };
 ScoringData prepare_scoring_data(const Config& c, const MetadataMap& m, const std::string& dataset,
                                  bool with_targets, const std::string& split, int threads);
+// The same for a table already in memory (a served request); it must hold the columns needed.
+ScoringData prepare_scoring_data(const Config& c, const MetadataMap& m, std::shared_ptr<Table> table,
+                                 bool with_targets, const std::string& split, int threads);
+// The columns a table must hold to be scored (inputs; with targets, the outputs too).
+std::vector<std::string> scoring_columns(const Config& c, bool with_targets);
 
 // Profiles of the input features over (a sample of) `rows`, overall and per slice: the training
 // side of drift (saved as model/drift_reference.json).

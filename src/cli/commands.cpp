@@ -104,6 +104,26 @@ int cmd_predict(const std::vector<std::string>& args, const std::string&) {
   return run_predict(o);
 }
 
+int cmd_serve(const std::vector<std::string>& args, const std::string&) {
+  ServeOptions o;
+  po::options_description d("options");
+  d.add_options()("model_path,m", po::value(&o.model_path), "model directory (results/model)")(
+      "host", po::value(&o.host)->default_value(o.host), "address to listen on")(
+      "port", po::value(&o.port)->default_value(o.port), "port (0: any free port, printed on start)")(
+      "threads", po::value(&o.threads)->default_value(0), "CPU threads of the forward pass (0: all cores)")(
+      "http_threads", po::value(&o.http_threads)->default_value(o.http_threads), "requests handled at once")(
+      "max_body_mb", po::value(&o.max_body_mb)->default_value(o.max_body_mb), "largest request body (413 above)")(
+      "max_rows", po::value(&o.max_rows)->default_value(o.max_rows), "most rows in one /batch_predict request");
+  po::variables_map vm;
+  if (!parse("serve", "--model_path results/model [--host 127.0.0.1] [--port 8000]", d, args, vm, {"model_path"}))
+    return 0;
+  if (o.port < 0 || o.port > 65535) throw UsageError("--port: expected 0 to 65535, got " + std::to_string(o.port));
+  if (o.http_threads < 1) throw UsageError("--http_threads: expected at least 1");
+  if (!(o.max_body_mb > 0)) throw UsageError("--max_body_mb: expected a positive number");
+  if (o.max_rows < 1) throw UsageError("--max_rows: expected at least 1");
+  return run_serve(o);
+}
+
 int cmd_config(const std::vector<std::string>& args, const std::string&) {
   std::string path;
   bool validate = false;

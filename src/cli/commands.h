@@ -15,6 +15,7 @@ int cmd_train(const std::vector<std::string>&, const std::string&);
 int cmd_experiment(const std::vector<std::string>&, const std::string&);
 int cmd_evaluate(const std::vector<std::string>&, const std::string&);
 int cmd_predict(const std::vector<std::string>&, const std::string&);
+int cmd_serve(const std::vector<std::string>&, const std::string&);
 int cmd_config(const std::vector<std::string>&, const std::string&);
 int cmd_describe(const std::vector<std::string>&, const std::string&);
 int cmd_report(const std::vector<std::string>&, const std::string&);

@@ -30,6 +30,7 @@ const std::vector<Command>& commands() {
       {"experiment", "train, then evaluate on the test split", cmd_experiment},
       {"evaluate", "compute metrics of a trained model on a dataset", cmd_evaluate},
       {"predict", "write predictions of a trained model for a dataset", cmd_predict},
+      {"serve", "answer predictions over HTTP (Ludwig's /predict and /batch_predict)", cmd_serve},
       {"config", "print the fully resolved config, or only check it (--validate)", cmd_config},
       {"hyperopt", "search hyperparameters and architectures (config's hyperopt block) under a time budget", cmd_hyperopt},
       {"automl", "infer a config from a dataset and a target, then search it under a time budget", cmd_automl},

@@ -111,9 +111,7 @@ struct Parser {
                              "encoder", " for " + f.type + " feature");
 
     YamlReader r(file, merged, path, &errors);
-    r("name", f.name);
-    r("type", f.type);
-    r("column", f.column);
+    f.visit(r, *schema);
     r.mark_known("preprocessing");
     if (!output && schema->input_augmentation) r.mark_known("augmentation");
     const YAML::Node& cm = merged;
@@ -129,11 +127,6 @@ struct Parser {
       }
     }
     if (output) {
-      r("decoder", f.decoder);
-      r("loss", f.loss);
-      if (schema->output_threshold) r("threshold", f.threshold);
-      if (schema->output_top_k) r("top_k", f.top_k);
-      r("reduce_input", f.reduce_input);
       r("dependencies", f.dependencies);
       if (!f.dependencies.empty())
         err(cm["dependencies"], path + ".dependencies",
@@ -146,9 +139,8 @@ struct Parser {
             "loss '" + f.loss.type + "' does not fit output type '" + f.type + "'" +
                 suggest(f.loss.type, schema->losses));
       }
-    } else {
-      r("encoder", f.encoder);
-      if (schema->input_augmentation) read_augmentation(cm, path, f);
+    } else if (schema->input_augmentation) {
+      read_augmentation(cm, path, f);
     }
     r.finish(std::string(output ? "an output" : "an input") + " feature");
   }
@@ -419,33 +411,19 @@ Config parse_config(const std::string& text, const std::string& file) {
   c.combiner = make_typed(combiner_schemas(), "", "concat", "combiner");
   c.trainer.optimizer = make_typed(optimizer_schemas(), "", "adam", "optimizer");
   Parser p{file, {}};
-  YamlReader r(file, root, "", &p.errors);
-  r("model_type", c.model_type, "", one_of({"ecd"}, "model type"));
-  r("ludwig_version", c.ludwig_version);
-  r("random_seed", c.random_seed);
-  r("defaults", c.defaults);
+  {  // `defaults` first: it merges into the features
+    std::vector<std::string> ignored;  // read again (and reported) with the other keys below
+    YamlReader dr(file, root, "", &ignored);
+    dr("defaults", c.defaults);
+  }
   p.check_defaults(c.defaults);
+  YamlReader r(file, root, "", &p.errors);
   r.mark_known("input_features");
   r.mark_known("output_features");
   p.parse_features(root, "input_features", false, c.defaults, c.input_features);
   p.parse_features(root, "output_features", true, c.defaults, c.output_features);
-  r("combiner", c.combiner);
-  {
-    const YAML::Node& cr = root;
-    YAML::Node tn = cr["trainer"];
-    if (tn && !tn.IsMap()) {
-      p.err(tn, "trainer", "expected a mapping, got " + scalar_text(tn));
-    } else if (tn) {
-      YamlReader tr(file, tn, "trainer", &p.errors);
-      c.trainer.visit(tr);
-      tr.finish();
-    }
-    r.mark_known("trainer");
-  }
-  r("preprocessing", c.preprocessing);
-  r("hyperopt", c.hyperopt);
+  c.visit(r);
   if (c.hyperopt && !c.hyperopt.IsNull()) read_hyperopt(c.hyperopt, file, c.hyperopt_spec, p.errors);
-  r("slices", c.slices);
   r.mark_known("backend");
   r.finish();
   if (p.errors.empty()) p.cross_checks(root, c);
@@ -467,42 +445,24 @@ std::string config_to_yaml(const Config& c) {
   YAML::Emitter e;
   YamlWriter w(e);
   e << YAML::BeginMap;
-  w("model_type", c.model_type);
-  w("random_seed", c.seed());
   auto features = [&](const char* key, const std::vector<FeatureConfig>& list) {
     e << YAML::Key << key << YAML::Value << YAML::BeginSeq;
     for (const auto& f : list) {
       e << YAML::BeginMap;
-      w("name", f.name);
-      w("type", f.type);
-      w("column", f.column);
+      const_cast<FeatureConfig&>(f).visit(w, *feature_schemas().find(f.type));
       e << YAML::Key << "preprocessing" << YAML::Value << YAML::BeginMap;
       f.preprocessing->write(w);
       e << YAML::EndMap;
-      if (f.is_output) {
-        w("decoder", f.decoder);
-        w("loss", f.loss);
-        const FeatureSchema* fs = feature_schemas().find(f.type);
-        if (fs && fs->output_threshold) w("threshold", f.threshold);
-        if (fs && fs->output_top_k) w("top_k", f.top_k);
-        w("reduce_input", f.reduce_input);
-      } else {
-        w("encoder", f.encoder);
-        if (!f.augmentation.empty()) w("augmentation", f.augmentation);
-      }
+      if (!f.augmentation.empty()) w("augmentation", f.augmentation);
       e << YAML::EndMap;
     }
     e << YAML::EndSeq;
   };
   features("input_features", c.input_features);
   features("output_features", c.output_features);
-  w("combiner", c.combiner);
-  e << YAML::Key << "trainer" << YAML::Value;
-  w.write_value(c.trainer);
-  w("preprocessing", c.preprocessing);
-  w("defaults", c.defaults);
-  w("hyperopt", c.hyperopt);
-  w("slices", c.slices);
+  Config resolved = c;
+  resolved.random_seed = c.seed();  // the seed in force, whichever key gave it
+  resolved.visit(w);
   e << YAML::EndMap;
   return std::string(e.c_str()) + "\n";
 }

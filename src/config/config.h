@@ -74,6 +74,25 @@ struct FeatureConfig {
   std::vector<std::string> dependencies;
   std::vector<AugmentationOp> augmentation;  // image inputs
 
+  // The keys of a feature besides `preprocessing` and `augmentation` (polymorphic, and with
+  // syntax of their own: parse_feature reads them), declared once for reading and writing; the
+  // type's schema says which per-type keys it has.
+  template <class V>
+  void visit(V& v, const FeatureSchema& s) {
+    v("name", name, "feature name");
+    v("type", type, "feature type");
+    v("column", column, "the data column (default: the name)");
+    if (is_output) {
+      v("decoder", decoder, "decoder and its options");
+      v("loss", loss, "loss and its options");
+      if (s.output_threshold) v("threshold", threshold, "decision threshold on the probability", in_range(0, 1));
+      if (s.output_top_k) v("top_k", top_k, "k of hits_at_k", at_least(1));
+      v("reduce_input", reduce_input, "how a sequence reaching the decoder is reduced");
+    } else {
+      v("encoder", encoder, "encoder and its options");
+    }
+  }
+
   template <class T>
   const T& prep() const {
     return dynamic_cast<const T&>(*preprocessing);
@@ -269,7 +288,22 @@ struct Config {
   HyperoptSpec hyperopt_spec;  // the block checked and resolved (when there is one)
   std::optional<SlicesConfig> slices;
   std::optional<int> random_seed;
-  std::string ludwig_version;
+  std::optional<std::string> ludwig_version;
+
+  // The top-level keys besides the feature lists (read and written through the visitor; the
+  // features have FeatureConfig::visit, `defaults` is read first because it merges into them).
+  template <class V>
+  void visit(V& v) {
+    v("model_type", model_type, "the model: ecd (encoder-combiner-decoder)", one_of({"ecd"}, "model type"));
+    v("ludwig_version", ludwig_version, "accepted for Ludwig configs");
+    v("random_seed", random_seed, "seed of splits, initialization and shuffling (default 42)");
+    v("combiner", combiner, "how the encoded inputs are combined");
+    v("trainer", trainer, "training settings");
+    v("preprocessing", preprocessing, "splits and sampling");
+    v("defaults", defaults, "options per feature type, merged into every feature of that type");
+    v("hyperopt", hyperopt, "the search of kiln hyperopt");
+    v("slices", slices, "named data slices, quality gates and drift thresholds");
+  }
 
   const FeatureConfig* find_output(const std::string& name) const;
   int seed() const;  // random_seed (top level, then trainer), default 42

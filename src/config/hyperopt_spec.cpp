@@ -35,7 +35,7 @@ std::vector<std::string> algorithm_names() {
   return k;
 }
 
-const Limit kFinite = Limit{-1.7976931348623157e308, 1.7976931348623157e308}.saying("a finite number");
+const Limit kFinite = in_range(-1.7976931348623157e308, 1.7976931348623157e308).saying("a finite number");
 constexpr double kMaxExactInteger = 9007199254740992.0;  // 2^53: every integer up to it is exact as a double
 
 // One parameter's space: {space: <type>, ...} with the keys its type takes.

@@ -80,9 +80,13 @@ void YamlReader::read_typed(const YAML::Node& v, TypedOptions& out, const std::s
 
 namespace kiln {
 
-Limit at_least(double lo) { return Limit{lo, std::numeric_limits<double>::infinity()}; }
-Limit above(double lo) { return Limit{lo, std::numeric_limits<double>::infinity(), true, false}; }
-Limit in_range(double lo, double hi, bool lo_open, bool hi_open) { return Limit{lo, hi, lo_open, hi_open}; }
+Limit in_range(double lo, double hi, bool lo_open, bool hi_open) {
+  Limit l;
+  l.lo = lo, l.hi = hi, l.lo_open = lo_open, l.hi_open = hi_open;
+  return l;
+}
+Limit at_least(double lo) { return in_range(lo, std::numeric_limits<double>::infinity()); }
+Limit above(double lo) { return in_range(lo, std::numeric_limits<double>::infinity(), true, false); }
 
 std::string Limit::text() const {
   if (!expected.empty()) return expected;
@@ -101,14 +105,21 @@ std::string Limit::problem(double v) const {
   return "expected " + text() + ", got " + format_double(v);
 }
 
-OneOf one_of(std::vector<std::string> values, std::string noun) {
-  return OneOf{[v = std::move(values)] { return v; }, std::move(noun)};
-}
 OneOf one_of_names(std::function<std::vector<std::string>()> values, std::string noun) {
-  return OneOf{std::move(values), std::move(noun)};
+  OneOf o;
+  o.values = std::move(values);
+  o.noun = std::move(noun);
+  return o;
+}
+OneOf one_of(std::vector<std::string> values, std::string noun) {
+  return one_of_names([v = std::move(values)] { return v; }, std::move(noun));
 }
 
-OneOfNumbers one_of_numbers(std::vector<double> values) { return OneOfNumbers{std::move(values), ""}; }
+OneOfNumbers one_of_numbers(std::vector<double> values) {
+  OneOfNumbers o;
+  o.values = std::move(values);
+  return o;
+}
 
 std::string OneOfNumbers::text() const {
   if (!expected.empty()) return expected;

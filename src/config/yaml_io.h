@@ -26,7 +26,7 @@ struct DocVisitor;
 // A numeric limit declared with a field: at_least(1), above(0), in_range(0, 1, false, true) for
 // [0, 1). `expected` replaces the generic "expected at least 1, got 0" with a message of its own.
 struct Limit {
-  double lo, hi;
+  double lo = 0, hi = 0;
   bool lo_open = false, hi_open = false;
   std::string expected;
   std::string problem(double v) const;  // "" when v is within the limit
@@ -360,7 +360,7 @@ struct DocVisitor {
       w.write_value(field);
     }
     std::string limits;
-    auto add = [&](const std::string& t) { limits += (limits.empty() ? "" : "; ") + t; };
+    [[maybe_unused]] auto add = [&](const std::string& t) { limits += (limits.empty() ? "" : "; ") + t; };
     (add(check_text(checks)), ...);
     items.push_back({key, e.c_str(), doc, limits});
   }

@@ -61,5 +61,9 @@ Table read_csv_text(std::string text, const std::string& source, char sep,
                     const ReadOptions& options);
 Table read_jsonl_text(const std::string& text, const std::string& source,
                       const ReadOptions& options);
+// A table of values already split into cells (a served request): rows[r][c] is column c's value,
+// "" a missing one; row r is "line" r + 1 of `source` in messages.
+Table table_from_rows(std::string source, const std::vector<std::string>& columns,
+                      const std::vector<std::vector<std::string>>& rows);
 
 }  // namespace kiln

@@ -176,9 +176,9 @@ class BinaryKind : public FeatureKind, public OutputKind {
     auto p = torch::sigmoid(logits.reshape({-1}).to(torch::kFloat64)).contiguous();
     const double* d = p.data_ptr<double>();
     std::vector<PredictionColumn> cols = {{f.name + "_predictions", {}},
-                                          {f.name + "_probabilities_" + m.false_label, {}},
-                                          {f.name + "_probabilities_" + m.true_label, {}},
-                                          {f.name + "_probability", {}}};
+                                          {f.name + "_probabilities_" + m.false_label, {}, true},
+                                          {f.name + "_probabilities_" + m.true_label, {}, true},
+                                          {f.name + "_probability", {}, true}};
     for (int64_t i = 0; i < p.size(0); ++i) {
       bool yes = d[i] >= f.threshold;
       cols[0].values.push_back(yes ? m.true_label : m.false_label);

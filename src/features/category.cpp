@@ -185,9 +185,9 @@ class CategoryKind : public FeatureKind, public OutputKind {
     const int64_t n = prob.size(0), C = prob.size(1);
     const double* d = prob.data_ptr<double>();
     std::vector<PredictionColumn> cols = {{f.name + "_predictions", {}},
-                                          {f.name + "_probability", {}}};
+                                          {f.name + "_probability", {}, true}};
     for (int64_t c = 0; c < C; ++c)
-      cols.push_back({f.name + "_probabilities_" + m.idx2str[c], {}});
+      cols.push_back({f.name + "_probabilities_" + m.idx2str[c], {}, true});
     for (int64_t i = 0; i < n; ++i) {
       int64_t best = 0;
       for (int64_t c = 1; c < C; ++c)

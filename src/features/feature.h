@@ -27,6 +27,7 @@ struct LossResult {
 struct PredictionColumn {
   std::string name;
   std::vector<std::string> values;
+  bool numeric = false;  // every value is a number (probabilities, regression): JSON responses write numbers
 };
 
 // What a feature type does as an output: size of the decoder's logits, loss, metrics, prediction

@@ -204,7 +204,7 @@ class NumberKind : public FeatureKind, public OutputKind {
     double shift, scale;
     normalization_params(m, f.prep<NumberPreprocessing>().normalization, shift, scale);
     auto p = (logits.reshape({-1}).to(torch::kFloat64) * scale + shift).contiguous();
-    PredictionColumn col{f.name + "_predictions", {}};
+    PredictionColumn col{f.name + "_predictions", {}, true};
     const double* d = p.data_ptr<double>();
     col.values.reserve(p.size(0));
     for (int64_t i = 0; i < p.size(0); ++i) col.values.push_back(format_double(d[i]));

@@ -193,7 +193,7 @@ class SetKind : public FeatureKind, public OutputKind {
     const int64_t n = prob.size(0), V = prob.size(1);
     const double* d = prob.data_ptr<double>();
     std::vector<PredictionColumn> cols = {{f.name + "_predictions", {}}};
-    for (int64_t v = 0; v < V; ++v) cols.push_back({f.name + "_probabilities_" + m.idx2str[v], {}});
+    for (int64_t v = 0; v < V; ++v) cols.push_back({f.name + "_probabilities_" + m.idx2str[v], {}, true});
     for (int64_t i = 0; i < n; ++i) {
       std::string tokens;
       for (int64_t v = 0; v < V; ++v) {

@@ -328,7 +328,7 @@ class TextKind : public FeatureKind, public OutputKind {
     const bool eos = ends_with_eos(f);
     const int64_t* id = ids.data_ptr<int64_t>();
     const double* l = lp.data_ptr<double>();
-    std::vector<PredictionColumn> cols = {{f.name + "_predictions", {}}, {f.name + "_probability", {}}};
+    std::vector<PredictionColumn> cols = {{f.name + "_predictions", {}}, {f.name + "_probability", {}, true}};
     for (int64_t i = 0; i < n; ++i) {
       std::string text;
       double sum = 0;

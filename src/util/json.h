@@ -20,19 +20,24 @@
 namespace kiln {
 
 using JsonWriter = rapidjson::PrettyWriter<rapidjson::StringBuffer>;
+// One line, no spaces: HTTP responses.
+using CompactJsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
 
-inline void json_double(JsonWriter& w, double v) {
+template <class Writer>
+inline void json_double(Writer& w, double v) {
   if (std::isfinite(v))
     w.Double(v);
   else
     w.Null();
 }
 
-inline void json_key(JsonWriter& w, const std::string& k) {
+template <class Writer>
+inline void json_key(Writer& w, const std::string& k) {
   w.Key(k.c_str(), static_cast<rapidjson::SizeType>(k.size()));
 }
 
-inline void json_string(JsonWriter& w, const std::string& s) {
+template <class Writer>
+inline void json_string(Writer& w, const std::string& s) {
   w.String(s.c_str(), static_cast<rapidjson::SizeType>(s.size()));
 }
 

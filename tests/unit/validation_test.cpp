@@ -124,8 +124,9 @@ TEST_CASE("feature metadata: each type saves the fields it declares, and an unkn
   CHECK(back.at("b").true_label == "yes");
   CHECK_THROWS_WITH_AS(metadata_from_json("{\"x\": {\"type\": \"hologram\"}}", "meta.json"),
                        "meta.json: corrupt feature metadata for 'x': unknown feature type 'hologram'", ModelError);
-  for (const auto& [name, kind] : feature_kinds().entries()) {
+  for (const auto& entry : feature_kinds().entries()) {
+    const std::string& name = entry.first;  // not a structured binding: CAPTURE's lambda takes it
     CAPTURE(name);
-    CHECK(kind->metadata_fields() != 0);
+    CHECK(entry.second->metadata_fields() != 0);
   }
 }
