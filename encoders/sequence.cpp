@@ -378,7 +378,7 @@ struct CnnOptions : Options<Self>, EmbedFields, ConvFields {
 };
 
 struct ParallelCnnOptions : CnnOptions<ParallelCnnOptions> {
-  ParallelCnnOptions() { reduce_output = "sum", fc.default_sizes = {512, 256}; }
+  ParallelCnnOptions() { reduce_output = "sum", fc.num_fc_layers.reset(), fc.default_sizes = {512, 256}; }
 };
 
 // parallel_cnn: convolutions of widths 2, 3, 4, 5 side by side, reduced over time, then fully
@@ -409,7 +409,7 @@ struct ParallelCnnEncoder : SequenceEncoder {
 };
 
 struct StackedCnnOptions : CnnOptions<StackedCnnOptions> {
-  StackedCnnOptions() { reduce_output = "max", fc.default_sizes = {512, 512}; }
+  StackedCnnOptions() { reduce_output = "max", fc.num_fc_layers.reset(), fc.default_sizes = {512, 512}; }
 };
 
 // stacked_cnn: convolutions one after the other (default six: widths 7, 7, 3, 3, 3, 3 with
@@ -446,7 +446,7 @@ struct StackedParallelCnnOptions : Options<StackedParallelCnnOptions>, EmbedFiel
   std::vector<std::vector<ConvLayer>> stacked_layers;
   std::optional<int> num_stacked_layers;
   FcStackOptions fc;
-  StackedParallelCnnOptions() { reduce_output = "max", fc.default_sizes = {512, 256}; }
+  StackedParallelCnnOptions() { reduce_output = "max", fc.num_fc_layers.reset(), fc.default_sizes = {512, 256}; }
   template <class V>
   void visit(V& v) {
     visit_embed(v);

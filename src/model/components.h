@@ -97,7 +97,7 @@ struct FcStackKeys {
 // defaults in its constructor, and declares it in its visit() under its own key names.
 struct FcStackOptions {
   std::vector<FcLayer> fc_layers;       // wins over num_fc_layers when given
-  std::optional<int> num_fc_layers;     // layers of output_size; unset: default_sizes
+  std::optional<int> num_fc_layers = 0; // layers of output_size; unset (null): default_sizes
   int output_size = 256;
   std::string activation = "relu";
   std::optional<std::string> norm;      // batch | layer
