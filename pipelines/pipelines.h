@@ -66,6 +66,8 @@ struct ServeOptions {
   int port = 8000;           // 0: any free port (printed on start)
   int threads = 0;           // forward-pass threads; 0: all cores
   int http_threads = 16;     // requests handled at once (each preprocesses its own rows)
+  int64_t max_batch_size = 64;    // rows gathered from concurrent requests into one forward pass (1: none)
+  int64_t batch_timeout_us = 500; // how long a request waits for others to join its forward pass
   double max_body_mb = 16;   // larger bodies get 413
   int64_t max_rows = 100000; // rows per /batch_predict request
 };

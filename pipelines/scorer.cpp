@@ -2,6 +2,10 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+
 #include "pipelines/preprocess.h"
 #include "train/batcher.h"
 #include "train/evaluate.h"
@@ -9,27 +13,102 @@
 
 namespace kiln {
 
-Scorer::Scorer(const std::string& model_path, int threads)
-    : path_(model_path), lm_(load_model(model_path)), threads_(threads), inputs_(scoring_columns(lm_.config, false)) {
+Scorer::Scorer(const std::string& model_path, int threads, Batching batching)
+    : path_(model_path),
+      lm_(load_model(model_path)),
+      threads_(threads),
+      batching_(batching),
+      inputs_(scoring_columns(lm_.config, false)) {
   lm_.model->eval();
+  if (batching_.max_rows > 1) batcher_ = std::thread([this] { run_batches(); });
+}
+
+Scorer::~Scorer() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (batcher_.joinable()) batcher_.join();
+}
+
+Scorer::Logits Scorer::forward(const Batch& columns, const LazyColumns& lazy, int64_t rows) const {
+  std::lock_guard<std::mutex> lock(forward_);
+  const ThreadScope scope(threads_);
+  torch::InferenceMode inference;
+  const int64_t batch = std::clamp<int64_t>(rows, 1, 4096);
+  Evaluation e = evaluate(*lm_.model, lm_.config, lm_.metadata, Batcher(columns, lazy),
+                          torch::arange(rows, torch::kLong), static_cast<int>(batch), true, false);
+  ++passes_;
+  return std::move(e.logits);
 }
 
 std::vector<PredictionColumn> Scorer::predict(std::shared_ptr<Table> t) const {
   ScoringData d = prepare_scoring_data(lm_.config, lm_.metadata, std::move(t), false, "full", 1);
-  Evaluation e;
-  {
-    std::lock_guard<std::mutex> lock(forward_);
-    const ThreadScope scope(threads_);
-    torch::InferenceMode inference;
-    const int64_t batch = std::clamp<int64_t>(d.rows.size(0), 1, 4096);
-    e = evaluate(*lm_.model, lm_.config, lm_.metadata, Batcher(d.columns, d.lazy), d.rows, static_cast<int>(batch),
-                 true, false);
+  const int64_t rows = d.rows.size(0);  // every row: predict keeps all (no targets to drop)
+  Logits logits;
+  if (!batcher_.joinable() || !d.lazy.empty() || rows >= batching_.max_rows) {
+    logits = forward(d.columns, d.lazy, rows);
+  } else {
+    auto job = std::make_shared<Job>();
+    job->columns = std::move(d.columns);
+    job->rows = rows;
+    std::future<Logits> result = job->result.get_future();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      queue_.push_back(job);
+      queued_rows_ += rows;
+    }
+    cv_.notify_all();
+    logits = result.get();  // rethrows the forward pass's error
   }
   std::vector<PredictionColumn> cols;
   for (const auto& f : lm_.config.output_features)
-    for (auto& p : output_kind(f.type).predictions(f, lm_.metadata.at(f.name), e.logits.at(f.name)))
+    for (auto& p : output_kind(f.type).predictions(f, lm_.metadata.at(f.name), logits.at(f.name)))
       cols.push_back(std::move(p));
   return cols;
+}
+
+void Scorer::run_batches() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stopping, nothing left
+    // Wait for company: until enough rows are waiting, or the first request has waited long enough.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(batching_.timeout_us);
+    cv_.wait_until(lock, deadline, [&] { return stop_ || queued_rows_ >= batching_.max_rows; });
+    std::vector<std::shared_ptr<Job>> jobs;
+    int64_t rows = 0;
+    while (!queue_.empty() && (jobs.empty() || rows + queue_.front()->rows <= batching_.max_rows)) {
+      jobs.push_back(queue_.front());
+      rows += queue_.front()->rows;
+      queued_rows_ -= queue_.front()->rows;
+      queue_.pop_front();
+    }
+    lock.unlock();
+    std::vector<Logits> results;
+    try {
+      Batch columns;
+      for (const auto& [name, first] : jobs[0]->columns) {
+        std::vector<torch::Tensor> parts;
+        for (const auto& j : jobs) parts.push_back(j->columns.at(name));
+        columns[name] = parts.size() == 1 ? first : torch::cat(parts, 0);
+      }
+      Logits all = forward(columns, {}, rows);
+      int64_t offset = 0;
+      for (const auto& j : jobs) {
+        Logits mine;
+        for (const auto& [name, l] : all) mine[name] = l.narrow(0, offset, j->rows);
+        offset += j->rows;
+        results.push_back(std::move(mine));
+      }
+    } catch (...) {
+      for (const auto& j : jobs) j->result.set_exception(std::current_exception());
+      results.clear();
+    }
+    for (size_t i = 0; i < results.size(); ++i) jobs[i]->result.set_value(std::move(results[i]));
+    lock.lock();
+  }
 }
 
 }  // namespace kiln

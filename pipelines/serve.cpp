@@ -1,6 +1,6 @@
 // kiln serve: a trained model behind Ludwig's REST endpoints (POST /predict, POST /batch_predict),
 // plus GET /health and GET /model. Requests are parsed, checked and preprocessed on the request's
-// thread; the Scorer runs the forward pass. Every bad request gets a 4xx with {"error": "..."}
+// thread; the Scorer gathers concurrent requests into micro-batches for the forward pass. Every bad request gets a 4xx with {"error": "..."}
 // naming the field; nothing a client sends can stop the server. SIGINT/SIGTERM stop accepting,
 // let in-flight requests finish, and exit 0.
 #include "util/json.h"  // first: configures RapidJSON
@@ -251,17 +251,21 @@ class Server {
 }  // namespace
 
 int run_serve(const ServeOptions& o) {
-  const int threads = resolve_threads(o.threads, 0);
-  torch::set_num_threads(threads);
-  Scorer scorer(o.model_path, threads);
-  Server api(o, scorer);
-
-  // SIGINT / SIGTERM go to one thread that stops the server; every other thread blocks them.
+  // SIGINT / SIGTERM go to one thread that stops the server; every other thread blocks them. The
+  // mask is set first: threads started later (torch's, the batching thread, httplib's pool)
+  // inherit it.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  const int threads = resolve_threads(o.threads, 0);
+  torch::set_num_threads(threads);
+  Batching batching;
+  batching.max_rows = o.max_batch_size, batching.timeout_us = o.batch_timeout_us;
+  Scorer scorer(o.model_path, threads, batching);
+  Server api(o, scorer);
 
   httplib::Server svr;
   svr.new_task_queue = [n = o.http_threads] { return new httplib::ThreadPool(static_cast<size_t>(n)); };
@@ -311,7 +315,8 @@ int run_serve(const ServeOptions& o) {
   const bool ok = svr.listen_after_bind();
   done = true;
   stopper.join();
-  std::cerr << "kiln: stopped after " << api.requests() << " requests" << std::endl;
+  std::cerr << "kiln: stopped after " << api.requests() << " requests (" << scorer.forward_passes()
+            << " forward passes)" << std::endl;
   return ok ? 0 : 1;
 }
 

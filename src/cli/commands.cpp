@@ -112,6 +112,10 @@ int cmd_serve(const std::vector<std::string>& args, const std::string&) {
       "port", po::value(&o.port)->default_value(o.port), "port (0: any free port, printed on start)")(
       "threads", po::value(&o.threads)->default_value(0), "CPU threads of the forward pass (0: all cores)")(
       "http_threads", po::value(&o.http_threads)->default_value(o.http_threads), "requests handled at once")(
+      "max_batch_size", po::value(&o.max_batch_size)->default_value(o.max_batch_size),
+      "rows of concurrent requests run in one forward pass (1: no batching)")(
+      "batch_timeout_us", po::value(&o.batch_timeout_us)->default_value(o.batch_timeout_us),
+      "microseconds a request waits for others to join its forward pass")(
       "max_body_mb", po::value(&o.max_body_mb)->default_value(o.max_body_mb), "largest request body (413 above)")(
       "max_rows", po::value(&o.max_rows)->default_value(o.max_rows), "most rows in one /batch_predict request");
   po::variables_map vm;
@@ -121,6 +125,9 @@ int cmd_serve(const std::vector<std::string>& args, const std::string&) {
   if (o.http_threads < 1) throw UsageError("--http_threads: expected at least 1");
   if (!(o.max_body_mb > 0)) throw UsageError("--max_body_mb: expected a positive number");
   if (o.max_rows < 1) throw UsageError("--max_rows: expected at least 1");
+  if (o.max_batch_size < 1) throw UsageError("--max_batch_size: expected at least 1");
+  if (o.batch_timeout_us < 0 || o.batch_timeout_us > 10000000)
+    throw UsageError("--batch_timeout_us: expected 0 to 10000000 (10 s)");
   return run_serve(o);
 }
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # kiln serve: a trained penguins model on a free loopback port. /health and /model; /batch_predict
 # of every row and /predict of single rows (JSON and form fields) equal `kiln predict` on the same
-# rows; 32 concurrent clients each get their own row's answer; bad requests get a 4xx with a JSON
-# error naming the field; SIGTERM stops the server with exit 0.
+# rows; 32 concurrent clients each get their own row's answer, most of them from shared forward
+# passes (micro-batching); bad requests get a 4xx with a JSON error naming the field; SIGTERM stops
+# the server with exit 0.
 source "$(dirname "$0")/lib.sh"
 ex="$SRC/examples/penguins"
 out="$WORK/results"
@@ -10,7 +11,9 @@ out="$WORK/results"
   || fail "train: $(tail -3 "$WORK/train.log")"
 "$KILN" predict --model_path "$out/model" --dataset "$ex/penguins.csv" -q
 
-"$KILN" serve --model_path "$out/model" --port 0 --threads 1 --max_body_mb 0.1 2>"$WORK/serve.log" &
+# A 20 ms batching window, so the concurrent clients below share forward passes.
+"$KILN" serve --model_path "$out/model" --port 0 --threads 1 --max_body_mb 0.1 --batch_timeout_us 20000 \
+  2>"$WORK/serve.log" &
 pid=$!
 trap 'kill -9 $pid 2>/dev/null || true; rm -rf "$WORK"' EXIT
 port=""
@@ -98,5 +101,10 @@ echo "ok: bad requests answered with their status and message"
 kill -TERM $pid
 rc=0; wait $pid || rc=$?
 [ "$rc" -eq 0 ] || fail "serve exited $rc after SIGTERM: $(tail -3 "$WORK/serve.log")"
-grep -q '^kiln: stopped after [0-9]* requests$' "$WORK/serve.log" || fail "no stop line: $(tail -3 "$WORK/serve.log")"
+stop=$(grep '^kiln: stopped after [0-9]* requests ([0-9]* forward passes)$' "$WORK/serve.log") \
+  || fail "no stop line: $(tail -3 "$WORK/serve.log")"
+requests=$(echo "$stop" | sed 's/.*after \([0-9]*\) requests.*/\1/')
+passes=$(echo "$stop" | sed 's/.*(\([0-9]*\) forward passes)/\1/')
+# 32 concurrent single-row requests within 20 ms windows: most share a forward pass
+at_most "$passes" $((requests - 16)) "forward passes for $requests requests (micro-batching)"
 echo "serve: ok"
