@@ -12,7 +12,7 @@ out="$WORK/results"
 "$KILN" predict --model_path "$out/model" --dataset "$ex/penguins.csv" -q
 
 # A 20 ms batching window, so the concurrent clients below share forward passes.
-"$KILN" serve --model_path "$out/model" --port 0 --threads 1 --max_body_mb 0.1 --batch_timeout_us 20000 \
+"$KILN" serve --model_path "$out/model" --port 0 --threads 1 --max_body_mb 0.1 --max_rows 344 --batch_timeout_us 20000 \
   2>"$WORK/serve.log" &
 pid=$!
 trap 'kill -9 $pid 2>/dev/null || true; rm -rf "$WORK"' EXIT
@@ -90,6 +90,8 @@ bad 400 "'island': expected a string, number, boolean or null, got a list" /pred
 bad 400 "expected {\"columns\": [...], \"data\": [[...], ...]}" /batch_predict "${J[@]}" --data-binary '{"rows": []}'
 bad 400 "data[1]: expected a list of 9 values (one per column)" /batch_predict "${J[@]}" \
   --data-binary "$(jq -c '.data |= [.[0], .[1][:3]]' "$WORK/batch.json")"
+bad 413 "345 rows; at most 344 per request (--max_rows)" /batch_predict "${J[@]}" \
+  --data-binary "$(jq -c '.data += [.data[0]]' "$WORK/batch.json")"
 head -c 200000 /dev/zero | tr '\0' 'x' > "$WORK/big"
 bad 413 "request body over 0.1 MB (--max_body_mb)" /predict "${J[@]}" --data-binary @"$WORK/big"
 bad 404 "no endpoint POST /predictions (POST /predict, POST /batch_predict, GET /health, GET /model)" /predictions -d x=1
