@@ -16,13 +16,6 @@ namespace kiln {
 
 namespace {
 
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string q = "\"";
-  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return q + "\"";
-}
-
 std::vector<std::pair<std::string, std::string>> params_of(const TrialRecord& t) {
   std::vector<std::pair<std::string, std::string>> out;
   rapidjson::Document d;

@@ -65,11 +65,19 @@ struct ServeOptions {
   std::string host = "127.0.0.1";
   int port = 8000;           // 0: any free port (printed on start)
   int threads = 0;           // forward-pass threads; 0: all cores
-  int http_threads = 16;     // requests handled at once (each preprocesses its own rows)
+  // Connections served at once: cpp-httplib gives each open (keep-alive) connection a thread, which
+  // also preprocesses its requests' rows; more clients than this wait for a free thread.
+  int http_threads = 128;
   int64_t max_batch_size = 64;    // rows gathered from concurrent requests into one forward pass (1: none)
   int64_t batch_timeout_us = 500; // how long a request waits for others to join its forward pass
   double max_body_mb = 16;   // larger bodies get 413
   int64_t max_rows = 100000; // rows per /batch_predict request
+  double read_timeout_s = 10;  // a client that sends nothing for this long is disconnected
+  // Live monitoring: windows of served rows go to the model's monitor store (pipelines/live_monitor.h).
+  int64_t monitor_rows = 1000;
+  double monitor_seconds = 60;
+  std::string log_predictions;  // JSON Lines of every row's inputs and predictions ("" none)
+  double log_max_mb = 100;      // rotated past this size
 };
 
 // Returns the process exit code.

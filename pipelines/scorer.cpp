@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 
+#include "pipelines/pipelines.h"
 #include "pipelines/preprocess.h"
 #include "train/batcher.h"
 #include "train/evaluate.h"
@@ -16,9 +17,12 @@ namespace kiln {
 Scorer::Scorer(const std::string& model_path, int threads, Batching batching)
     : path_(model_path),
       lm_(load_model(model_path)),
-      threads_(threads),
+      threads_(resolve_threads(threads, lm_.config.trainer.threads)),
       batching_(batching),
-      inputs_(scoring_columns(lm_.config, false)) {
+      inputs_(scoring_columns(lm_.config, false)),
+      sliced_(kiln::slice_columns(lm_.config)) {
+  if (batching_.batch_size <= 0)
+    batching_.batch_size = lm_.config.trainer.eval_batch_size.value_or(std::max(lm_.config.trainer.batch_size, 512));
   lm_.model->eval();
   if (batching_.max_rows > 1) batcher_ = std::thread([this] { run_batches(); });
 }
@@ -36,37 +40,67 @@ Scorer::Logits Scorer::forward(const Batch& columns, const LazyColumns& lazy, in
   std::lock_guard<std::mutex> lock(forward_);
   const ThreadScope scope(threads_);
   torch::InferenceMode inference;
-  const int64_t batch = std::clamp<int64_t>(rows, 1, 4096);
+  const int64_t batch = std::clamp<int64_t>(rows, 1, batching_.batch_size);
   Evaluation e = evaluate(*lm_.model, lm_.config, lm_.metadata, Batcher(columns, lazy),
                           torch::arange(rows, torch::kLong), static_cast<int>(batch), true, false);
   ++passes_;
+  last_batch_rows_ = rows;
   return std::move(e.logits);
 }
 
-std::vector<PredictionColumn> Scorer::predict(std::shared_ptr<Table> t) const {
+Scored Scorer::finish(ScoringData d, Logits logits) const {
+  Scored s;
+  for (const auto& f : lm_.config.output_features)
+    for (auto& p : output_kind(f.type).predictions(f, lm_.metadata.at(f.name), logits.at(f.name)))
+      s.columns.push_back(std::move(p));
+  s.data = std::move(d);
+  s.logits = std::move(logits);
+  return s;
+}
+
+Scored Scorer::score_file(const std::string& dataset) const {
+  ScoringData d = prepare_scoring_data(lm_.config, lm_.metadata, dataset, false, "full", threads_);
+  Logits logits = forward(d.columns, d.lazy, d.rows.size(0));
+  return finish(std::move(d), std::move(logits));
+}
+
+Scored Scorer::score(std::shared_ptr<Table> t) const {
+  // While this request preprocesses, a waiting batch waits for it too (see run_batches).
+  struct Preparing {
+    const Scorer& s;
+    bool counted;
+    explicit Preparing(const Scorer& s) : s(s), counted(s.batcher_.joinable()) {
+      if (!counted) return;
+      std::lock_guard<std::mutex> lock(s.mu_);
+      ++s.preparing_;
+    }
+    void done(const std::shared_ptr<Job>& job = nullptr) {  // queues the job, if any, in the same step
+      if (!counted) return;
+      {
+        std::lock_guard<std::mutex> lock(s.mu_);
+        --s.preparing_;
+        if (job) s.queue_.push_back(job), s.queued_rows_ += job->rows;
+      }
+      counted = false;
+      s.cv_.notify_all();
+    }
+    ~Preparing() { done(); }
+  } preparing(*this);
   ScoringData d = prepare_scoring_data(lm_.config, lm_.metadata, std::move(t), false, "full", 1);
   const int64_t rows = d.rows.size(0);  // every row: predict keeps all (no targets to drop)
   Logits logits;
   if (!batcher_.joinable() || !d.lazy.empty() || rows >= batching_.max_rows) {
+    preparing.done();
     logits = forward(d.columns, d.lazy, rows);
   } else {
     auto job = std::make_shared<Job>();
     job->columns = std::move(d.columns);
     job->rows = rows;
     std::future<Logits> result = job->result.get_future();
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      queue_.push_back(job);
-      queued_rows_ += rows;
-    }
-    cv_.notify_all();
+    preparing.done(job);
     logits = result.get();  // rethrows the forward pass's error
   }
-  std::vector<PredictionColumn> cols;
-  for (const auto& f : lm_.config.output_features)
-    for (auto& p : output_kind(f.type).predictions(f, lm_.metadata.at(f.name), logits.at(f.name)))
-      cols.push_back(std::move(p));
-  return cols;
+  return finish(std::move(d), std::move(logits));
 }
 
 void Scorer::run_batches() {
@@ -74,9 +108,11 @@ void Scorer::run_batches() {
   for (;;) {
     cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
     if (queue_.empty()) return;  // stopping, nothing left
-    // Wait for company: until enough rows are waiting, or the first request has waited long enough.
+    // Wait for company: while other requests are still preprocessing (they will join), until enough
+    // rows wait or the first request has waited timeout_us. A lone request runs at once.
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(batching_.timeout_us);
-    cv_.wait_until(lock, deadline, [&] { return stop_ || queued_rows_ >= batching_.max_rows; });
+    cv_.wait_until(lock, deadline,
+                   [&] { return stop_ || queued_rows_ >= batching_.max_rows || preparing_ == 0; });
     std::vector<std::shared_ptr<Job>> jobs;
     int64_t rows = 0;
     while (!queue_.empty() && (jobs.empty() || rows + queue_.front()->rows <= batching_.max_rows)) {

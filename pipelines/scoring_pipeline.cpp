@@ -14,6 +14,8 @@
 #include "monitor/monitor_store.h"
 #include "slices/drift.h"
 #include "pipelines/model_store.h"
+#include "pipelines/observe.h"
+#include "pipelines/scorer.h"
 #include "pipelines/pipelines.h"
 #include "pipelines/preprocess.h"
 #include "pipelines/report_text.h"
@@ -29,38 +31,12 @@ std::string output_dir_for(const ScoreOptions& o) {
   return o.output_directory.empty() ? parent_dir(o.model_path) : o.output_directory;
 }
 
-void csv_field(std::string& out, const std::string& v) {
-  if (v.find_first_of(",\"\n\r") == std::string::npos) {
-    out += v;
-    return;
-  }
-  out += '"';
-  for (char ch : v) {
-    if (ch == '"') out += '"';
-    out += ch;
-  }
-  out += '"';
-}
-
 int eval_batch_size(const Config& c, int requested) {
   if (requested > 0) return requested;
   return c.trainer.eval_batch_size.value_or(std::max(c.trainer.batch_size, 512));
 }
 
 }  // namespace
-
-// Summary of one output's predictions over the rows of a mask (null: all rows).
-MetricValues prediction_summary(const FeatureConfig& f, const FeatureMetadata& m,
-                                const torch::Tensor& logits, const bool* mask) {
-  auto sel = [&](const torch::Tensor& x) {
-    if (!mask) return x;
-    auto keep = torch::from_blob(const_cast<bool*>(mask), {x.size(0)}, torch::kBool);
-    return x.index({keep});
-  };
-  auto l = sel(logits.to(torch::kFloat64));
-  if (l.size(0) == 0) return {};
-  return output_kind(f.type).prediction_summary(f, m, l);
-}
 
 std::string format_metrics(const std::string& title, const Evaluation& e) {
   std::ostringstream ss;
@@ -162,32 +138,18 @@ int run_evaluate(const ScoreOptions& o) {
 int run_predict(const ScoreOptions& o) {
   const std::string out_dir = output_dir_for(o);
   check_writable(out_dir);
-  LoadedModel lm = load_model(o.model_path);
-  const int threads = resolve_threads(o.threads, lm.config.trainer.threads);
-  torch::set_num_threads(threads);
-  const ThreadScope thread_scope(threads);
-  ScoringData d = prepare_scoring_data(lm.config, lm.metadata, o.dataset, false, "full", threads);
-  Evaluation e = evaluate(*lm.model, lm.config, lm.metadata, Batcher(d.columns, d.lazy), d.rows,
-                          eval_batch_size(lm.config, o.batch_size), true, false);
-  std::vector<PredictionColumn> cols;
-  for (const auto& f : lm.config.output_features) {
-    auto part = output_kind(f.type).predictions(f, lm.metadata.at(f.name), e.logits.at(f.name));
-    for (auto& p : part) cols.push_back(std::move(p));
-  }
-  std::string text;
-  for (size_t i = 0; i < cols.size(); ++i) {
-    if (i) text += ',';
-    csv_field(text, cols[i].name);
-  }
-  text += '\n';
-  const size_t n = cols.empty() ? 0 : cols[0].values.size();
-  for (size_t r = 0; r < n; ++r) {
-    for (size_t i = 0; i < cols.size(); ++i) {
-      if (i) text += ',';
-      csv_field(text, cols[i].values[r]);
-    }
-    text += '\n';
-  }
+  Batching batching;
+  batching.max_rows = 1;  // one caller: no micro-batching thread
+  batching.batch_size = o.batch_size;
+  const Scorer scorer(o.model_path, o.threads, batching);
+  const LoadedModel& lm = scorer.model();
+  torch::set_num_threads(scorer.threads());
+  Scored s = scorer.score_file(o.dataset);
+  const size_t n = s.rows();
+  std::vector<std::string> names;
+  std::vector<const std::vector<std::string>*> values;
+  for (const auto& c : s.columns) names.push_back(c.name), values.push_back(&c.values);
+  const std::string text = csv_text(names, values, n);
   make_dirs(out_dir);
   const DirLock lock(out_dir);  // or throws: another Kiln run writes here
   const std::string path = path_join(out_dir, "predictions.csv");
@@ -195,67 +157,13 @@ int run_predict(const ScoreOptions& o) {
   if (!o.quiet) std::cerr << "kiln: wrote " << n << " predictions to " << path << "\n";
 
   // Drift against the training profile (overall and per slice) and prediction distributions.
-  const std::string ref_path = path_join(o.model_path, "drift_reference.json");
-  if (!file_exists(ref_path)) return 0;
-  DriftReference ref = drift_reference_from_json(read_file(ref_path), ref_path);
-  DriftThresholds th;
-  if (lm.config.slices)
-    th = {lm.config.slices->drift.psi_warning, lm.config.slices->drift.psi_alert};
+  const auto ref = load_drift_reference(o.model_path);
+  if (!ref) return 0;
+  const auto& d = s.data;
   std::vector<int64_t> all(d.rows.data_ptr<int64_t>(), d.rows.data_ptr<int64_t>() + d.rows.size(0));
-  DataDrift overall = compare_profiles(ref.overall, profile_data(lm.config, *d.table, all, &ref.overall), th);
-  std::vector<Measurement> ms;
-  rapidjson::StringBuffer sb;
-  JsonWriter w(sb);
-  w.SetIndent(' ', 1);
-  w.StartObject();
-  write_drift_json(w, overall);
-  for (const auto& f : overall.features) ms.push_back({"", f.name, "psi", f.psi});
-  ms.push_back({"", "*", "drift_share", overall.drift_share});
-  std::vector<std::pair<std::string, DataDrift>> per_slice;
-  w.Key("slices");
-  w.StartObject();
-  for (size_t s = 0; s < d.slices.names.size(); ++s) {
-    const std::string& name = d.slices.names[s];
-    auto it = ref.slices.find(name);
-    if (it == ref.slices.end()) continue;
-    const bool* m = d.slices.membership[static_cast<int64_t>(s)].data_ptr<bool>();
-    std::vector<int64_t> rows;
-    for (int64_t r : all)
-      if (m[r]) rows.push_back(r);
-    DataDrift sd = compare_profiles(it->second, profile_data(lm.config, *d.table, rows, &it->second), th);
-    json_key(w, name);
-    w.StartObject();
-    write_drift_json(w, sd);
-    w.EndObject();
-    for (const auto& f : sd.features) ms.push_back({name, f.name, "psi", f.psi});
-    ms.push_back({name, "*", "drift_share", sd.drift_share});
-  }
-  w.EndObject();
-  w.Key("predictions");
-  w.StartObject();
-  auto summarize = [&](const std::string& slice, const bool* mask) {
-    json_key(w, slice.empty() ? "(all)" : slice);
-    w.StartObject();
-    for (const auto& f : lm.config.output_features) {
-      json_key(w, f.name);
-      w.StartObject();
-      for (const auto& [k, v] : prediction_summary(f, lm.metadata.at(f.name), e.logits.at(f.name), mask)) {
-        json_key(w, k);
-        json_double(w, v);
-        ms.push_back({slice, f.name, k, v});
-      }
-      w.EndObject();
-    }
-    w.EndObject();
-  };
-  summarize("", nullptr);
-  for (size_t s = 0; s < d.slices.names.size(); ++s) {
-    // masks over table rows; predictions are in row order (every row is scored)
-    summarize(d.slices.names[s], d.slices.membership[static_cast<int64_t>(s)].data_ptr<bool>());
-  }
-  w.EndObject();
-  w.EndObject();
-  write_file_atomic(path_join(out_dir, "drift.json"), std::string(sb.GetString(), sb.GetSize()) + "\n");
+  const Observation seen = observe(lm, ref.get(), *d.table, all, d.slices, s.logits);
+  write_file_atomic(path_join(out_dir, "drift.json"), seen.json);
+  const DataDrift& overall = seen.overall;
   int alerts = 0, warnings = 0;
   for (const auto& f : overall.features) alerts += f.status == "alert", warnings += f.status == "warning";
   std::cout << "drift: " << alerts << " of " << overall.features.size() << " features in alert, "
@@ -267,7 +175,7 @@ int run_predict(const ScoreOptions& o) {
     if (sorted[i].status != "ok")
       std::cout << "  " << sorted[i].status << "  " << sorted[i].name << "  psi "
                 << format_double(std::round(sorted[i].psi * 1e4) / 1e4) << "\n";
-  MonitorStore(path_join(o.model_path, "monitor.sqlite")).append("predict", o.dataset, n, ms);
+  MonitorStore(path_join(o.model_path, "monitor.sqlite")).append("predict", o.dataset, static_cast<int64_t>(n), seen.measurements);
   return 0;
 }
 

@@ -1,8 +1,10 @@
 // kiln serve: a trained model behind Ludwig's REST endpoints (POST /predict, POST /batch_predict),
-// plus GET /health and GET /model. Requests are parsed, checked and preprocessed on the request's
-// thread; the Scorer gathers concurrent requests into micro-batches for the forward pass. Every bad request gets a 4xx with {"error": "..."}
-// naming the field; nothing a client sends can stop the server. SIGINT/SIGTERM stop accepting,
-// let in-flight requests finish, and exit 0.
+// plus GET /health, GET /model and GET /metrics (Prometheus). Requests are parsed, checked and
+// preprocessed on the request's thread; the Scorer gathers concurrent requests into micro-batches
+// for the forward pass; the LiveMonitor folds windows of served rows into the model's monitor
+// store. Every bad request gets a 4xx with {"error": "..."} naming the field; nothing a client
+// sends can stop the server. SIGINT/SIGTERM stop accepting, let in-flight requests finish, write
+// the open monitor window, and exit 0.
 #include "util/json.h"  // first: configures RapidJSON
 
 #include <httplib.h>
@@ -14,9 +16,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <iostream>
+#include <sstream>
 #include <thread>
+#include <tuple>
 
+#include "pipelines/live_monitor.h"
 #include "pipelines/model_store.h"
 #include "pipelines/pipelines.h"
 #include "pipelines/scorer.h"
@@ -77,17 +83,154 @@ std::map<std::string, std::string> form_fields(const httplib::Request& req) {
   return out;
 }
 
+// Whether a multipart field is an uploaded file (it has a file name), e.g. an image.
+bool uploaded_file(const httplib::Request& req, const std::string& field) {
+  auto it = req.files.find(field);
+  return it != req.files.end() && !it->second.filename.empty();
+}
+
+// A Prometheus label value: backslash, quote and newline escaped.
+std::string label(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') out += "\\n";
+    else out += c;
+  }
+  return out;
+}
+
+// What GET /metrics reports (Prometheus text exposition format 0.0.4).
+class Metrics {
+ public:
+  static constexpr double kBuckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10};
+
+  static std::string endpoint(const std::string& path) {
+    for (const char* e : {"/predict", "/batch_predict", "/health", "/model", "/metrics"})
+      if (path == e) return e;
+    return "other";
+  }
+
+  void request(const std::string& path, int status, double seconds) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const std::string e = endpoint(path);
+    ++requests_[{e, status}];
+    if (seconds < 0) return;  // refused before routing (unparsable request): no latency
+    Histogram& h = latency_[e];
+    if (h.counts.empty()) h.counts.assign(std::size(kBuckets), 0);
+    for (size_t b = 0; b < std::size(kBuckets); ++b) h.counts[b] += seconds <= kBuckets[b];
+    h.sum += seconds;
+    ++h.count;
+  }
+
+  // Rows scored, per slice, and each categorical output's predicted values overall and per slice.
+  void scored(const Scored& s) {
+    const int64_t n = static_cast<int64_t>(s.rows());
+    const int64_t* rows = s.data.rows.data_ptr<int64_t>();
+    std::lock_guard<std::mutex> lock(mu_);
+    rows_ += n;
+    for (size_t k = 0; k < s.data.slices.names.size(); ++k) {
+      const bool* m = s.data.slices.membership[static_cast<int64_t>(k)].data_ptr<bool>();
+      int64_t in = 0;
+      for (int64_t i = 0; i < n; ++i) in += m[rows[i]];
+      slice_rows_[s.data.slices.names[k]] += in;
+    }
+    for (const auto& c : s.columns) {
+      if (c.numeric || c.name.size() < 12 || c.name.compare(c.name.size() - 12, 12, "_predictions") != 0) continue;
+      const std::string out = c.name.substr(0, c.name.size() - 12);
+      for (int64_t i = 0; i < n; ++i) {
+        ++predicted_[{"", out, c.values[static_cast<size_t>(i)]}];
+        for (size_t k = 0; k < s.data.slices.names.size(); ++k)
+          if (s.data.slices.membership[static_cast<int64_t>(k)].data_ptr<bool>()[rows[i]])
+            ++predicted_[{s.data.slices.names[k], out, c.values[static_cast<size_t>(i)]}];
+      }
+    }
+  }
+
+  std::string text(const Scorer& scorer, const LiveMonitor::Status& monitor, int64_t in_flight) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::ostringstream o;
+    o << "# HELP kiln_requests_total HTTP requests answered, by endpoint and status.\n"
+      << "# TYPE kiln_requests_total counter\n";
+    for (const auto& [k, v] : requests_)
+      o << "kiln_requests_total{endpoint=\"" << k.first << "\",status=\"" << k.second << "\"} " << v << "\n";
+    o << "# HELP kiln_request_errors_total Requests answered with a 4xx or 5xx status, by endpoint and status.\n"
+      << "# TYPE kiln_request_errors_total counter\n";
+    for (const auto& [k, v] : requests_)
+      if (k.second >= 400)
+        o << "kiln_request_errors_total{endpoint=\"" << k.first << "\",status=\"" << k.second << "\"} " << v << "\n";
+    o << "# HELP kiln_request_duration_seconds Time from routing a request to its answer, by endpoint.\n"
+      << "# TYPE kiln_request_duration_seconds histogram\n";
+    for (const auto& [e, h] : latency_) {
+      for (size_t b = 0; b < std::size(kBuckets); ++b)
+        o << "kiln_request_duration_seconds_bucket{endpoint=\"" << e << "\",le=\"" << format_double(kBuckets[b])
+          << "\"} " << h.counts[b] << "\n";
+      o << "kiln_request_duration_seconds_bucket{endpoint=\"" << e << "\",le=\"+Inf\"} " << h.count << "\n"
+        << "kiln_request_duration_seconds_sum{endpoint=\"" << e << "\"} " << format_double(h.sum) << "\n"
+        << "kiln_request_duration_seconds_count{endpoint=\"" << e << "\"} " << h.count << "\n";
+    }
+    o << "# HELP kiln_requests_in_flight Requests being answered now.\n# TYPE kiln_requests_in_flight gauge\n"
+      << "kiln_requests_in_flight " << in_flight << "\n";
+    o << "# HELP kiln_rows_scored_total Rows scored by /predict and /batch_predict.\n"
+      << "# TYPE kiln_rows_scored_total counter\nkiln_rows_scored_total " << rows_ << "\n";
+    o << "# HELP kiln_forward_passes_total Forward passes run (micro-batches and large requests).\n"
+      << "# TYPE kiln_forward_passes_total counter\nkiln_forward_passes_total " << scorer.forward_passes() << "\n";
+    o << "# HELP kiln_batch_rows Rows in the latest forward pass.\n"
+      << "# TYPE kiln_batch_rows gauge\nkiln_batch_rows " << scorer.last_batch_rows() << "\n";
+    o << "# HELP kiln_slice_rows_total Scored rows in each slice of the model's config.\n"
+      << "# TYPE kiln_slice_rows_total counter\n";
+    for (const auto& [slice, v] : slice_rows_) o << "kiln_slice_rows_total{slice=\"" << label(slice) << "\"} " << v << "\n";
+    o << "# HELP kiln_predictions_total Predicted values of each categorical output, over all rows (slice \"\") and per slice.\n"
+      << "# TYPE kiln_predictions_total counter\n";
+    for (const auto& [k, v] : predicted_)
+      o << "kiln_predictions_total{output=\"" << label(std::get<1>(k)) << "\",value=\"" << label(std::get<2>(k))
+        << "\",slice=\"" << label(std::get<0>(k)) << "\"} " << v << "\n";
+    o << "# HELP kiln_monitor_windows_total Windows of served rows written to the monitor store.\n"
+      << "# TYPE kiln_monitor_windows_total counter\nkiln_monitor_windows_total " << monitor.windows << "\n";
+    o << "# HELP kiln_drift_share Share of input features in drift alert in the latest monitor window, over all rows (slice \"\") and per slice.\n"
+      << "# TYPE kiln_drift_share gauge\nkiln_drift_share{slice=\"\"} " << format_double(monitor.drift_share) << "\n";
+    for (const auto& [slice, v] : monitor.slice_drift_share)
+      o << "kiln_drift_share{slice=\"" << label(slice) << "\"} " << format_double(v) << "\n";
+    return o.str();
+  }
+
+ private:
+  struct Histogram {
+    std::vector<int64_t> counts;  // cumulative per bucket
+    double sum = 0;
+    int64_t count = 0;
+  };
+  mutable std::mutex mu_;
+  std::map<std::pair<std::string, int>, int64_t> requests_;
+  std::map<std::string, Histogram> latency_;
+  int64_t rows_ = 0;
+  std::map<std::string, int64_t> slice_rows_;
+  std::map<std::tuple<std::string, std::string, std::string>, int64_t> predicted_;
+};
+
 class Server {
  public:
-  Server(const ServeOptions& o, const Scorer& scorer) : o_(o), scorer_(scorer) {}
+  Server(const ServeOptions& o, const Scorer& scorer, LiveMonitor& monitor)
+      : o_(o), scorer_(scorer), monitor_(monitor) {}
+
+  // The columns a request's table holds: the inputs (each required), then the slice columns the
+  // request gives (so the model's slices count served rows; a slice without its columns is empty).
+  std::vector<std::string> request_columns(const std::function<bool(const std::string&)>& given) const {
+    std::vector<std::string> cols = scorer_.input_columns();
+    for (const auto& c : scorer_.slice_columns())
+      if (std::find(cols.begin(), cols.end(), c) == cols.end() && given(c)) cols.push_back(c);
+    return cols;
+  }
 
   // One row: a JSON object {column: value} or form fields.
   std::shared_ptr<Table> one_row(const httplib::Request& req) const {
     std::vector<std::string> row;
-    const auto& columns = scorer_.input_columns();
+    std::vector<std::string> columns;
     if (is_json(req)) {
       rapidjson::Document d = parse_json(req.body, "body");
-      if (!d.IsObject()) throw RequestError(400, "expected a JSON object of input columns, e.g. {\"" + columns[0] + "\": ...}");
+      if (!d.IsObject())
+        throw RequestError(400, "expected a JSON object of input columns, e.g. {\"" + scorer_.input_columns()[0] + "\": ...}");
+      columns = request_columns([&](const std::string& c) { return d.HasMember(c.c_str()); });
       for (const auto& c : columns) {
         auto it = d.FindMember(c.c_str());
         if (it == d.MemberEnd()) throw RequestError(400, "missing input feature column '" + c + "'");
@@ -95,13 +238,18 @@ class Server {
       }
     } else {
       const auto fields = form_fields(req);
+      columns = request_columns([&](const std::string& c) { return fields.count(c) > 0; });
       for (const auto& c : columns) {
         auto it = fields.find(c);
         if (it == fields.end()) throw RequestError(400, "missing input feature column '" + c + "'");
         row.push_back(it->second);
       }
     }
-    return std::make_shared<Table>(table_from_rows("request", columns, {row}));
+    auto t = std::make_shared<Table>(table_from_rows("request", columns, {row}));
+    // An uploaded file's field holds its bytes (an image is decoded from them, not opened by name).
+    if (!is_json(req))
+      for (auto& c : t->columns) c.holds_bytes = uploaded_file(req, c.name);
+    return t;
   }
 
   // Ludwig's batch: {"columns": [...], "data": [[...], ...]} as the body or the form field `dataset`.
@@ -122,7 +270,7 @@ class Server {
       if (!d["columns"][i].IsString()) throw RequestError(400, "columns[" + std::to_string(i) + "]: expected a column name");
       given[d["columns"][i].GetString()] = i;
     }
-    const auto& columns = scorer_.input_columns();
+    const auto columns = request_columns([&](const std::string& c) { return given.count(c) > 0; });
     std::vector<size_t> index;
     for (const auto& c : columns) {
       auto it = given.find(c);
@@ -151,8 +299,16 @@ class Server {
     else json_string(w, c.values[row]);
   }
 
-  std::string predict(const httplib::Request& req) const {
-    const auto cols = scorer_.predict(one_row(req));
+  // Scores a request's table; the metrics and the monitor see its rows.
+  std::vector<PredictionColumn> score(std::shared_ptr<Table> t) {
+    Scored s = scorer_.score(std::move(t));
+    metrics_.scored(s);
+    monitor_.record(s);
+    return std::move(s.columns);
+  }
+
+  std::string predict(const httplib::Request& req) {
+    const auto cols = score(one_row(req));
     rapidjson::StringBuffer sb;
     CompactJsonWriter w(sb);
     w.StartObject();
@@ -164,8 +320,8 @@ class Server {
     return std::string(sb.GetString(), sb.GetSize());
   }
 
-  std::string batch_predict(const httplib::Request& req) const {
-    const auto cols = scorer_.predict(rows(req));
+  std::string batch_predict(const httplib::Request& req) {
+    const auto cols = score(rows(req));
     const size_t n = cols.empty() ? 0 : cols[0].values.size();
     rapidjson::StringBuffer sb;
     CompactJsonWriter w(sb);
@@ -241,12 +397,21 @@ class Server {
   }
 
   int64_t requests() const { return requests_.load(); }
+  Metrics& metrics() { return metrics_; }
+  std::string metrics_text() const { return metrics_.text(scorer_, monitor_.status(), in_flight_.load()); }
+  std::atomic<int64_t>& in_flight() { return in_flight_; }
 
  private:
   const ServeOptions& o_;
   const Scorer& scorer_;
-  std::atomic<int64_t> requests_{0};
+  LiveMonitor& monitor_;
+  Metrics metrics_;
+  std::atomic<int64_t> requests_{0}, in_flight_{0};
 };
+
+// When this thread's current request was routed (httplib answers each request on one thread).
+thread_local std::chrono::steady_clock::time_point request_start;
+thread_local bool request_routed = false;
 
 }  // namespace
 
@@ -260,23 +425,48 @@ int run_serve(const ServeOptions& o) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  const int threads = resolve_threads(o.threads, 0);
-  torch::set_num_threads(threads);
   Batching batching;
   batching.max_rows = o.max_batch_size, batching.timeout_us = o.batch_timeout_us;
-  Scorer scorer(o.model_path, threads, batching);
-  Server api(o, scorer);
+  Scorer scorer(o.model_path, o.threads, batching);
+  torch::set_num_threads(scorer.threads());
+  LiveMonitorOptions mo;
+  mo.window_rows = o.monitor_rows, mo.window_seconds = o.monitor_seconds;
+  mo.log_path = o.log_predictions, mo.log_max_bytes = static_cast<int64_t>(o.log_max_mb * 1024 * 1024);
+  LiveMonitor monitor(scorer, mo);
+  Server api(o, scorer, monitor);
 
   httplib::Server svr;
   svr.new_task_queue = [n = o.http_threads] { return new httplib::ThreadPool(static_cast<size_t>(n)); };
   svr.set_payload_max_length(static_cast<size_t>(o.max_body_mb * 1024 * 1024));
-  svr.set_read_timeout(10);
+  svr.set_read_timeout(std::chrono::duration<double>(o.read_timeout_s));
   svr.set_write_timeout(10);
+  // A keep-alive connection stays open for any number of requests (httplib closes it after 5 by
+  // default: every client would reconnect all the time) until 5 s idle.
+  svr.set_keep_alive_max_count(1000000);
+  svr.set_keep_alive_timeout(5);
+  svr.set_pre_routing_handler([&](const httplib::Request&, httplib::Response&) {
+    request_start = std::chrono::steady_clock::now();
+    request_routed = true;
+    ++api.in_flight();
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  svr.set_logger([&](const httplib::Request& req, const httplib::Response& res) {
+    double seconds = -1;
+    if (request_routed) {
+      seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - request_start).count();
+      request_routed = false;
+      --api.in_flight();
+    }
+    api.metrics().request(req.path, res.status, seconds);
+  });
   svr.Get("/health", [&](const httplib::Request&, httplib::Response& res) {
     api.answer(res, [] { return std::string("{\"status\":\"ok\"}"); });
   });
   svr.Get("/model", [&](const httplib::Request&, httplib::Response& res) {
     api.answer(res, [&] { return api.model_json(); });
+  });
+  svr.Get("/metrics", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_content(api.metrics_text(), "text/plain; version=0.0.4");
   });
   svr.Post("/predict", [&](const httplib::Request& req, httplib::Response& res) {
     api.answer(res, [&] { return api.predict(req); });
@@ -288,8 +478,9 @@ int run_serve(const ServeOptions& o) {
   svr.set_error_handler([&](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
     std::string message = "HTTP " + std::to_string(res.status);
-    if (res.status == 404) message = "no endpoint " + req.method + " " + req.path + " (POST /predict, POST /batch_predict, GET /health, GET /model)";
+    if (res.status == 404) message = "no endpoint " + req.method + " " + req.path + " (POST /predict, POST /batch_predict, GET /health, GET /model, GET /metrics)";
     if (res.status == 413) message = "request body over " + format_double(o.max_body_mb) + " MB (--max_body_mb)";
+    if (res.status == 400) message = "malformed or incomplete HTTP request (or the client sent nothing for --read_timeout " + format_double(o.read_timeout_s) + " s)";
     res.set_content(error_json(message), "application/json");
   });
 
@@ -315,8 +506,10 @@ int run_serve(const ServeOptions& o) {
   const bool ok = svr.listen_after_bind();
   done = true;
   stopper.join();
+  monitor.flush();  // the open window goes to the monitor store before the stop line
+  const auto seen = monitor.status();
   std::cerr << "kiln: stopped after " << api.requests() << " requests (" << scorer.forward_passes()
-            << " forward passes)" << std::endl;
+            << " forward passes; " << seen.windows << " monitor windows)" << std::endl;
   return ok ? 0 : 1;
 }
 

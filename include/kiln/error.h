@@ -1,6 +1,7 @@
 #pragma once
-// Typed errors thrown at the boundaries (config, data, model files, usage). main() maps each to an
-// exit code and prints its one-line message; library code never calls exit().
+// Typed errors thrown at the boundaries (config, data, model files, usage). The kiln CLI maps each
+// to an exit code and prints its one-line message; library code never calls exit(). Part of the
+// public API (kiln/kiln.h): an application catches kiln::KilnError, or one of its kinds.
 #include <stdexcept>
 #include <string>
 #include <vector>

@@ -111,13 +111,24 @@ int cmd_serve(const std::vector<std::string>& args, const std::string&) {
       "host", po::value(&o.host)->default_value(o.host), "address to listen on")(
       "port", po::value(&o.port)->default_value(o.port), "port (0: any free port, printed on start)")(
       "threads", po::value(&o.threads)->default_value(0), "CPU threads of the forward pass (0: all cores)")(
-      "http_threads", po::value(&o.http_threads)->default_value(o.http_threads), "requests handled at once")(
+      "http_threads", po::value(&o.http_threads)->default_value(o.http_threads),
+      "connections served at once (each keep-alive connection holds a thread)")(
       "max_batch_size", po::value(&o.max_batch_size)->default_value(o.max_batch_size),
       "rows of concurrent requests run in one forward pass (1: no batching)")(
       "batch_timeout_us", po::value(&o.batch_timeout_us)->default_value(o.batch_timeout_us),
       "microseconds a request waits for others to join its forward pass")(
       "max_body_mb", po::value(&o.max_body_mb)->default_value(o.max_body_mb), "largest request body (413 above)")(
-      "max_rows", po::value(&o.max_rows)->default_value(o.max_rows), "most rows in one /batch_predict request");
+      "max_rows", po::value(&o.max_rows)->default_value(o.max_rows), "most rows in one /batch_predict request")(
+      "read_timeout", po::value(&o.read_timeout_s)->default_value(o.read_timeout_s),
+      "seconds a client may stay silent mid-request before it is disconnected")(
+      "monitor_rows", po::value(&o.monitor_rows)->default_value(o.monitor_rows),
+      "served rows per monitor window (written to the model's monitor store)")(
+      "monitor_seconds", po::value(&o.monitor_seconds)->default_value(o.monitor_seconds),
+      "seconds after its first row a monitor window closes")(
+      "log_predictions", po::value(&o.log_predictions),
+      "append every row's inputs and predictions to this JSON Lines file")(
+      "log_max_mb", po::value(&o.log_max_mb)->default_value(o.log_max_mb),
+      "size past which the predictions log is rotated (F.1 ... F.5 kept)");
   po::variables_map vm;
   if (!parse("serve", "--model_path results/model [--host 127.0.0.1] [--port 8000]", d, args, vm, {"model_path"}))
     return 0;
@@ -128,6 +139,10 @@ int cmd_serve(const std::vector<std::string>& args, const std::string&) {
   if (o.max_batch_size < 1) throw UsageError("--max_batch_size: expected at least 1");
   if (o.batch_timeout_us < 0 || o.batch_timeout_us > 10000000)
     throw UsageError("--batch_timeout_us: expected 0 to 10000000 (10 s)");
+  if (!(o.read_timeout_s > 0) || o.read_timeout_s > 3600) throw UsageError("--read_timeout: expected more than 0 and at most 3600 seconds");
+  if (o.monitor_rows < 1) throw UsageError("--monitor_rows: expected at least 1");
+  if (!(o.monitor_seconds > 0)) throw UsageError("--monitor_seconds: expected a positive number");
+  if (!(o.log_max_mb > 0)) throw UsageError("--log_max_mb: expected a positive number");
   return run_serve(o);
 }
 

@@ -16,6 +16,8 @@ struct Cell {
 struct Column {
   std::string name;
   std::vector<Cell> cells;
+  // The cells hold files' bytes (an image uploaded to kiln serve), not paths to them.
+  bool holds_bytes = false;
 };
 
 class Table {

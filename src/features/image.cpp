@@ -72,23 +72,26 @@ std::string resolve(const Table& t, std::string_view value) {
 }
 
 // Decodes one image as 8-bit with its own channel count (1, 3 or 4; OpenCV's BGR order is turned
-// into RGB), from the file, or from its bytes when they were read ahead. Throws DataError naming
-// row and column.
-cv::Mat decode(const FeatureConfig& f, const Table& t, size_t row, std::string_view value,
+// into RGB), from the file the cell names, from its bytes when they were read ahead, or from the
+// cell itself when the column holds uploaded files. Throws DataError naming row and column.
+cv::Mat decode(const FeatureConfig& f, const Table& t, const Column& c, size_t row,
                const std::string* bytes = nullptr) {
-  const std::string path = resolve(t, value);
-  if (!bytes && !file_exists(path))
+  const std::string_view value = t.cell(c, row);
+  const std::string path = c.holds_bytes ? std::string() : resolve(t, value);
+  const std::string what = c.holds_bytes ? "the uploaded file" : path;  // named in messages
+  if (!c.holds_bytes && !bytes && !file_exists(path))
     throw DataError(where(f, t, row) + ": image file not found: " + path);
-  cv::Mat m = bytes ? cv::imdecode(cv::Mat(1, static_cast<int>(bytes->size()), CV_8U,
-                                           const_cast<char*>(bytes->data())),
-                                   cv::IMREAD_UNCHANGED)
-                    : cv::imread(path, cv::IMREAD_UNCHANGED);
+  const std::string_view data = bytes ? std::string_view(*bytes) : value;
+  cv::Mat m = c.holds_bytes || bytes
+                  ? cv::imdecode(cv::Mat(1, static_cast<int>(data.size()), CV_8U, const_cast<char*>(data.data())),
+                                 cv::IMREAD_UNCHANGED)
+                  : cv::imread(path, cv::IMREAD_UNCHANGED);
   if (m.empty())
-    throw DataError(where(f, t, row) + ": cannot decode image " + path +
+    throw DataError(where(f, t, row) + ": cannot decode " + (c.holds_bytes ? what : "image " + what) +
                     " (expected a PNG, JPEG or BMP file)");
   if (m.depth() == CV_16U) m.convertTo(m, CV_8U, 1.0 / 257);
   if (m.depth() != CV_8U)
-    throw DataError(where(f, t, row) + ": unsupported pixel type in " + path + " (expected 8 or 16 bits)");
+    throw DataError(where(f, t, row) + ": unsupported pixel type in " + what + " (expected 8 or 16 bits)");
   if (m.channels() == 3) cv::cvtColor(m, m, cv::COLOR_BGR2RGB);
   if (m.channels() == 4) cv::cvtColor(m, m, cv::COLOR_BGRA2RGBA);
   if (m.channels() == 2) {  // gray + alpha: keep the gray
@@ -174,7 +177,7 @@ void decode_row(const FeatureConfig& f, const FeatureMetadata& m, const Table& t
     std::fill(dst, dst + static_cast<int64_t>(C) * H * W, 0);
     return;
   }
-  cv::Mat img = decode(f, t, static_cast<size_t>(src), t.cell(c, src), bytes);
+  cv::Mat img = decode(f, t, c, static_cast<size_t>(src), bytes);
   if (img.channels() != C) {
     if (!p.num_channels)
       throw DataError(where(f, t, static_cast<size_t>(src)) + ": image has " + std::to_string(img.channels()) +
@@ -199,7 +202,7 @@ class LazyImages : public LazyColumn {
       : f_(f), m_(m), t_(std::move(t)), c_(c),
         src_(missing_sources(*t_, c_, f.prep<ImagePreprocessing>().missing_value_strategy)) {
     // A missing file fails now, naming its row, rather than in the middle of training.
-    for (size_t r = 0; r < src_.size(); ++r)
+    for (size_t r = 0; r < src_.size() && !c_.holds_bytes; ++r)
       if (src_[r] >= 0 && static_cast<size_t>(src_[r]) == r) {
         const std::string path = resolve(*t_, t_->cell(c_, r));
         if (!file_exists(path)) throw DataError(where(f_, *t_, r) + ": image file not found: " + path);
@@ -212,7 +215,7 @@ class LazyImages : public LazyColumn {
     const int64_t* r = idx.data_ptr<int64_t>();
     for (size_t i = 0; i < bytes->size(); ++i) {
       const int64_t src = src_[static_cast<size_t>(r[i])];
-      if (src < 0) continue;
+      if (src < 0 || c_.holds_bytes) continue;  // uploaded bytes are decoded from the cell
       try {
         (*bytes)[i] = read_file(resolve(*t_, t_->cell(c_, src)));
       } catch (const DataError&) {
@@ -272,7 +275,7 @@ class ImageKind : public FeatureKind {
         continue;
       }
       if (static_cast<int>(heights.size()) >= p.infer_image_sample_size) continue;
-      cv::Mat img = decode(f, t, static_cast<size_t>(r), t.cell(c, r));
+      cv::Mat img = decode(f, t, c, static_cast<size_t>(r));
       heights.push_back(img.rows), widths.push_back(img.cols);
       channel_counts[img.channels()]++;
     }

@@ -75,7 +75,9 @@ class CharactersTokenizer : public Tokenizer {
 };
 
 // SentencePiece lives in its own module (features/spm/spm_module.cpp explains why), loaded on
-// first use: $KILN_SPM_MODULE, else beside the executable, else where the build put it.
+// first use: $KILN_SPM_MODULE, else beside the library holding this code (libkiln.so, for an
+// embedding application), else beside the executable (or in ../lib, as installed), else where the
+// build put it.
 struct SpmModule {
   using TrainFn = int (*)(const char* const*, const size_t*, size_t, const char* const*,
                           const char* const*, size_t, char**, size_t*, char**);
@@ -97,6 +99,12 @@ const SpmModule& spm() {
 #endif
     std::vector<std::string> candidates;
     if (const char* env = std::getenv("KILN_SPM_MODULE")) candidates.push_back(env);
+    Dl_info self{};
+    if (dladdr(reinterpret_cast<void*>(&spm), &self) && self.dli_fname) {
+      std::string dir(self.dli_fname);
+      if (dir.find(".so") != std::string::npos && dir.rfind('/') != std::string::npos)
+        candidates.push_back(dir.substr(0, dir.rfind('/')) + "/libkiln_spm.so");
+    }
     char exe[4096];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
     if (n > 0) {
@@ -104,6 +112,7 @@ const SpmModule& spm() {
       dir = dir.substr(0, dir.rfind('/'));
       candidates.push_back(dir + "/libkiln_spm.so");
       candidates.push_back(dir + "/../libkiln_spm.so");
+      candidates.push_back(dir + "/../" KILN_INSTALL_LIBDIR "/libkiln_spm.so");
     }
     candidates.push_back(KILN_SPM_MODULE_PATH);
     std::string tried;

@@ -106,7 +106,7 @@ std::string MonitorStore::trend(int last_runs) const {
     runs.emplace_back(sqlite3_column_int64(st, 0),
                       reinterpret_cast<const char*>(sqlite3_column_text(st, 1)));
   sqlite3_finalize(st);
-  if (runs.empty()) return "no runs recorded yet (kiln evaluate / predict record them)\n";
+  if (runs.empty()) return "no runs recorded yet (kiln evaluate, predict and serve record them)\n";
   out << "runs:\n";
   for (size_t i = 0; i < runs.size(); ++i) out << "  #" << runs[i].first << "  " << runs[i].second << "\n";
   std::map<std::tuple<std::string, std::string, std::string>, std::map<int64_t, double>> series;

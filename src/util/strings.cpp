@@ -173,4 +173,43 @@ int parse_auto_bool(std::string_view s) {
   return -2;
 }
 
+namespace {
+void append_csv_field(std::string& out, std::string_view v) {
+  if (v.find_first_of(",\"\n\r") == std::string_view::npos) {
+    out += v;
+    return;
+  }
+  out += '"';
+  for (char c : v) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  out += '"';
+}
+}  // namespace
+
+std::string csv_field(std::string_view v) {
+  std::string out;
+  append_csv_field(out, v);
+  return out;
+}
+
+std::string csv_text(const std::vector<std::string>& header,
+                     const std::vector<const std::vector<std::string>*>& columns, size_t rows) {
+  std::string text;
+  for (size_t i = 0; i < header.size(); ++i) {
+    if (i) text += ',';
+    append_csv_field(text, header[i]);
+  }
+  text += '\n';
+  for (size_t r = 0; r < rows; ++r) {
+    for (size_t i = 0; i < columns.size(); ++i) {
+      if (i) text += ',';
+      append_csv_field(text, (*columns[i])[r]);
+    }
+    text += '\n';
+  }
+  return text;
+}
+
 }  // namespace kiln

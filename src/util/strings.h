@@ -30,6 +30,12 @@ bool parse_int(std::string_view s, int64_t& out);
 std::string base64_encode(std::string_view bytes);
 bool base64_decode(std::string_view text, std::string& out);
 
+// A CSV field (RFC 4180): quoted, with quotes doubled, when it holds a separator, quote or newline.
+std::string csv_field(std::string_view v);
+// A CSV file's text: the header, then `rows` rows of the columns' values.
+std::string csv_text(const std::vector<std::string>& header,
+                     const std::vector<const std::vector<std::string>*>& columns, size_t rows);
+
 // Shortest round-trippable text of a double ("0.1", "3", "1e-05").
 std::string format_double(double v);
 

@@ -21,6 +21,33 @@ jq -e '.image_path | .height == 28 and .width == 28 and .num_channels == 1' "$ou
 [ "$(json "$WORK/e/test_statistics.json" '.label.accuracy')" = "$acc" ] || fail "evaluate disagrees with experiment"
 echo "image: ok"
 
+# kiln serve with images uploaded as files (multipart, as Ludwig's clients send them): each answer
+# equals kiln predict's row; a file that is not an image is a 400 naming the feature.
+serve_start "$WORK/serve.log" --model_path "$out/model" --threads 1
+for r in 1 500 6999; do
+  file=$(sed -n "$((r + 1))p" "$ex/fashion_mnist_small.csv" | cut -d, -f1)
+  code=$(curl -s -o "$WORK/up.json" -w '%{http_code}' -X POST "$url/predict" -F "image_path=@$ex/$file")
+  [ "$code" = 200 ] || fail "upload of $file: $code $(cat "$WORK/up.json")"
+  want=$(sed -n "$((r + 1))p" "$WORK/p/predictions.csv")
+  /usr/bin/python3 - "$WORK/up.json" "$WORK/p/predictions.csv" "$r" <<'PY' || fail "upload of $file: $(cat "$WORK/up.json") vs $want"
+import csv, json, sys
+got = json.load(open(sys.argv[1]))
+rows = list(csv.reader(open(sys.argv[2])))
+for name, value in zip(rows[0], rows[int(sys.argv[3])]):
+    try:
+        assert abs(got[name] - float(value)) <= 1e-6, (name, got[name], value)
+    except ValueError:
+        assert got[name] == value, (name, got[name], value)
+PY
+done
+echo "ok: uploaded images scored as kiln predict scores their files"
+code=$(curl -s -o "$WORK/up.json" -w '%{http_code}' -X POST "$url/predict" -F "image_path=@$ex/config.yaml")
+[ "$code" = 400 ] && [ "$(jq -r .error "$WORK/up.json")" = "request:1: input feature 'image_path' (column 'image_path'): cannot decode the uploaded file (expected a PNG, JPEG or BMP file)" ] \
+  || fail "undecodable upload: $code $(cat "$WORK/up.json")"
+kill -TERM $serve_pid
+wait $serve_pid || fail "serve exited $? after SIGTERM: $(tail -3 "$WORK/serve.log")"
+echo "image serve: ok"
+
 # in_memory: false: the same data decoded per batch (files read one batch ahead in the background)
 # trains exactly alike: 3 epochs each way give the same test accuracy; evaluate reads alike.
 sed -e 's/  epochs: 5/  epochs: 3/' "$ex/config.yaml" > "$WORK/eager.yaml"
