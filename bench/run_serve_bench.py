@@ -148,6 +148,7 @@ def main():
         if not os.path.exists(exe):
             sys.exit(f"missing {exe}: build first (scripts/build.sh)")
     tmp = args.tmp or tempfile.mkdtemp(prefix="kiln-serve-bench-")
+    os.makedirs(tmp, exist_ok=True)
     results = []  # (case, measurement, kiln values, ref values)
     for case in args.cases.split(","):
         cfg, csv_path, rows, req = case_setup(case, tmp, args.epochs)
