@@ -51,12 +51,9 @@ LiveMonitor::~LiveMonitor() {
 }
 
 void LiveMonitor::record(const Scored& s) {
-  const Table& t = *s.data.table;
   const int64_t n = static_cast<int64_t>(s.rows());
   if (n == 0) return;
   const int64_t* rows = s.data.rows.data_ptr<int64_t>();
-  std::vector<const Column*> cols;
-  for (const auto& c : columns_) cols.push_back(t.find(c));
   if (log_) log_rows(s);
   std::lock_guard<std::mutex> lock(mu_);
   Window& w = window_;
@@ -65,14 +62,7 @@ void LiveMonitor::record(const Scored& s) {
     window_start_ = std::chrono::steady_clock::now();
     cv_.notify_all();  // the monitor thread times the window from now
   }
-  for (int64_t i = 0; i < n; ++i) {
-    std::vector<std::string> row;
-    row.reserve(cols.size());
-    // An uploaded file (image) is not kept: drift does not profile images, and it may be large.
-    for (const Column* c : cols)
-      row.emplace_back(c && !c->holds_bytes ? std::string(t.cell(*c, static_cast<size_t>(rows[i]))) : std::string());
-    w.cells.push_back(std::move(row));
-  }
+  w.parts.emplace_back(s.data.table, s.data.rows);
   // Slice memberships: a slice this request has no rows in (or no columns for) is 0 for them.
   for (auto& [name, member] : w.slices) member.resize(static_cast<size_t>(w.rows + n), 0);
   for (size_t k = 0; k < s.data.slices.names.size(); ++k) {
@@ -174,7 +164,24 @@ void LiveMonitor::run() {
 void LiveMonitor::fold(Window w) {
   try {
     const LoadedModel& lm = scorer_.model();
-    const Table t = table_from_rows("serve window", columns_, w.cells);
+    // One table of the window's rows. An uploaded file (image) is left out: drift does not profile
+    // images, and it may be large.
+    TableBuilder b("serve window", columns_, static_cast<size_t>(w.rows));
+    std::vector<std::string_view> row(columns_.size());
+    for (const auto& [table, scored] : w.parts) {
+      std::vector<const Column*> cols;
+      for (const auto& c : columns_) {
+        const Column* col = table->find(c);
+        cols.push_back(col && !col->holds_bytes ? col : nullptr);
+      }
+      const int64_t* r = scored.data_ptr<int64_t>();
+      for (int64_t i = 0; i < scored.size(0); ++i) {
+        for (size_t c = 0; c < cols.size(); ++c)
+          row[c] = cols[c] ? table->cell(*cols[c], static_cast<size_t>(r[i])) : std::string_view();
+        b.add_row(row.data());
+      }
+    }
+    const Table t = b.take();
     SliceSet slices;
     std::vector<torch::Tensor> masks;
     for (auto& [name, member] : w.slices) {

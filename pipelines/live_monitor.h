@@ -51,7 +51,9 @@ class LiveMonitor {
 
  private:
   struct Window {
-    std::vector<std::vector<std::string>> cells;  // rows × columns_
+    // The requests' tables and their scored rows, in order (copied into one table when folded, on
+    // the monitor's thread).
+    std::vector<std::pair<std::shared_ptr<const Table>, torch::Tensor>> parts;
     std::map<std::string, std::vector<uint8_t>> slices;  // slice name → membership per row
     std::map<std::string, std::vector<torch::Tensor>> logits;  // per output, one part per request
     int64_t rows = 0;

@@ -38,8 +38,21 @@ Scorer::~Scorer() {
 
 Scorer::Logits Scorer::forward(const Batch& columns, const LazyColumns& lazy, int64_t rows) const {
   std::lock_guard<std::mutex> lock(forward_);
+  return forward_locked(columns, lazy, rows);
+}
+
+Scorer::Logits Scorer::forward_locked(const Batch& columns, const LazyColumns& lazy, int64_t rows) const {
   const ThreadScope scope(threads_);
   torch::InferenceMode inference;
+  if (lazy.empty() && rows <= batching_.batch_size) {
+    // One batch, its rows in order: the model reads the columns as they are (no gather).
+    auto out = lm_.model->forward(columns);
+    Logits logits;
+    for (const auto& f : lm_.config.output_features) logits[f.name] = out.at(f.name);
+    ++passes_;
+    last_batch_rows_ = rows;
+    return logits;
+  }
   const int64_t batch = std::clamp<int64_t>(rows, 1, batching_.batch_size);
   Evaluation e = evaluate(*lm_.model, lm_.config, lm_.metadata, Batcher(columns, lazy),
                           torch::arange(rows, torch::kLong), static_cast<int>(batch), true, false);
@@ -74,31 +87,51 @@ Scored Scorer::score(std::shared_ptr<Table> t) const {
       std::lock_guard<std::mutex> lock(s.mu_);
       ++s.preparing_;
     }
-    void done(const std::shared_ptr<Job>& job = nullptr) {  // queues the job, if any, in the same step
+    // Queues the job, if any, in the same step. The batching thread is woken only when a job
+    // waits (every needless wake-up is a context switch on the request's path).
+    void done(const std::shared_ptr<Job>& job = nullptr) {
       if (!counted) return;
+      bool waiting;
       {
         std::lock_guard<std::mutex> lock(s.mu_);
         --s.preparing_;
         if (job) s.queue_.push_back(job), s.queued_rows_ += job->rows;
+        waiting = !s.queue_.empty();
       }
       counted = false;
-      s.cv_.notify_all();
+      if (waiting) s.cv_.notify_all();
     }
     ~Preparing() { done(); }
   } preparing(*this);
-  ScoringData d = prepare_scoring_data(lm_.config, lm_.metadata, std::move(t), false, "full", 1);
+  // A large table is preprocessed with the scorer's threads; a request of a few rows on its own.
+  const int threads = t->num_rows() >= 4096 ? threads_ : 1;
+  ScoringData d = prepare_scoring_data(lm_.config, lm_.metadata, std::move(t), false, "full", threads);
   const int64_t rows = d.rows.size(0);  // every row: predict keeps all (no targets to drop)
   Logits logits;
   if (!batcher_.joinable() || !d.lazy.empty() || rows >= batching_.max_rows) {
     preparing.done();
     logits = forward(d.columns, d.lazy, rows);
   } else {
-    auto job = std::make_shared<Job>();
-    job->columns = std::move(d.columns);
-    job->rows = rows;
-    std::future<Logits> result = job->result.get_future();
-    preparing.done(job);
-    logits = result.get();  // rethrows the forward pass's error
+    // Alone (nobody else preprocessing or waiting, no pass running): run the pass on this thread
+    // rather than hand it to the batching thread and wait to be woken (two context switches).
+    std::unique_lock<std::mutex> alone(forward_, std::defer_lock);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (preparing_ == 1 && queue_.empty() && alone.try_lock()) {
+        --preparing_;
+        preparing.counted = false;
+      }
+    }
+    if (alone.owns_lock()) {
+      logits = forward_locked(d.columns, d.lazy, rows);
+    } else {
+      auto job = std::make_shared<Job>();
+      job->columns = std::move(d.columns);
+      job->rows = rows;
+      std::future<Logits> result = job->result.get_future();
+      preparing.done(job);
+      logits = result.get();  // rethrows the forward pass's error
+    }
   }
   return finish(std::move(d), std::move(logits));
 }

@@ -6,8 +6,8 @@
 // Micro-batching: concurrent score() calls hand their encoded rows to one batching thread, which
 // waits while other calls are still preprocessing (up to `timeout_us` after the first arrival, or
 // until `max_rows` rows are waiting), runs one forward pass over all of them and gives each caller
-// its own rows' outputs. A lone call runs at once. Preprocessing stays on the callers' threads, so
-// the forward pass only sees tensors.
+// its own rows' outputs. A lone call runs at once, on its own thread. Preprocessing stays on the
+// callers' threads, so the forward pass only sees tensors.
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -76,6 +76,7 @@ class Scorer {
     std::promise<Logits> result;
   };
   Logits forward(const Batch& columns, const LazyColumns& lazy, int64_t rows) const;
+  Logits forward_locked(const Batch& columns, const LazyColumns& lazy, int64_t rows) const;  // holding forward_
   Scored finish(ScoringData d, Logits logits) const;
   void run_batches();
 

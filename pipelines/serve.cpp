@@ -12,6 +12,7 @@
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <torch/torch.h>
 
 #include <atomic>
@@ -49,26 +50,46 @@ std::string error_json(const std::string& message) {
   return std::string(sb.GetString(), sb.GetSize());
 }
 
+// Numbers are kept as the client wrote them (as a CSV field would be read), not converted to
+// double and printed back.
 rapidjson::Document parse_json(const std::string& body, const char* what) {
   rapidjson::Document d;
-  d.Parse(body.c_str(), body.size());
+  d.Parse<rapidjson::kParseNumbersAsStringsFlag>(body.c_str(), body.size());
   if (d.HasParseError())
     throw RequestError(400, std::string("malformed JSON ") + what + " at character " +
                                 std::to_string(d.GetErrorOffset() + 1) + ": " + rapidjson::GetParseError_En(d.GetParseError()));
   return d;
 }
 
-// A JSON value as a cell's text: strings as they are, numbers and booleans spelled out, null
-// (or "") missing.
-std::string cell_text(const rapidjson::Value& v, const std::string& where) {
-  if (v.IsString()) return std::string(v.GetString(), v.GetStringLength());
-  if (v.IsNull()) return "";
+// A JSON value as a cell's text: strings and numbers as written, booleans spelled out, null (or
+// "") missing. `where` names the value in the message of a list or object.
+template <class Where>
+std::string_view cell_text(const rapidjson::Value& v, const Where& where) {
+  if (v.IsString()) return std::string_view(v.GetString(), v.GetStringLength());  // numbers too (kept as text)
+  if (v.IsNull()) return {};
   if (v.IsBool()) return v.GetBool() ? "true" : "false";
-  if (v.IsInt64()) return std::to_string(v.GetInt64());
-  if (v.IsUint64()) return std::to_string(v.GetUint64());
-  if (v.IsNumber()) return format_double(v.GetDouble());
-  throw RequestError(400, where + ": expected a string, number, boolean or null, got " +
+  throw RequestError(400, where() + ": expected a string, number, boolean or null, got " +
                               (v.IsArray() ? "a list" : "an object"));
+}
+
+// Whether `s` is a JSON number as written (RFC 8259), so it can be written into a response as is.
+bool json_number(std::string_view s) {
+  size_t i = 0;
+  auto digits = [&] {
+    const size_t start = i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+    return i > start;
+  };
+  if (i < s.size() && s[i] == '-') ++i;
+  if (i < s.size() && s[i] == '0') ++i;
+  else if (!digits()) return false;
+  if (i < s.size() && s[i] == '.' && (++i, !digits())) return false;
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+    if (!digits()) return false;
+  }
+  return i == s.size();
 }
 
 bool is_json(const httplib::Request& req) {
@@ -138,12 +159,16 @@ class Metrics {
     for (const auto& c : s.columns) {
       if (c.numeric || c.name.size() < 12 || c.name.compare(c.name.size() - 12, 12, "_predictions") != 0) continue;
       const std::string out = c.name.substr(0, c.name.size() - 12);
+      // Counted per value first: a large request has few distinct predicted values.
+      std::map<std::pair<size_t, std::string_view>, int64_t> counts;  // (slice + 1 or 0 for all rows, value)
       for (int64_t i = 0; i < n; ++i) {
-        ++predicted_[{"", out, c.values[static_cast<size_t>(i)]}];
+        const std::string_view v = c.values[static_cast<size_t>(i)];
+        ++counts[{0, v}];
         for (size_t k = 0; k < s.data.slices.names.size(); ++k)
-          if (s.data.slices.membership[static_cast<int64_t>(k)].data_ptr<bool>()[rows[i]])
-            ++predicted_[{s.data.slices.names[k], out, c.values[static_cast<size_t>(i)]}];
+          if (s.data.slices.membership[static_cast<int64_t>(k)].data_ptr<bool>()[rows[i]]) ++counts[{k + 1, v}];
       }
+      for (const auto& [key, count] : counts)
+        predicted_[{key.first ? s.data.slices.names[key.first - 1] : std::string(), out, std::string(key.second)}] += count;
     }
   }
 
@@ -224,20 +249,22 @@ class Server {
 
   // One row: a JSON object {column: value} or form fields.
   std::shared_ptr<Table> one_row(const httplib::Request& req) const {
-    std::vector<std::string> row;
+    std::vector<std::string_view> row;
     std::vector<std::string> columns;
+    rapidjson::Document d;
+    std::map<std::string, std::string> fields;
     if (is_json(req)) {
-      rapidjson::Document d = parse_json(req.body, "body");
+      d = parse_json(req.body, "body");
       if (!d.IsObject())
         throw RequestError(400, "expected a JSON object of input columns, e.g. {\"" + scorer_.input_columns()[0] + "\": ...}");
       columns = request_columns([&](const std::string& c) { return d.HasMember(c.c_str()); });
       for (const auto& c : columns) {
         auto it = d.FindMember(c.c_str());
         if (it == d.MemberEnd()) throw RequestError(400, "missing input feature column '" + c + "'");
-        row.push_back(cell_text(it->value, "'" + c + "'"));
+        row.push_back(cell_text(it->value, [&] { return "'" + c + "'"; }));
       }
     } else {
-      const auto fields = form_fields(req);
+      fields = form_fields(req);
       columns = request_columns([&](const std::string& c) { return fields.count(c) > 0; });
       for (const auto& c : columns) {
         auto it = fields.find(c);
@@ -245,7 +272,9 @@ class Server {
         row.push_back(it->second);
       }
     }
-    auto t = std::make_shared<Table>(table_from_rows("request", columns, {row}));
+    TableBuilder b("request", columns, 1);
+    b.add_row(row.data());
+    auto t = std::make_shared<Table>(b.take());
     // An uploaded file's field holds its bytes (an image is decoded from them, not opened by name).
     if (!is_json(req))
       for (auto& c : t->columns) c.holds_bytes = uploaded_file(req, c.name);
@@ -281,22 +310,27 @@ class Server {
     if (static_cast<int64_t>(data.Size()) > o_.max_rows)
       throw RequestError(413, std::to_string(data.Size()) + " rows; at most " + std::to_string(o_.max_rows) +
                                   " per request (--max_rows)");
-    std::vector<std::vector<std::string>> out(data.Size());
+    TableBuilder b("request", columns, data.Size());
+    std::vector<std::string_view> row(columns.size());
     for (rapidjson::SizeType r = 0; r < data.Size(); ++r) {
-      const std::string where = "data[" + std::to_string(r) + "]";
+      auto where = [&] { return "data[" + std::to_string(r) + "]"; };
       if (!data[r].IsArray() || data[r].Size() != d["columns"].Size())
-        throw RequestError(400, where + ": expected a list of " + std::to_string(d["columns"].Size()) +
+        throw RequestError(400, where() + ": expected a list of " + std::to_string(d["columns"].Size()) +
                                     " values (one per column)");
       for (size_t c = 0; c < columns.size(); ++c)
-        out[r].push_back(cell_text(data[r][static_cast<rapidjson::SizeType>(index[c])], where + " '" + columns[c] + "'"));
+        row[c] = cell_text(data[r][static_cast<rapidjson::SizeType>(index[c])], [&] { return where() + " '" + columns[c] + "'"; });
+      b.add_row(row.data());
     }
-    return std::make_shared<Table>(table_from_rows("request", columns, out));
+    return std::make_shared<Table>(b.take());
   }
 
+  // A prediction: numbers as JSON numbers (written as the text kiln predict writes), else a string.
   static void value(CompactJsonWriter& w, const PredictionColumn& c, size_t row) {
+    const std::string& v = c.values[row];
     double x;
-    if (c.numeric && parse_double(c.values[row], x)) json_double(w, x);
-    else json_string(w, c.values[row]);
+    if (c.numeric && json_number(v)) w.RawValue(v.data(), v.size(), rapidjson::kNumberType);
+    else if (c.numeric && parse_double(v, x)) json_double(w, x);  // nan, inf: null
+    else json_string(w, v);
   }
 
   // Scores a request's table; the metrics and the monitor see its rows.
@@ -487,6 +521,14 @@ int run_serve(const ServeOptions& o) {
     res.set_content(error_json(message), "application/json");
   });
 
+  // cpp-httplib listens with a backlog of 5 (a build-time constant of Debian's library): 64 clients
+  // connecting at once saw dropped SYNs and a 1 s retransmission. The listening socket is captured
+  // when it is created and listened on again with a deep backlog after the bind.
+  int listening = -1;
+  svr.set_socket_options([&](socket_t sock) {
+    httplib::default_socket_options(sock);
+    listening = sock;
+  });
   int port = o.port;
   if (port == 0) {
     port = svr.bind_to_any_port(o.host);
@@ -494,6 +536,7 @@ int run_serve(const ServeOptions& o) {
   } else if (!svr.bind_to_port(o.host, port)) {
     throw UsageError("cannot listen on " + o.host + ":" + std::to_string(port) + " (in use, or not an address of this host)");
   }
+  if (listening >= 0) ::listen(listening, SOMAXCONN);
   std::atomic<bool> done{false};
   std::thread stopper([&] {
     const timespec tick{0, 200 * 1000 * 1000};

@@ -23,25 +23,35 @@ const Column& Table::get(const std::string& name) const {
 
 std::string Table::where(size_t row) const { return source + ":" + std::to_string(lines[row]); }
 
+TableBuilder::TableBuilder(std::string source, const std::vector<std::string>& columns, size_t rows_hint) {
+  t_.source = std::move(source);
+  t_.columns.resize(columns.size());
+  for (size_t c = 0; c < columns.size(); ++c) t_.columns[c].name = columns[c], t_.columns[c].cells.reserve(rows_hint);
+  t_.lines.reserve(rows_hint);
+}
+
+void TableBuilder::add_row(const std::string_view* cells) {
+  for (size_t c = 0; c < t_.columns.size(); ++c) {
+    const std::string_view v = cells[c];
+    if (t_.buffer.size() + v.size() > UINT32_MAX) throw DataError(t_.source + ": the request is too large");
+    t_.columns[c].cells.push_back(Cell{static_cast<uint32_t>(t_.buffer.size()), static_cast<uint32_t>(v.size())});
+    t_.buffer += v;
+  }
+  t_.lines.push_back(static_cast<uint32_t>(t_.lines.size() + 1));
+}
+
 Table table_from_rows(std::string source, const std::vector<std::string>& columns,
                       const std::vector<std::vector<std::string>>& rows) {
-  Table t;
-  t.source = std::move(source);
-  t.columns.resize(columns.size());
-  for (size_t c = 0; c < columns.size(); ++c) t.columns[c].name = columns[c], t.columns[c].cells.reserve(rows.size());
+  TableBuilder b(source, columns, rows.size());
+  std::vector<std::string_view> cells(columns.size());
   for (size_t r = 0; r < rows.size(); ++r) {
     if (rows[r].size() != columns.size())
-      throw DataError(t.source + ":" + std::to_string(r + 1) + ": expected " + std::to_string(columns.size()) +
+      throw DataError(source + ":" + std::to_string(r + 1) + ": expected " + std::to_string(columns.size()) +
                       " values (as in columns), found " + std::to_string(rows[r].size()));
-    for (size_t c = 0; c < columns.size(); ++c) {
-      const std::string& v = rows[r][c];
-      if (t.buffer.size() + v.size() > UINT32_MAX) throw DataError(t.source + ": the request is too large");
-      t.columns[c].cells.push_back(Cell{static_cast<uint32_t>(t.buffer.size()), static_cast<uint32_t>(v.size())});
-      t.buffer += v;
-    }
-    t.lines.push_back(static_cast<uint32_t>(r + 1));
+    for (size_t c = 0; c < columns.size(); ++c) cells[c] = rows[r][c];
+    b.add_row(cells.data());
   }
-  return t;
+  return b.take();
 }
 
 std::vector<std::string> Table::column_names() const {

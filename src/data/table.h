@@ -67,5 +67,16 @@ Table read_jsonl_text(const std::string& text, const std::string& source,
 // "" a missing one; row r is "line" r + 1 of `source` in messages.
 Table table_from_rows(std::string source, const std::vector<std::string>& columns,
                       const std::vector<std::vector<std::string>>& rows);
+// The same, row by row, from cells that need not be copied first (e.g. parsed JSON).
+class TableBuilder {
+ public:
+  TableBuilder(std::string source, const std::vector<std::string>& columns, size_t rows_hint = 0);
+  // The next row: one cell per column ("" missing). Throws DataError past 4 GiB of text.
+  void add_row(const std::string_view* cells);
+  Table take() { return std::move(t_); }
+
+ private:
+  Table t_;
+};
 
 }  // namespace kiln

@@ -21,7 +21,7 @@ Evaluation evaluate(EcdModel& model, const Config& c, const MetadataMap& meta,
                     bool keep_logits, bool needs_targets, const SliceSet* slices) {
   Evaluation e;
   const bool was_training = model.is_training();
-  model.eval();
+  if (was_training) model.eval();  // a walk over every submodule: not on every served request
   torch::NoGradGuard no_grad;
   for (const auto& f : c.output_features)
     if (needs_targets) {

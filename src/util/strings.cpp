@@ -107,12 +107,20 @@ bool parse_int(std::string_view s, int64_t& out) {
 }
 
 std::string format_double(double v) {
-  char buf[32];
-  for (int prec = 6; prec <= 17; ++prec) {
-    std::snprintf(buf, sizeof buf, "%.*g", prec, v);
-    if (std::strtod(buf, nullptr) == v) break;
+  // "%.*g" with the fewest digits (at least 6) that read back as v. The digits the shortest
+  // round-trip form needs (std::to_chars, scientific) give that precision at once; printing with
+  // it is what printf prints (to_chars with a precision is specified as printf's %g). Searching
+  // precisions with snprintf + strtod instead took up to 12 tries per number.
+  char buf[40];
+  if (!std::isfinite(v)) {
+    std::snprintf(buf, sizeof buf, "%g", v);
+    return buf;
   }
-  return buf;
+  auto shortest = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
+  int digits = 0;
+  for (const char* p = buf; p < shortest.ptr && *p != 'e'; ++p) digits += *p >= '0' && *p <= '9';
+  auto out = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general, std::max(6, digits));
+  return std::string(buf, out.ptr);
 }
 
 namespace {

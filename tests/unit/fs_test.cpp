@@ -3,12 +3,17 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <limits>
 #include <filesystem>
 
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/lru_cache.h"
+#include "util/strings.h"
 
 using namespace kiln;
 
@@ -67,4 +72,36 @@ TEST_CASE("LruCache keeps the most recently used entries up to its capacity") {
   LruCache<std::string, int> none(0);
   none.put("x", 1);
   CHECK(!none.get("x"));
+}
+
+// format_double finds its precision from the shortest round-trip form; the definition it must
+// keep is the search it replaced: the first of %.6g ... %.17g that reads back as the same double.
+TEST_CASE("format_double: the shortest %g (at least 6 digits) that reads back, as before") {
+  auto reference = [](double v) {
+    char buf[32];
+    for (int prec = 6; prec <= 17; ++prec) {
+      std::snprintf(buf, sizeof buf, "%.*g", prec, v);
+      if (std::strtod(buf, nullptr) == v) break;
+    }
+    return std::string(buf);
+  };
+  std::vector<double> values = {0.0, -0.0, 1, -1, 0.1, 1.0 / 3, 2.0 / 3, 1e-5, 1e-300, 5e-324, 1e300, 1.7976931348623157e308,
+                                123456, 1234567, 123000, 100000, 1e15, 1e16, 1e17, 0.969051651338918, 0.5, 36.5,
+                                -2.5e-7, 9.999999999999999e22, 4.35, 0.000123456789012345};
+  uint64_t x = 88172645463325252ull;  // xorshift: random bit patterns and random values in [0, 1)
+  for (int i = 0; i < 20000; ++i) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    double d;
+    std::memcpy(&d, &x, sizeof d);
+    if (std::isfinite(d)) values.push_back(d);
+    values.push_back(static_cast<double>(x >> 11) / 9007199254740992.0);
+    values.push_back(static_cast<double>(x % 100000) / 100);
+  }
+  size_t differ = 0;
+  for (double v : values)
+    if (kiln::format_double(v) != reference(v) && ++differ <= 5)
+      MESSAGE(v << ": " << kiln::format_double(v) << " vs " << reference(v));
+  CHECK(differ == 0);
+  CHECK(kiln::format_double(std::nan("")) == "nan");
+  CHECK(kiln::format_double(-std::numeric_limits<double>::infinity()) == "-inf");
 }
