@@ -97,7 +97,9 @@ def case_setup(case, tmp, epochs):
     if case == "fashion_mnist":
         lst = os.path.join(tmp, case + "_files.txt")
         base = os.path.dirname(csv_path)
-        open(lst, "w").write("".join(os.path.normpath(os.path.join(base, r["image_path"])) + "\n" for r in rows))
+        for r in rows:  # absolute paths: a JSON row's path is read relative to the server's directory
+            r["image_path"] = os.path.normpath(os.path.join(base, r["image_path"]))
+        open(lst, "w").write("".join(r["image_path"] + "\n" for r in rows))
         req["predict"] = ["--upload_field", "image_path", "--upload_list", lst]
     else:
         bodies = os.path.join(tmp, case + "_rows.jsonl")

@@ -96,14 +96,15 @@ class CategoryKind : public FeatureKind, public OutputKind {
     auto out = torch::empty({n}, torch::kInt64);
     int64_t* o = out.data_ptr<int64_t>();
     const int64_t unknown = f.is_output ? -100 : 0;  // -100: ignored by the loss, counted wrong
-    std::unordered_map<std::string_view, int64_t> lut;  // views into m.idx2str
-    for (size_t i = 0; i < m.idx2str.size(); ++i) lut.emplace(m.idx2str[i], static_cast<int64_t>(i));
-    if (!f.is_output) lut.erase(kUnk);  // a literal "<UNK>" value is unknown, like any other
+    // The metadata's own index (built once when it was fitted or loaded, not per call: a served
+    // request of one row must not rebuild the vocabulary's table).
+    std::string key;
     auto lookup = [&](std::string_view v) -> int64_t {
-      std::string lowered;
-      if (p.lowercase) v = lowered = to_lower(v);
-      auto it = lut.find(v);
-      return it == lut.end() ? unknown : it->second;
+      if (p.lowercase) key = to_lower(v);
+      else key.assign(v.data(), v.size());
+      auto it = m.str2idx.find(key);
+      // a literal "<UNK>" input value is unknown, like any other
+      return it == m.str2idx.end() || (!f.is_output && key == kUnk) ? unknown : it->second;
     };
     int64_t fill = p.fill_value == kUnk ? unknown : lookup(p.fill_value);
     if (p.missing_value_strategy == "fill_with_mode") fill = f.is_output ? 0 : (m.vocab_size() > 1 ? 1 : 0);

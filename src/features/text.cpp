@@ -226,18 +226,19 @@ class TextKind : public FeatureKind, public OutputKind {
     const int64_t n = static_cast<int64_t>(t.num_rows()), L = m.sequence_length;
     auto out = torch::zeros({n, L}, torch::kInt64);
     int64_t* o = out.data_ptr<int64_t>();
-    std::unordered_map<std::string_view, int64_t> lut;  // views into m.idx2str
-    for (size_t i = kSpecials; i < m.idx2str.size(); ++i)
-      lut.emplace(m.idx2str[i], static_cast<int64_t>(i));
+    // The metadata's own index (built once when it was fitted or loaded; a served request of one
+    // row must not rebuild a 20,000-word table). The special symbols are not words of the text.
     auto src = missing_sources(t, c, p.missing_value_strategy);
     RowText text{p, {}};
     std::vector<int64_t> ids;
+    std::string key;
     int64_t truncated = 0, first_truncated = -1, empty = 0, first_empty = -1;
     auto tokens_of = [&](std::string_view s) {
       ids.clear();
       tok->tokenize(text.get(s), [&](std::string_view w) {
-        auto it = lut.find(w);
-        ids.push_back(it == lut.end() ? kUnk : it->second);
+        key.assign(w.data(), w.size());
+        auto it = m.str2idx.find(key);
+        ids.push_back(it == m.str2idx.end() || it->second < kSpecials ? kUnk : it->second);
       });
     };
     for (int64_t r = 0; r < n; ++r) {
