@@ -4,8 +4,8 @@
 // are multipart uploads of the files a list names. Prints one JSON object: requests, errors,
 // seconds, throughput (requests/s) and latency percentiles in milliseconds.
 //
-//   kiln_loadgen --port P --path /predict --bodies rows.jsonl --content_type application/json \
-//                --concurrency 8 --requests 2000 [--warmup 50]
+//   kiln_loadgen --port P --path /predict --bodies rows.jsonl --content_type application/json
+//                --concurrency 8 --requests 2000 [--warmup 50]      (one command line)
 //   kiln_loadgen --port P --path /predict --upload_field image_path --upload_list files.txt ...
 #include <httplib.h>
 

@@ -27,11 +27,11 @@ std::string iso_now() {
 }  // namespace
 
 LiveMonitor::LiveMonitor(const Scorer& scorer, LiveMonitorOptions o)
-    : scorer_(scorer), o_(std::move(o)), columns_(scorer.input_columns()) {
+    : scorer_(scorer), o_(std::move(o)), logging_(!o_.log_path.empty()), columns_(scorer.input_columns()) {
   for (const auto& s : scorer.slice_columns())
     if (std::find(columns_.begin(), columns_.end(), s) == columns_.end()) columns_.push_back(s);
   ref_ = load_drift_reference(scorer.model_path());
-  if (!o_.log_path.empty()) {
+  if (logging_) {
     log_ = std::fopen(o_.log_path.c_str(), "a");
     if (!log_) throw UsageError("--log_predictions: cannot open " + o_.log_path + " for appending");
     std::fseek(log_, 0, SEEK_END);
@@ -54,7 +54,29 @@ void LiveMonitor::record(const Scored& s) {
   const int64_t n = static_cast<int64_t>(s.rows());
   if (n == 0) return;
   const int64_t* rows = s.data.rows.data_ptr<int64_t>();
-  if (log_) log_rows(s);
+  if (logging_) log_rows(s);
+  // The window keeps the request's table; one holding uploaded files (possibly megabytes of
+  // images, which drift does not profile) is replaced by a copy of its other monitored cells.
+  std::shared_ptr<const Table> table = s.data.table;
+  torch::Tensor scored = s.data.rows;
+  bool uploads = false;
+  for (const auto& c : table->columns) uploads = uploads || c.holds_bytes;
+  if (uploads) {
+    TableBuilder b(table->source, columns_, static_cast<size_t>(n));
+    std::vector<const Column*> cols;
+    for (const auto& c : columns_) {
+      const Column* col = table->find(c);
+      cols.push_back(col && !col->holds_bytes ? col : nullptr);
+    }
+    std::vector<std::string_view> row(columns_.size());
+    for (int64_t i = 0; i < n; ++i) {
+      for (size_t c = 0; c < cols.size(); ++c)
+        row[c] = cols[c] ? table->cell(*cols[c], static_cast<size_t>(rows[i])) : std::string_view();
+      b.add_row(row.data());
+    }
+    table = std::make_shared<const Table>(b.take());
+    scored = torch::arange(n, torch::kLong);
+  }
   std::lock_guard<std::mutex> lock(mu_);
   Window& w = window_;
   if (w.rows == 0) {
@@ -62,7 +84,7 @@ void LiveMonitor::record(const Scored& s) {
     window_start_ = std::chrono::steady_clock::now();
     cv_.notify_all();  // the monitor thread times the window from now
   }
-  w.parts.emplace_back(s.data.table, s.data.rows);
+  w.parts.emplace_back(std::move(table), std::move(scored));
   // Slice memberships: a slice this request has no rows in (or no columns for) is 0 for them.
   for (auto& [name, member] : w.slices) member.resize(static_cast<size_t>(w.rows + n), 0);
   for (size_t k = 0; k < s.data.slices.names.size(); ++k) {
@@ -71,7 +93,7 @@ void LiveMonitor::record(const Scored& s) {
     const bool* m = s.data.slices.membership[static_cast<int64_t>(k)].data_ptr<bool>();
     for (int64_t i = 0; i < n; ++i) member.push_back(m[rows[i]] ? 1 : 0);
   }
-  for (const auto& [out, l] : s.logits) w.logits[out].push_back(l);
+  for (const auto& [out, l] : s.logits) w.logits[out].push_back(l.clone());  // not a view of the whole pass
   w.rows += n;
   if (w.rows >= o_.window_rows) cv_.notify_all();
 }
@@ -107,6 +129,7 @@ void LiveMonitor::log_rows(const Scored& s) {
     text += '\n';
   }
   std::lock_guard<std::mutex> lock(log_mu_);
+  if (!log_) return;  // a rotation could not reopen the file: logging stopped (said once)
   if (log_bytes_ > 0 && log_bytes_ + static_cast<int64_t>(text.size()) > o_.log_max_bytes) {
     std::fclose(log_);
     for (int k = o_.log_keep - 1; k >= 1; --k)
@@ -137,17 +160,25 @@ LiveMonitor::Status LiveMonitor::status() const {
 }
 
 void LiveMonitor::run() {
+  const auto length = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(o_.window_seconds));
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    const auto due = window_start_ + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                         std::chrono::duration<double>(o_.window_seconds));
-    auto ready = [&] {
-      return stop_ || flush_requested_ > flush_done_ || window_.rows >= o_.window_rows ||
-             (window_.rows > 0 && std::chrono::steady_clock::now() >= due);
-    };
-    if (window_.rows > 0) cv_.wait_until(lock, due, ready);
-    else cv_.wait(lock, ready);
-    if (!ready()) continue;
+    const bool asked = stop_ || flush_requested_ > flush_done_;
+    if (!asked && window_.rows == 0) {  // nothing open: wait for a first row (or a flush, or the end)
+      cv_.wait(lock, [&] { return stop_ || flush_requested_ > flush_done_ || window_.rows > 0; });
+      continue;  // the window's clock starts at its first row: read it again
+    }
+    // A window is open: it closes when full or `window_seconds` after its first row.
+    const auto due = window_start_ + length;
+    if (!asked && window_.rows < o_.window_rows && std::chrono::steady_clock::now() < due) {
+      cv_.wait_until(lock, due, [&] {
+        return stop_ || flush_requested_ > flush_done_ || window_.rows >= o_.window_rows;
+      });
+      if (!(stop_ || flush_requested_ > flush_done_ || window_.rows >= o_.window_rows ||
+            std::chrono::steady_clock::now() >= due))
+        continue;
+    }
     const int64_t ticket = flush_requested_;
     Window w = std::move(window_);
     window_ = Window{};

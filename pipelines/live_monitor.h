@@ -65,6 +65,7 @@ class LiveMonitor {
 
   const Scorer& scorer_;
   LiveMonitorOptions o_;
+  const bool logging_;  // --log_predictions given
   std::vector<std::string> columns_;  // inputs, then slice columns
   std::unique_ptr<DriftReference> ref_;
   mutable std::mutex mu_;  // guards window_, status_, flush requests
@@ -74,7 +75,7 @@ class LiveMonitor {
   int64_t flush_requested_ = 0, flush_done_ = 0;
   bool stop_ = false;
   Status status_;
-  std::mutex log_mu_;
+  std::mutex log_mu_;  // guards log_, log_bytes_
   std::FILE* log_ = nullptr;
   int64_t log_bytes_ = 0;
   std::thread thread_;

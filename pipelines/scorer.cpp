@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <thread>
 
 #include "pipelines/pipelines.h"
 #include "pipelines/preprocess.h"
@@ -113,11 +114,23 @@ Scored Scorer::score(std::shared_ptr<Table> t) const {
     logits = forward(d.columns, d.lazy, rows);
   } else {
     // Alone (nobody else preprocessing or waiting, no pass running): run the pass on this thread
-    // rather than hand it to the batching thread and wait to be woken (two context switches).
+    // rather than hand it to the batching thread and wait to be woken (two context switches: at
+    // one client 0.35 -> 0.27 ms per attrition request, at 64 clients 7,300 -> 9,600 requests/s).
+    // Before, give the CPU to any other runnable thread: on a busy machine the requests that
+    // arrived with this one may not have been read yet, and without the yield each request ran to
+    // its end alone (27 forward passes for 32 simultaneous requests with another process on the
+    // cores). A request that already sees company queues without yielding.
+    auto looks_alone = [&] { return preparing_ == 1 && queue_.empty(); };  // under mu_
     std::unique_lock<std::mutex> alone(forward_, std::defer_lock);
+    bool maybe;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (preparing_ == 1 && queue_.empty() && alone.try_lock()) {
+      maybe = looks_alone();
+    }
+    if (maybe) {
+      std::this_thread::yield();
+      std::lock_guard<std::mutex> lock(mu_);
+      if (looks_alone() && alone.try_lock()) {
         --preparing_;
         preparing.counted = false;
       }

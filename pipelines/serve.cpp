@@ -474,9 +474,10 @@ int run_serve(const ServeOptions& o) {
   svr.set_payload_max_length(static_cast<size_t>(o.max_body_mb * 1024 * 1024));
   svr.set_read_timeout(std::chrono::duration<double>(o.read_timeout_s));
   svr.set_write_timeout(10);
-  // A keep-alive connection stays open for any number of requests (httplib closes it after 5 by
-  // default: every client would reconnect all the time) until 5 s idle.
-  svr.set_keep_alive_max_count(1000000);
+  // A keep-alive connection holds one of the --http_threads: it is closed after 1000 requests (so
+  // that clients beyond that many connections get their turn) or 5 s idle. httplib's default of 5
+  // requests made every client reconnect all the time.
+  svr.set_keep_alive_max_count(1000);
   // An answer is written in two parts (headers, body): without TCP_NODELAY, Nagle's algorithm holds
   // the body until the client's delayed ACK, 40 ms later.
   svr.set_tcp_nodelay(true);

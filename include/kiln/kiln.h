@@ -27,7 +27,9 @@
 namespace kiln {
 
 struct ModelOptions {
-  int threads = 0;                 // forward-pass threads; 0: the model's trainer.threads, else all cores
+  // Forward-pass threads; 0: the model's trainer.threads, else all cores. libtorch's thread count is
+  // process-wide: load() sets it, for every model of the process.
+  int threads = 0;
   int64_t max_batch_size = 64;     // rows of concurrent predict() calls gathered into one pass (1: none)
   int64_t batch_timeout_us = 500;  // how long a call waits for others to join its pass
 };

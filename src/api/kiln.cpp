@@ -60,7 +60,9 @@ Model Model::load(const std::string& model_dir, const ModelOptions& options) {
   if (options.threads < 0) throw UsageError("ModelOptions::threads: expected 0 (automatic) or more, got " + std::to_string(options.threads));
   if (options.max_batch_size < 1) throw UsageError("ModelOptions::max_batch_size: expected at least 1, got " + std::to_string(options.max_batch_size));
   if (options.batch_timeout_us < 0) throw UsageError("ModelOptions::batch_timeout_us: expected at least 0, got " + std::to_string(options.batch_timeout_us));
-  return Model(std::make_unique<Impl>(model_dir, options));
+  Model m(std::make_unique<Impl>(model_dir, options));
+  torch::set_num_threads(m.impl_->scorer.threads());  // process-wide (kiln.h says so)
+  return m;
 }
 
 const std::vector<std::string>& Model::input_columns() const { return impl_->scorer.input_columns(); }

@@ -108,9 +108,9 @@ bool parse_int(std::string_view s, int64_t& out) {
 
 std::string format_double(double v) {
   // "%.*g" with the fewest digits (at least 6) that read back as v. The digits the shortest
-  // round-trip form needs (std::to_chars, scientific) give that precision at once; printing with
-  // it is what printf prints (to_chars with a precision is specified as printf's %g). Searching
-  // precisions with snprintf + strtod instead took up to 12 tries per number.
+  // round-trip form needs (std::to_chars, scientific) give that precision at once, nearly always;
+  // printing with it is what printf prints (to_chars with a precision is specified as printf's
+  // %g). Searching precisions with snprintf + strtod from 6 up took up to 12 tries per number.
   char buf[40];
   if (!std::isfinite(v)) {
     std::snprintf(buf, sizeof buf, "%g", v);
@@ -119,8 +119,13 @@ std::string format_double(double v) {
   auto shortest = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
   int digits = 0;
   for (const char* p = buf; p < shortest.ptr && *p != 'e'; ++p) digits += *p >= '0' && *p <= '9';
-  auto out = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general, std::max(6, digits));
-  return std::string(buf, out.ptr);
+  // Rounding to that many digits can still miss v where the spacing of doubles changes (just
+  // below a power of two, e.g. 2^-24): then one more digit, as the search did.
+  for (int prec = std::max(6, digits);; ++prec) {
+    auto out = std::to_chars(buf, buf + sizeof buf - 1, v, std::chars_format::general, prec);
+    *out.ptr = '\0';
+    if (prec >= 17 || std::strtod(buf, nullptr) == v) return std::string(buf, out.ptr);
+  }
 }
 
 namespace {

@@ -22,8 +22,9 @@ jq -e '.image_path | .height == 28 and .width == 28 and .num_channels == 1' "$ou
 echo "image: ok"
 
 # kiln serve with images uploaded as files (multipart, as Ludwig's clients send them): each answer
-# equals kiln predict's row; a file that is not an image is a 400 naming the feature.
-serve_start "$WORK/serve.log" --model_path "$out/model" --threads 1
+# equals kiln predict's row; a file that is not an image is a 400 naming the feature. A monitor
+# window closes 3 s after its first row (--monitor_seconds), not only when full or at shutdown.
+serve_start "$WORK/serve.log" --model_path "$out/model" --threads 1 --monitor_seconds 3
 for r in 1 500 6999; do
   file=$(sed -n "$((r + 1))p" "$ex/fashion_mnist_small.csv" | cut -d, -f1)
   code=$(curl -s -o "$WORK/up.json" -w '%{http_code}' -X POST "$url/predict" -F "image_path=@$ex/$file")
@@ -44,8 +45,14 @@ echo "ok: uploaded images scored as kiln predict scores their files"
 code=$(curl -s -o "$WORK/up.json" -w '%{http_code}' -X POST "$url/predict" -F "image_path=@$ex/config.yaml")
 [ "$code" = 400 ] && [ "$(jq -r .error "$WORK/up.json")" = "request:1: input feature 'image_path' (column 'image_path'): cannot decode the uploaded file (expected a PNG, JPEG or BMP file)" ] \
   || fail "undecodable upload: $code $(cat "$WORK/up.json")"
+windows() { /usr/bin/python3 -c "import sqlite3, sys; print(*sqlite3.connect(sys.argv[1]).execute(
+  \"SELECT count(*), coalesce(sum(rows), 0) FROM runs WHERE command = 'serve'\").fetchone())" "$out/model/monitor.sqlite"; }
+for _ in $(seq 1 80); do [ "$(windows)" = "1 3" ] && break; sleep 0.1; done
+[ "$(windows)" = "1 3" ] || fail "serving window (count, rows) after --monitor_seconds 3: $(windows), expected 1 3"
+echo "ok: the window of 3 uploads was written 3 s after its first row"
 kill -TERM $serve_pid
 wait $serve_pid || fail "serve exited $? after SIGTERM: $(tail -3 "$WORK/serve.log")"
+[ "$(windows)" = "1 3" ] || fail "windows after SIGTERM: $(windows), expected 1 3 (nothing left open)"
 echo "image serve: ok"
 
 # in_memory: false: the same data decoded per batch (files read one batch ahead in the background)

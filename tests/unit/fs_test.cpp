@@ -88,6 +88,7 @@ TEST_CASE("format_double: the shortest %g (at least 6 digits) that reads back, a
   std::vector<double> values = {0.0, -0.0, 1, -1, 0.1, 1.0 / 3, 2.0 / 3, 1e-5, 1e-300, 5e-324, 1e300, 1.7976931348623157e308,
                                 123456, 1234567, 123000, 100000, 1e15, 1e16, 1e17, 0.969051651338918, 0.5, 36.5,
                                 -2.5e-7, 9.999999999999999e22, 4.35, 0.000123456789012345};
+  for (int e = -1074; e <= 1023; ++e) values.push_back(std::ldexp(1.0, e));  // where double spacing changes
   uint64_t x = 88172645463325252ull;  // xorshift: random bit patterns and random values in [0, 1)
   for (int i = 0; i < 20000; ++i) {
     x ^= x << 13, x ^= x >> 7, x ^= x << 17;
