@@ -27,9 +27,8 @@ std::string iso_now() {
 }  // namespace
 
 LiveMonitor::LiveMonitor(const Scorer& scorer, LiveMonitorOptions o)
-    : scorer_(scorer), o_(std::move(o)), logging_(!o_.log_path.empty()), columns_(scorer.input_columns()) {
-  for (const auto& s : scorer.slice_columns())
-    if (std::find(columns_.begin(), columns_.end(), s) == columns_.end()) columns_.push_back(s);
+    : scorer_(scorer), o_(std::move(o)), logging_(!o_.log_path.empty()),
+      columns_(scorer.request_columns([](const std::string&) { return true; })) {
   ref_ = load_drift_reference(scorer.model_path());
   if (logging_) {
     log_ = std::fopen(o_.log_path.c_str(), "a");
@@ -63,17 +62,7 @@ void LiveMonitor::record(const Scored& s) {
   for (const auto& c : table->columns) uploads = uploads || c.holds_bytes;
   if (uploads) {
     TableBuilder b(table->source, columns_, static_cast<size_t>(n));
-    std::vector<const Column*> cols;
-    for (const auto& c : columns_) {
-      const Column* col = table->find(c);
-      cols.push_back(col && !col->holds_bytes ? col : nullptr);
-    }
-    std::vector<std::string_view> row(columns_.size());
-    for (int64_t i = 0; i < n; ++i) {
-      for (size_t c = 0; c < cols.size(); ++c)
-        row[c] = cols[c] ? table->cell(*cols[c], static_cast<size_t>(rows[i])) : std::string_view();
-      b.add_row(row.data());
-    }
+    add_monitored_cells(b, *table, rows, n);
     table = std::make_shared<const Table>(b.take());
     scored = torch::arange(n, torch::kLong);
   }
@@ -192,26 +181,28 @@ void LiveMonitor::run() {
   }
 }
 
+void LiveMonitor::add_monitored_cells(TableBuilder& b, const Table& t, const int64_t* rows, int64_t n) const {
+  std::vector<const Column*> cols;
+  for (const auto& c : columns_) {
+    const Column* col = t.find(c);
+    cols.push_back(col && !col->holds_bytes ? col : nullptr);
+  }
+  std::vector<std::string_view> row(columns_.size());
+  for (int64_t i = 0; i < n; ++i) {
+    for (size_t c = 0; c < cols.size(); ++c)
+      row[c] = cols[c] ? t.cell(*cols[c], static_cast<size_t>(rows[i])) : std::string_view();
+    b.add_row(row.data());
+  }
+}
+
 void LiveMonitor::fold(Window w) {
   try {
     const LoadedModel& lm = scorer_.model();
     // One table of the window's rows. An uploaded file (image) is left out: drift does not profile
     // images, and it may be large.
     TableBuilder b("serve window", columns_, static_cast<size_t>(w.rows));
-    std::vector<std::string_view> row(columns_.size());
-    for (const auto& [table, scored] : w.parts) {
-      std::vector<const Column*> cols;
-      for (const auto& c : columns_) {
-        const Column* col = table->find(c);
-        cols.push_back(col && !col->holds_bytes ? col : nullptr);
-      }
-      const int64_t* r = scored.data_ptr<int64_t>();
-      for (int64_t i = 0; i < scored.size(0); ++i) {
-        for (size_t c = 0; c < cols.size(); ++c)
-          row[c] = cols[c] ? table->cell(*cols[c], static_cast<size_t>(r[i])) : std::string_view();
-        b.add_row(row.data());
-      }
-    }
+    for (const auto& [table, scored] : w.parts)
+      add_monitored_cells(b, *table, scored.data_ptr<int64_t>(), scored.size(0));
     const Table t = b.take();
     SliceSet slices;
     std::vector<torch::Tensor> masks;

@@ -61,6 +61,8 @@ class LiveMonitor {
   };
   void run();
   void fold(Window w);
+  // Adds the monitored cells (columns_) of `rows` of `t` to `b`; an uploaded file is left empty.
+  void add_monitored_cells(TableBuilder& b, const Table& t, const int64_t* rows, int64_t n) const;
   void log_rows(const Scored& s);
 
   const Scorer& scorer_;

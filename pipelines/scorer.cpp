@@ -28,6 +28,14 @@ Scorer::Scorer(const std::string& model_path, int threads, Batching batching)
   if (batching_.max_rows > 1) batcher_ = std::thread([this] { run_batches(); });
 }
 
+std::vector<std::string> Scorer::request_columns(
+    const std::function<bool(const std::string&)>& given) const {
+  std::vector<std::string> cols = inputs_;
+  for (const auto& c : sliced_)
+    if (std::find(cols.begin(), cols.end(), c) == cols.end() && given(c)) cols.push_back(c);
+  return cols;
+}
+
 Scorer::~Scorer() {
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -59,6 +60,9 @@ class Scorer {
   // The columns a table may add: those the model's slices read (kiln predict's reads them when
   // present; so may a request's).
   const std::vector<std::string>& slice_columns() const { return sliced_; }
+  // The columns a request's table holds: the inputs (each required), then the slice columns the
+  // request gives (so the model's slices count its rows; a slice without its columns is empty).
+  std::vector<std::string> request_columns(const std::function<bool(const std::string&)>& given) const;
   // Scores every row of `t` (a request's table: preprocessed on the caller's thread, then
   // micro-batched). Thread-safe. Throws DataError naming the row and feature of a bad value.
   Scored score(std::shared_ptr<Table> t) const;

@@ -148,14 +148,13 @@ class Metrics {
   void scored(const Scored& s) {
     const int64_t n = static_cast<int64_t>(s.rows());
     const int64_t* rows = s.data.rows.data_ptr<int64_t>();
-    std::lock_guard<std::mutex> lock(mu_);
-    rows_ += n;
-    for (size_t k = 0; k < s.data.slices.names.size(); ++k) {
+    // Counted before the lock is taken; only the sums are added under it.
+    std::vector<int64_t> in_slice(s.data.slices.names.size(), 0);
+    for (size_t k = 0; k < in_slice.size(); ++k) {
       const bool* m = s.data.slices.membership[static_cast<int64_t>(k)].data_ptr<bool>();
-      int64_t in = 0;
-      for (int64_t i = 0; i < n; ++i) in += m[rows[i]];
-      slice_rows_[s.data.slices.names[k]] += in;
+      for (int64_t i = 0; i < n; ++i) in_slice[k] += m[rows[i]];
     }
+    std::map<std::tuple<std::string, std::string, std::string>, int64_t> predicted;
     for (const auto& c : s.columns) {
       if (c.numeric || c.name.size() < 12 || c.name.compare(c.name.size() - 12, 12, "_predictions") != 0) continue;
       const std::string out = c.name.substr(0, c.name.size() - 12);
@@ -168,8 +167,12 @@ class Metrics {
           if (s.data.slices.membership[static_cast<int64_t>(k)].data_ptr<bool>()[rows[i]]) ++counts[{k + 1, v}];
       }
       for (const auto& [key, count] : counts)
-        predicted_[{key.first ? s.data.slices.names[key.first - 1] : std::string(), out, std::string(key.second)}] += count;
+        predicted[{key.first ? s.data.slices.names[key.first - 1] : std::string(), out, std::string(key.second)}] += count;
     }
+    std::lock_guard<std::mutex> lock(mu_);
+    rows_ += n;
+    for (size_t k = 0; k < in_slice.size(); ++k) slice_rows_[s.data.slices.names[k]] += in_slice[k];
+    for (const auto& [key, count] : predicted) predicted_[key] += count;
   }
 
   std::string text(const Scorer& scorer, const LiveMonitor::Status& monitor, int64_t in_flight) const {
@@ -238,15 +241,6 @@ class Server {
   Server(const ServeOptions& o, const Scorer& scorer, LiveMonitor& monitor)
       : o_(o), scorer_(scorer), monitor_(monitor) {}
 
-  // The columns a request's table holds: the inputs (each required), then the slice columns the
-  // request gives (so the model's slices count served rows; a slice without its columns is empty).
-  std::vector<std::string> request_columns(const std::function<bool(const std::string&)>& given) const {
-    std::vector<std::string> cols = scorer_.input_columns();
-    for (const auto& c : scorer_.slice_columns())
-      if (std::find(cols.begin(), cols.end(), c) == cols.end() && given(c)) cols.push_back(c);
-    return cols;
-  }
-
   // One row: a JSON object {column: value} or form fields.
   std::shared_ptr<Table> one_row(const httplib::Request& req) const {
     std::vector<std::string_view> row;
@@ -257,7 +251,7 @@ class Server {
       d = parse_json(req.body, "body");
       if (!d.IsObject())
         throw RequestError(400, "expected a JSON object of input columns, e.g. {\"" + scorer_.input_columns()[0] + "\": ...}");
-      columns = request_columns([&](const std::string& c) { return d.HasMember(c.c_str()); });
+      columns = scorer_.request_columns([&](const std::string& c) { return d.HasMember(c.c_str()); });
       for (const auto& c : columns) {
         auto it = d.FindMember(c.c_str());
         if (it == d.MemberEnd()) throw RequestError(400, "missing input feature column '" + c + "'");
@@ -265,7 +259,7 @@ class Server {
       }
     } else {
       fields = form_fields(req);
-      columns = request_columns([&](const std::string& c) { return fields.count(c) > 0; });
+      columns = scorer_.request_columns([&](const std::string& c) { return fields.count(c) > 0; });
       for (const auto& c : columns) {
         auto it = fields.find(c);
         if (it == fields.end()) throw RequestError(400, "missing input feature column '" + c + "'");
@@ -299,7 +293,7 @@ class Server {
       if (!d["columns"][i].IsString()) throw RequestError(400, "columns[" + std::to_string(i) + "]: expected a column name");
       given[d["columns"][i].GetString()] = i;
     }
-    const auto columns = request_columns([&](const std::string& c) { return given.count(c) > 0; });
+    const auto columns = scorer_.request_columns([&](const std::string& c) { return given.count(c) > 0; });
     std::vector<size_t> index;
     for (const auto& c : columns) {
       auto it = given.find(c);

@@ -77,12 +77,11 @@ std::string Model::config_yaml() const { return config_to_yaml(impl_->scorer.mod
 
 Predictions Model::predict(const std::vector<Row>& rows) const {
   // The inputs, plus the slice columns every row gives (slices then count these rows).
-  std::vector<std::string> columns = impl_->scorer.input_columns();
-  for (const auto& s : impl_->scorer.slice_columns()) {
+  const std::vector<std::string> columns = impl_->scorer.request_columns([&](const std::string& s) {
     bool everywhere = !rows.empty();
     for (const auto& r : rows) everywhere = everywhere && r.count(s);
-    if (everywhere && std::find(columns.begin(), columns.end(), s) == columns.end()) columns.push_back(s);
-  }
+    return everywhere;
+  });
   std::vector<std::vector<std::string>> cells(rows.size());
   for (size_t r = 0; r < rows.size(); ++r) {
     cells[r].reserve(columns.size());
