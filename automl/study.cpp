@@ -144,7 +144,7 @@ Study load_study(const HyperoptOptions& o) {
     std::cerr << "kiln: note: hyperopt.goal is " << s.h.goal << " but " << s.h.metric << " is better when "
               << (higher_is_better(s.h.metric) ? "higher" : "lower") << "\n";
 
-  s.base = YAML::Load(text);
+  s.base = load_config_yaml(text, s.file, nullptr);  // Ludwig's older syntax upgraded, as parsed above
   s.base.remove("hyperopt");
   s.base["trainer"]["validation_field"] = s.h.output_feature;
   s.base["trainer"]["validation_metric"] = s.h.metric;

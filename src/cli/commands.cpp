@@ -148,12 +148,29 @@ int cmd_serve(const std::vector<std::string>& args, const std::string&) {
 
 int cmd_config(const std::vector<std::string>& args, const std::string&) {
   std::string path;
-  bool validate = false;
+  bool validate = false, upgrade = false;
   po::options_description d("options");
   d.add_options()("config,c", po::value(&path), "model config (YAML)")(
-      "validate", po::bool_switch(&validate), "only check the config");
+      "validate", po::bool_switch(&validate), "only check the config")(
+      "upgrade", po::bool_switch(&upgrade),
+      "print the config with Ludwig's older syntax rewritten (each rewrite is a warning on stderr)");
   po::variables_map vm;
-  if (!parse("config", "--config model.yaml [--validate]", d, args, vm, {"config"})) return 0;
+  if (!parse("config", "--config model.yaml [--validate | --upgrade]", d, args, vm, {"config"})) return 0;
+  if (validate && upgrade) throw UsageError("--validate and --upgrade: give one of them");
+  if (upgrade) {
+    std::string text;
+    try {
+      text = read_file(path);
+    } catch (const DataError& e) {
+      throw ConfigError(e.what());
+    }
+    Config checked = parse_config(text, path);  // prints the rewrites; throws on what stays wrong
+    (void)checked;
+    YAML::Emitter e;
+    e << load_config_yaml(text, path, nullptr);
+    std::cout << e.c_str() << "\n";
+    return 0;
+  }
   Config c = load_config(path);
   if (validate) {
     // The hyperopt block is checked as `kiln hyperopt` would, so a config that passes here does

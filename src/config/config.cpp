@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <set>
 
+#include "config/ludwig_compat.h"
 #include "slices/expression.h"
+#include "util/log.h"
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/strings.h"
@@ -82,12 +84,14 @@ struct Parser {
     f.type = cn["type"].Scalar();
     const FeatureSchema* schema = feature_schemas().find(f.type);
     if (!schema) {
+      const std::string m = not_in_kiln_message("feature type", f.type);
       err(cn["type"], path + ".type",
-          "unknown feature type '" + f.type + "'" + suggest(f.type, feature_schemas().names()));
+          !m.empty() ? m : "unknown feature type '" + f.type + "'" + suggest(f.type, feature_schemas().names()));
       return;
     }
     if (output && !schema->can_output) {
-      err(cn["type"], path + ".type", "feature type '" + f.type + "' cannot be an output");
+      const std::string m = not_in_kiln_message("output type", f.type);
+      err(cn["type"], path + ".type", !m.empty() ? m : "feature type '" + f.type + "' cannot be an output");
       return;
     }
     if (!output && !schema->can_input) {
@@ -135,9 +139,16 @@ struct Parser {
       for (const auto& l : schema->losses) known_loss = known_loss || l == f.loss.type;
       if (!known_loss) {
         YAML::Node at = cm["loss"] ? cm["loss"] : node;
+        // A loss of another output type does not fit this one; a name no type has is unknown.
+        bool elsewhere = false;
+        for (const auto& [t, other] : feature_schemas().entries())
+          for (const auto& l : other.losses) elsewhere = elsewhere || l == f.loss.type;
+        const std::string m = not_in_kiln_message("loss", f.loss.type);
         err(at, path + ".loss.type",
-            "loss '" + f.loss.type + "' does not fit output type '" + f.type + "'" +
-                suggest(f.loss.type, schema->losses));
+            !m.empty() ? m
+                       : (elsewhere ? "loss '" + f.loss.type + "' does not fit output type '" + f.type + "'"
+                                    : "unknown loss '" + f.loss.type + "'") +
+                             suggest(f.loss.type, schema->losses));
       }
     } else if (schema->input_augmentation) {
       read_augmentation(cm, path, f);
@@ -188,7 +199,8 @@ struct Parser {
       return;
     }
     if (!list.IsSequence() || list.size() == 0) {
-      err(list, key, "expected a non-empty list of features, got " + scalar_text(list));
+      err(list, key, "expected a non-empty list of features, got " +
+                         (list.IsSequence() ? std::string("an empty list") : scalar_text(list)));
       return;
     }
     for (size_t i = 0; i < list.size(); ++i) {
@@ -392,7 +404,8 @@ std::string Config::validation_metric() const {
   return feature_schemas().find(out->type)->default_metric;
 }
 
-Config parse_config(const std::string& text, const std::string& file) {
+YAML::Node load_config_yaml(const std::string& text, const std::string& file,
+                            std::vector<std::string>* warnings) {
   YAML::Node root;
   try {
     root = YAML::Load(text);
@@ -406,7 +419,22 @@ Config parse_config(const std::string& text, const std::string& file) {
   if (!root.IsMap())
     throw ConfigError(yaml_where(file, root) + ": config: expected a mapping with " +
                       "input_features and output_features, got " + scalar_text(root));
+  // A model type Kiln does not have is the first thing said, before any of its keys.
+  const YAML::Node& croot = root;
+  if (YAML::Node mt = croot["model_type"]; mt && mt.IsScalar())
+    if (std::string m = not_in_kiln_message("model type", mt.Scalar()); !m.empty())
+      throw ConfigError(yaml_where(file, mt) + ": model_type: " + m);
+  std::vector<std::string> w = upgrade_ludwig_config(root, file);
+  if (warnings) *warnings = std::move(w);
+  return root;
+}
+
+Config parse_config(const std::string& text, const std::string& file) {
+  std::vector<std::string> warnings;
+  YAML::Node root = load_config_yaml(text, file, &warnings);
+  for (const auto& w : warnings) warn(w);
   Config c;
+  c.warnings = std::move(warnings);
   c.file = file;
   c.combiner = make_typed(combiner_schemas(), "", "concat", "combiner");
   c.trainer.optimizer = make_typed(optimizer_schemas(), "", "adam", "optimizer");

@@ -277,6 +277,7 @@ struct SlicesConfig {
 
 struct Config {
   std::string file;  // where it was read from, for messages
+  std::vector<std::string> warnings;  // Ludwig syntax upgraded, keys without effect (ludwig_compat.h)
   std::string model_type = "ecd";
   std::vector<FeatureConfig> input_features;
   std::vector<FeatureConfig> output_features;
@@ -311,7 +312,14 @@ struct Config {
   std::string validation_metric() const;
 };
 
+// The YAML of a config with Ludwig's older syntax upgraded (config/ludwig_compat.h): what
+// parse_config reads and `kiln config --upgrade` prints. Throws ConfigError for malformed YAML,
+// a config that is not a mapping, or a model type Kiln does not have. `warnings`: one per rewrite.
+YAML::Node load_config_yaml(const std::string& yaml_text, const std::string& file,
+                            std::vector<std::string>* warnings);
 // Parses YAML text; `file` names it in messages. Throws ConfigError with every problem found.
+// Ludwig's older syntax is upgraded first; each rewrite is a warning (printed, and kept in
+// Config::warnings).
 Config parse_config(const std::string& yaml_text, const std::string& file);
 Config load_config(const std::string& path);
 // The fully resolved config as YAML (every default filled in).

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "config/ludwig_compat.h"
 #include "util/strings.h"
 
 namespace kiln {
@@ -31,8 +32,13 @@ void YamlReader::finish(const std::string& what) {
     const std::string key = it->first.Scalar();
     bool ok = false;
     for (const auto& k : known_) ok = ok || k == key;
-    if (!ok)
-      error(it->first, path_.empty() ? "config" : path_,
+    if (ok) continue;
+    // A key moved by an upgrade (ludwig_compat.h) has no line of its own; its value has.
+    const YAML::Node at = it->first.Mark().line < 0 ? it->second : it->first;
+    if (std::string m = not_in_kiln_message("key", child(key)); !m.empty())
+      error(at, path_.empty() ? "config" : path_, m);
+    else
+      error(at, path_.empty() ? "config" : path_,
             "unknown key '" + key + "'" + (what.empty() ? "" : " for " + what) +
                 suggest(key, known_));
   }
@@ -61,6 +67,8 @@ void YamlReader::read_typed(const YAML::Node& v, TypedOptions& out, const std::s
   std::vector<std::string> candidates;
   auto opts = out.factory ? out.factory(out.type, candidates) : nullptr;
   if (!opts) {
+    if (std::string m = not_in_kiln_message(out.what, out.type); !m.empty())
+      return error(t ? t : v, path + ".type", m);
     error(t ? t : v, path + ".type",
           "unknown " + out.what + " '" + out.type + "'" + out.context +
               suggest(out.type, candidates));
@@ -144,6 +152,7 @@ OneOf auto_bool() {
 std::string OneOf::problem(const std::string& v) const {
   const std::vector<std::string> allowed = values();
   if (accepts ? accepts(v) : std::find(allowed.begin(), allowed.end(), v) != allowed.end()) return "";
+  if (std::string m = not_in_kiln_message(noun, v); !m.empty()) return m;
   if (expected.empty()) return "unknown " + noun + " '" + v + "'" + suggest(v, allowed);
   const std::string hint = suggest(v, allowed);
   return "expected " + expected + ", got '" + v + "'" + (hint.rfind("; did you mean", 0) == 0 ? hint : "");

@@ -143,9 +143,21 @@ class YamlReader {
         error(node_, path_.empty() ? "config" : path_, std::string("missing '") + key + "'");
       return;
     }
+    if constexpr (std::is_same_v<T, std::string>)
+      if (v.IsNull() && (null_means_none(checks) || ...)) {  // Ludwig's `normalization: null`
+        field = "none";
+        return;
+      }
     const size_t before = errors_->size();
     read_value(v, field, child(key));
     if (errors_->size() == before) (check(v, child(key), field, checks), ...);
+  }
+  // A null value means "none" for a string field whose choices include "none" (Ludwig writes
+  // null for "no normalization", "no decay").
+  template <class C>
+  static bool null_means_none(const C& c) {
+    if constexpr (std::is_same_v<C, OneOf>) return c.problem("none").empty();
+    else return false;
   }
   // Reports messages of the "key: message" form (problems()) at `at`, under `path`.
   void report(const YAML::Node& at, const std::string& path, const std::vector<std::string>& problems);

@@ -27,7 +27,7 @@ struct SetPreprocessing : Options<SetPreprocessing> {
   std::string fill_value = kUnk;
   template <class V>
   void visit(V& v) {
-    v("tokenizer", tokenizer, "how a row splits into tokens", one_of_names(rule_based_tokenizers));
+    v("tokenizer", tokenizer, "how a row splits into tokens", one_of_names(rule_based_tokenizers, "tokenizer"));
     v("most_common", most_common, "maximum vocabulary size (most frequent tokens)", at_least(1));
     v("lowercase", lowercase, "lower-case tokens before building the vocabulary");
     v("missing_value_strategy", missing_value_strategy, "how missing rows are filled",

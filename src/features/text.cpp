@@ -39,7 +39,7 @@ struct TextPreprocessing : Options<TextPreprocessing> {
   std::string sentencepiece_model_type = "unigram";
   template <class V>
   void visit(V& v) {
-    v("tokenizer", tokenizer, "how text splits into tokens", one_of_names([] { return tokenizers().names(); }));
+    v("tokenizer", tokenizer, "how text splits into tokens", one_of_names([] { return tokenizers().names(); }, "tokenizer"));
     v("lowercase", lowercase, "lower-case (ASCII) before tokenizing");
     v("most_common", most_common, "maximum vocabulary size (most frequent training tokens)", at_least(1));
     v("max_sequence_length", max_sequence_length,

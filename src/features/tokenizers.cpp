@@ -74,6 +74,46 @@ class CharactersTokenizer : public Tokenizer {
   }
 };
 
+std::string_view trimmed(std::string_view s) {
+  size_t b = 0, e = s.size();
+  while (b < e && is_space(s[b])) ++b;
+  while (e > b && is_space(s[e - 1])) --e;
+  return s.substr(b, e - b);
+}
+
+// comma, underscore: the text split at each separator, whitespace around the pieces removed
+// (Ludwig's \s*,\s* and \s*_\s*); empty pieces are skipped.
+class SeparatorTokenizer : public Tokenizer {
+ public:
+  explicit SeparatorTokenizer(char sep) : sep_(sep) {}
+  void tokenize(std::string_view s, const std::function<void(std::string_view)>& emit) const override {
+    size_t i = 0;
+    while (i <= s.size()) {
+      size_t j = s.find(sep_, i);
+      if (j == std::string_view::npos) j = s.size();
+      const std::string_view piece = trimmed(s.substr(i, j - i));
+      if (!piece.empty()) emit(piece);
+      i = j + 1;
+    }
+  }
+
+ private:
+  char sep_;
+};
+
+// untokenized: the whole text is one token; stripped: the same without surrounding whitespace.
+class WholeTokenizer : public Tokenizer {
+ public:
+  explicit WholeTokenizer(bool strip) : strip_(strip) {}
+  void tokenize(std::string_view s, const std::function<void(std::string_view)>& emit) const override {
+    const std::string_view t = strip_ ? trimmed(s) : s;
+    if (!t.empty()) emit(t);
+  }
+
+ private:
+  bool strip_;
+};
+
 // SentencePiece lives in its own module (features/spm/spm_module.cpp explains why), loaded on
 // first use: $KILN_SPM_MODULE, else beside the library holding this code (libkiln.so, for an
 // embedding application), else beside the executable (or in ../lib, as installed), else where the
@@ -212,6 +252,14 @@ void register_tokenizers() {
                                        [] { return std::make_unique<SpacePunctTokenizer>(); }));
   tokenizers().add("characters", rule("one token per (UTF-8) character",
                                       [] { return std::make_unique<CharactersTokenizer>(); }));
+  tokenizers().add("comma", rule("pieces between commas, trimmed",
+                                 [] { return std::make_unique<SeparatorTokenizer>(','); }));
+  tokenizers().add("underscore", rule("pieces between underscores, trimmed",
+                                      [] { return std::make_unique<SeparatorTokenizer>('_'); }));
+  tokenizers().add("untokenized", rule("the whole text as one token",
+                                       [] { return std::make_unique<WholeTokenizer>(false); }));
+  tokenizers().add("stripped", rule("the whole text without surrounding whitespace as one token",
+                                    [] { return std::make_unique<WholeTokenizer>(true); }));
   TokenizerSpec sp;
   sp.doc = "SentencePiece (unigram or bpe) trained on the training split";
   sp.train = train_sentencepiece;

@@ -1,6 +1,6 @@
 #pragma once
 // Tokenizers of text and sequence features, registered by their config names (Ludwig's): space,
-// space_punct, characters, and sentencepiece, which is trained on the training split at
+// space_punct, characters, comma, underscore, untokenized, stripped, and sentencepiece, which is trained on the training split at
 // preprocessing and whose model is kept in the feature metadata for predict.
 #include <functional>
 #include <memory>

@@ -131,7 +131,7 @@ TEST_CASE("text config errors name the key") {
   CHECK_THROWS_WITH_AS(
       parse_config("input_features: [{name: x, type: text, preprocessing: {tokenizer: spce}}]\n"
                    "output_features: [{name: y, type: binary}]\n", "m.yaml"),
-      doctest::Contains("tokenizer: unknown value 'spce'; did you mean 'space'?"), ConfigError);
+      doctest::Contains("tokenizer: unknown tokenizer 'spce'; did you mean 'space'?"), ConfigError);
   CHECK_THROWS_WITH_AS(
       parse_config("input_features: [{name: x, type: text, encoder: {type: transformer, num_heads: 3}}]\n"
                    "output_features: [{name: y, type: binary}]\n", "m.yaml"),
@@ -143,7 +143,7 @@ TEST_CASE("text config errors name the key") {
   CHECK_THROWS_WITH_AS(
       parse_config("input_features: [{name: x, type: number}]\n"
                    "output_features: [{name: y, type: timeseries}]\n", "m.yaml"),
-      doctest::Contains("feature type 'timeseries' cannot be an output"), ConfigError);
+      doctest::Contains("output_features[0].type: Ludwig's output type 'timeseries' is not available in Kiln"), ConfigError);
 }
 
 TEST_CASE("text output: targets end with <EOS>; a generator learns them; token/sequence accuracy, perplexity") {
