@@ -173,7 +173,7 @@ struct TrainerConfig {
     v("batch_size", batch_size, "rows per training step", at_least(1));
     v("eval_batch_size", eval_batch_size, "rows per evaluation step (default: batch_size)", at_least(1));
     v("learning_rate", learning_rate, "initial learning rate", above(0));
-    v("optimizer", optimizer, "adam | adamw | sgd | rmsprop with their parameters");
+    v("optimizer", optimizer, "adam | adamw | sgd | rmsprop | adagrad | adamax | nadam | radam | adadelta, with their parameters");
     v("learning_rate_scheduler", learning_rate_scheduler, "warm-up, decay, reduce on plateau");
     v("early_stop", early_stop, "evaluations without improvement before stopping (<= 0: off)");
     v("gradient_clipping", gradient_clipping, "gradient clipping");

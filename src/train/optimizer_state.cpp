@@ -9,6 +9,7 @@
 #include <memory>
 #include <sstream>
 
+#include "train/optimizers.h"
 #include "util/error.h"
 #include "util/named_tensors.h"
 #include "util/strings.h"
@@ -106,12 +107,50 @@ const std::vector<Access>& accesses() {
       return std::unique_ptr<torch::optim::OptimizerParamState>(std::move(p));
     };
     v.push_back(rms);
+    Access adagrad;
+    adagrad.required = {"sum"};
+    adagrad.is = [](torch::optim::Optimizer& o) { return dynamic_cast<torch::optim::Adagrad*>(&o) != nullptr; };
+    adagrad.get = [](torch::optim::OptimizerParamState& s, int64_t& step, Fields& f) {
+      auto* p = dynamic_cast<torch::optim::AdagradParamState*>(&s);
+      if (!p) return false;
+      step = p->step();
+      put(f, "sum", p->sum());
+      return true;
+    };
+    adagrad.make = [](int64_t step, const Fields& f) {
+      auto p = std::make_unique<torch::optim::AdagradParamState>();
+      p->step(step);
+      p->sum(field(f, "sum"));
+      return std::unique_ptr<torch::optim::OptimizerParamState>(std::move(p));
+    };
+    v.push_back(adagrad);
     return v;
   }();
   return all;
 }
 
-const Access& access_for(torch::optim::Optimizer& opt) {
+// Kiln's own optimizers (train/optimizers.h): the fields each one declares.
+Access rule_access(const RuleOptimizer& r) {
+  Access a;
+  a.required = r.fields();
+  a.get = [](torch::optim::OptimizerParamState& s, int64_t& step, Fields& f) {
+    auto* p = dynamic_cast<RuleState*>(&s);
+    if (!p) return false;
+    step = p->step;
+    for (const auto& [k, v] : p->fields) put(f, k.c_str(), v);
+    return true;
+  };
+  a.make = [](int64_t step, const Fields& f) {
+    auto p = std::make_unique<RuleState>();
+    p->step = step;
+    p->fields = f;
+    return std::unique_ptr<torch::optim::OptimizerParamState>(std::move(p));
+  };
+  return a;
+}
+
+Access access_for(torch::optim::Optimizer& opt) {
+  if (auto* r = dynamic_cast<RuleOptimizer*>(&opt)) return rule_access(*r);
   for (const auto& a : accesses())
     if (a.is(opt)) return a;
   throw std::logic_error("optimizer_state: an optimizer without a state codec (train/optimizer_state.cpp)");
@@ -132,7 +171,7 @@ NamedTensors slices_of(const std::string& name, const torch::Tensor& flat, const
 
 void write_optimizer_state(torch::optim::Optimizer& opt, const torch::Tensor& flat,
                            const std::vector<ParameterSlice>& slices, torch::serialize::OutputArchive& ar) {
-  const Access& a = access_for(opt);
+  const Access a = access_for(opt);
   int64_t step = 0;
   Fields fields;
   auto it = opt.state().find(state_key(flat));
@@ -152,7 +191,7 @@ void write_optimizer_state(torch::optim::Optimizer& opt, const torch::Tensor& fl
 void read_optimizer_state(torch::optim::Optimizer& opt, const torch::Tensor& flat,
                           const std::vector<ParameterSlice>& slices, torch::serialize::InputArchive& ar,
                           const std::string& file) {
-  const Access& a = access_for(opt);
+  const Access a = access_for(opt);
   torch::Tensor names_t, step_t;
   ar.read("fields", names_t);
   ar.read("step", step_t);

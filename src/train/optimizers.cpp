@@ -2,6 +2,8 @@
 
 #include <torch/optim.h>
 
+#include <cmath>
+
 #include "config/schema.h"
 
 namespace kiln {
@@ -55,7 +57,104 @@ struct RmspropOptions : Options<RmspropOptions> {
   }
 };
 
+struct AdagradOptions : Options<AdagradOptions> {
+  double lr_decay = 0.0;
+  double weight_decay = 0.0;
+  double initial_accumulator_value = 0.0;
+  double eps = 1e-10;
+  template <class V>
+  void visit(V& v) {
+    v("lr_decay", lr_decay, "learning rate decay per step", at_least(0));
+    v("weight_decay", weight_decay, "L2 penalty", at_least(0));
+    v("initial_accumulator_value", initial_accumulator_value, "starting sum of squared gradients", at_least(0));
+    v("eps", eps, "added to the denominator", above(0));
+  }
+};
+
+// Adamax, NAdam, RAdam: Adam's options (betas, eps, L2 weight_decay); NAdam adds momentum_decay.
+struct AdamaxOptions : Options<AdamaxOptions> {
+  std::vector<double> betas = {0.9, 0.999};
+  double eps = 1e-8;
+  double weight_decay = 0.0;
+  double momentum_decay = 0.004;  // nadam only
+  bool nadam = false;
+  template <class V>
+  void visit(V& v) {
+    v("betas", betas, "coefficients of the running averages", in_range(0, 1, false, true));
+    v("eps", eps, "added to the denominator", above(0));
+    v("weight_decay", weight_decay, "L2 penalty", at_least(0));
+    if (nadam) v("momentum_decay", momentum_decay, "decay of the momentum schedule", at_least(0));
+  }
+  std::vector<std::string> problems() const override {
+    if (betas.size() != 2) return {"betas: expected two numbers"};
+    return {};
+  }
+};
+
+struct AdadeltaOptions : Options<AdadeltaOptions> {
+  double rho = 0.9;
+  double eps = 1e-6;
+  double weight_decay = 0.0;
+  template <class V>
+  void visit(V& v) {
+    v("rho", rho, "coefficient of the running averages", in_range(0, 1));
+    v("eps", eps, "added inside the square roots", above(0));
+    v("weight_decay", weight_decay, "L2 penalty", at_least(0));
+  }
+};
+
+// The learning rate of a RuleOptimizer's parameter group.
+struct RuleGroupOptions : torch::optim::OptimizerCloneableOptions<RuleGroupOptions> {
+  double lr = 0.001;
+  explicit RuleGroupOptions(double l = 0.001) : lr(l) {}
+  double get_lr() const override { return lr; }
+  void set_lr(const double l) override { lr = l; }
+};
+
+std::unique_ptr<torch::optim::Optimizer> rule_optimizer(std::vector<torch::Tensor> p, double lr,
+                                                        std::vector<std::string> fields, RuleOptimizer::Rule rule) {
+  return std::make_unique<RuleOptimizer>(std::move(p), lr, std::move(fields), std::move(rule));
+}
+
 }  // namespace
+
+RuleOptimizer::RuleOptimizer(std::vector<torch::Tensor> params, double lr, std::vector<std::string> fields, Rule rule)
+    : Optimizer({torch::optim::OptimizerParamGroup(std::move(params))}, std::make_unique<RuleGroupOptions>(lr)),
+      fields_(std::move(fields)),
+      rule_(std::move(rule)) {}
+
+torch::Tensor RuleOptimizer::step(LossClosure closure) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor loss;
+  if (closure) {
+    torch::AutoGradMode enable(true);
+    loss = closure();
+  }
+  for (auto& group : param_groups_) {
+    const double lr = group.options().get_lr();
+    for (auto& p : group.params()) {
+      if (!p.grad().defined()) continue;
+      const std::string key = c10::guts::to_string(p.unsafeGetTensorImpl());
+      auto it = state_.find(key);
+      if (it == state_.end()) {
+        auto st = std::make_unique<RuleState>();
+        for (const auto& f : fields_) st->fields[f] = torch::zeros_like(p, torch::MemoryFormat::Preserve);
+        it = state_.emplace(key, std::move(st)).first;
+      }
+      auto& st = static_cast<RuleState&>(*it->second);
+      ++st.step;
+      rule_(p, p.grad(), lr, st);
+    }
+  }
+  return loss;
+}
+
+std::unique_ptr<torch::optim::OptimizerParamState> RuleState::clone() const {
+  auto c = std::make_unique<RuleState>();
+  c->step = step;
+  for (const auto& [k, v] : fields) c->fields[k] = v.clone();
+  return c;
+}
 
 Registry<OptimizerBuilder>& optimizer_builders() {
   static Registry<OptimizerBuilder> r;
@@ -119,6 +218,102 @@ void register_optimizers() {
                        return std::unique_ptr<torch::optim::Optimizer>(
                            new torch::optim::RMSprop(std::move(p), opts));
                      });
+  register_optimizer("adagrad", {"Adagrad", {}, [] { return std::make_shared<AdagradOptions>(); }},
+                     [](const OptionsBase& o, std::vector<torch::Tensor> p, double lr) {
+                       const auto& a = dynamic_cast<const AdagradOptions&>(o);
+                       auto opts = torch::optim::AdagradOptions(lr)
+                                       .lr_decay(a.lr_decay)
+                                       .weight_decay(a.weight_decay)
+                                       .initial_accumulator_value(a.initial_accumulator_value)
+                                       .eps(a.eps);
+                       return std::unique_ptr<torch::optim::Optimizer>(
+                           new torch::optim::Adagrad(std::move(p), opts));
+                     });
+  register_optimizer(
+      "adamax", {"Adamax (Adam with the infinity norm)", {}, [] { return std::make_shared<AdamaxOptions>(); }},
+      [](const OptionsBase& o, std::vector<torch::Tensor> p, double lr) {
+        const auto a = dynamic_cast<const AdamaxOptions&>(o);
+        return rule_optimizer(std::move(p), lr, {"exp_avg", "exp_inf"},
+                              [a](torch::Tensor& w, const torch::Tensor& g0, double lr, RuleState& s) {
+                                torch::Tensor g = a.weight_decay ? g0.add(w, a.weight_decay) : g0;
+                                auto& m = s.fields["exp_avg"];
+                                auto& u = s.fields["exp_inf"];
+                                m.mul_(a.betas[0]).add_(g, 1 - a.betas[0]);
+                                u.copy_(torch::maximum(u.mul(a.betas[1]), g.abs().add_(a.eps)));
+                                const double clr = lr / (1 - std::pow(a.betas[0], static_cast<double>(s.step)));
+                                w.addcdiv_(m, u, -clr);
+                              });
+      });
+  register_optimizer(
+      "nadam", {"NAdam (Adam with Nesterov momentum)", {}, [] {
+                  auto o = std::make_shared<AdamaxOptions>();
+                  o->nadam = true;
+                  return o;
+                }},
+      [](const OptionsBase& o, std::vector<torch::Tensor> p, double lr) {
+        const auto a = dynamic_cast<const AdamaxOptions&>(o);
+        return rule_optimizer(
+            std::move(p), lr, {"exp_avg", "exp_avg_sq", "mu_product"},
+            [a](torch::Tensor& w, const torch::Tensor& g0, double lr, RuleState& s) {
+              torch::Tensor g = a.weight_decay ? g0.add(w, a.weight_decay) : g0;
+              auto& m = s.fields["exp_avg"];
+              auto& v = s.fields["exp_avg_sq"];
+              auto& mu_product_t = s.fields["mu_product"];  // one value, kept per element for the codec
+              const double t = static_cast<double>(s.step);
+              const double b1 = a.betas[0], b2 = a.betas[1];
+              const double mu = b1 * (1 - 0.5 * std::pow(0.96, t * a.momentum_decay));
+              const double mu_next = b1 * (1 - 0.5 * std::pow(0.96, (t + 1) * a.momentum_decay));
+              if (s.step == 1) mu_product_t.fill_(1.0);
+              mu_product_t.mul_(mu);
+              const double mu_product = mu_product_t.flatten()[0].item<double>();
+              m.mul_(b1).add_(g, 1 - b1);
+              v.mul_(b2).addcmul_(g, g, 1 - b2);
+              torch::Tensor denom = v.div(1 - std::pow(b2, t)).sqrt_().add_(a.eps);
+              w.addcdiv_(g, denom, -lr * (1 - mu) / (1 - mu_product));
+              w.addcdiv_(m, denom, -lr * mu_next / (1 - mu_product * mu_next));
+            });
+      });
+  register_optimizer(
+      "radam", {"RAdam (Adam with a rectified warm-up)", {}, [] { return std::make_shared<AdamaxOptions>(); }},
+      [](const OptionsBase& o, std::vector<torch::Tensor> p, double lr) {
+        const auto a = dynamic_cast<const AdamaxOptions&>(o);
+        return rule_optimizer(std::move(p), lr, {"exp_avg", "exp_avg_sq"},
+                              [a](torch::Tensor& w, const torch::Tensor& g0, double lr, RuleState& s) {
+                                torch::Tensor g = a.weight_decay ? g0.add(w, a.weight_decay) : g0;
+                                auto& m = s.fields["exp_avg"];
+                                auto& v = s.fields["exp_avg_sq"];
+                                const double t = static_cast<double>(s.step);
+                                const double b1 = a.betas[0], b2 = a.betas[1];
+                                m.mul_(b1).add_(g, 1 - b1);
+                                v.mul_(b2).addcmul_(g, g, 1 - b2);
+                                const double bc1 = 1 - std::pow(b1, t), bc2 = 1 - std::pow(b2, t);
+                                const double rho_inf = 2 / (1 - b2) - 1;
+                                const double rho_t = rho_inf - 2 * t * std::pow(b2, t) / bc2;
+                                if (rho_t > 5) {
+                                  const double rect = std::sqrt((rho_t - 4) * (rho_t - 2) * rho_inf /
+                                                                ((rho_inf - 4) * (rho_inf - 2) * rho_t));
+                                  torch::Tensor adaptive = v.sqrt().add_(a.eps);
+                                  w.addcdiv_(m, adaptive, -lr * rect * std::sqrt(bc2) / bc1);
+                                } else {
+                                  w.add_(m, -lr / bc1);
+                                }
+                              });
+      });
+  register_optimizer(
+      "adadelta", {"Adadelta", {}, [] { return std::make_shared<AdadeltaOptions>(); }},
+      [](const OptionsBase& o, std::vector<torch::Tensor> p, double lr) {
+        const auto a = dynamic_cast<const AdadeltaOptions&>(o);
+        return rule_optimizer(std::move(p), lr, {"square_avg", "acc_delta"},
+                              [a](torch::Tensor& w, const torch::Tensor& g0, double lr, RuleState& s) {
+                                torch::Tensor g = a.weight_decay ? g0.add(w, a.weight_decay) : g0;
+                                auto& sq = s.fields["square_avg"];
+                                auto& acc = s.fields["acc_delta"];
+                                sq.mul_(a.rho).addcmul_(g, g, 1 - a.rho);
+                                torch::Tensor delta = acc.add(a.eps).sqrt_().div_(sq.add(a.eps).sqrt_()).mul_(g);
+                                acc.mul_(a.rho).addcmul_(delta, delta, 1 - a.rho);
+                                w.add_(delta, -lr);
+                              });
+      });
 }
 
 }  // namespace kiln

@@ -57,7 +57,7 @@ void load(torch::optim::Optimizer& opt, const Packed& p, const std::string& byte
 TEST_CASE("optimizer state by name: a resume in another parameter order continues exactly") {
   torch::manual_seed(1);
   const auto a0 = torch::randn({3}), b0 = torch::randn({2, 2});
-  for (const char* name : {"adam", "adamw", "sgd", "rmsprop"}) {
+  for (const char* name : {"adam", "adamw", "sgd", "rmsprop", "adagrad", "adamax", "nadam", "radam", "adadelta"}) {
     CAPTURE(name);
     auto opts = optimizer_schemas().find(name)->make_options();
     if (std::string(name) == "sgd" || std::string(name) == "rmsprop") {  // every moment in use
@@ -114,4 +114,54 @@ TEST_CASE("optimizer state by name: other parameters or another optimizer are re
   auto opt4 = adam(*adam_opts, {fresh.flat->flat()}, 0.01);
   load(*opt4, fresh, empty);
   CHECK(opt4->state().empty());
+}
+
+// The optimizers beyond libtorch's follow PyTorch's torch.optim update rules: six steps on a fixed
+// problem end where PyTorch 1.13's ended (the weights below were computed with torch.optim,
+// float64, from the same start and losses).
+TEST_CASE("adagrad, adamax, nadam, radam and adadelta follow PyTorch's update rules") {
+  torch::NoGradGuard no_grad_outside;
+  struct Case {
+    const char* name;
+    const char* options;
+    double lr;
+    std::vector<double> expected;
+  };
+  const std::vector<Case> cases = {
+      {"adagrad", "{lr_decay: 0.01, weight_decay: 0.02, eps: 1.0e-10}", 0.1,
+       {0.788261671687, -0.659363254438, 1.65365814759, 0.225297516802}},
+      {"adamax", "{betas: [0.9, 0.999], eps: 1.0e-8, weight_decay: 0.02}", 0.1,
+       {0.931053903131, -0.450537499541, 1.43360770828, 0.329031938451}},
+      // PyTorch 1.13's foreach=True path: its single-tensor path multiplies mu into the next
+      // step's product twice (fixed in later releases).
+      {"nadam", "{betas: [0.9, 0.999], eps: 1.0e-8, weight_decay: 0.02, momentum_decay: 0.004}", 0.1,
+       {0.866407810575, -0.544414168311, 1.53507182654, 0.261980064943}},
+      {"radam", "{betas: [0.9, 0.999], eps: 1.0e-8, weight_decay: 0.02}", 0.1,  // rectified at step 6
+       {0.873403633524, 1.14951650376, 0.457843842182, 0.312224341753}},
+      {"radam", "{betas: [0.5, 0.6], eps: 1.0e-8}", 0.1,  // never rectified
+       {0.874029448401, 0.602700114917, 0.374606808903, 0.26662291194}},
+      {"adadelta", "{rho: 0.9, eps: 1.0e-6, weight_decay: 0.02}", 1.0,
+       {0.519612979279, -0.980220193747, 1.98019983341, 0.0194340879531}},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.name);
+    CAPTURE(c.options);
+    auto opts = optimizer_schemas().find(c.name)->make_options();
+    std::vector<std::string> errors;
+    YamlReader r("o.yaml", YAML::Load(c.options), "optimizer", &errors);
+    opts->read(r);
+    r.finish();
+    REQUIRE(errors.empty());
+    torch::Tensor w = torch::tensor({0.5, -1.0, 2.0, 0.0}, torch::kFloat64).requires_grad_();
+    const torch::Tensor a = torch::tensor({1.0, 3.0, 0.5, 2.0}, torch::kFloat64);
+    const torch::Tensor t = torch::tensor({1.0, 0.5, -1.0, 0.25}, torch::kFloat64);
+    auto opt = (*optimizer_builders().find(c.name))(*opts, {w}, c.lr);
+    for (int i = 0; i < 6; ++i) {
+      opt->zero_grad();
+      torch::AutoGradMode grad(true);
+      ((a * (w - t).pow(2)).sum() + 0.05 * w.pow(3).sum()).backward();
+      opt->step();
+    }
+    for (int i = 0; i < 4; ++i) CHECK(w[i].item<double>() == doctest::Approx(c.expected[static_cast<size_t>(i)]).epsilon(1e-9));
+  }
 }
