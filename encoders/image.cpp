@@ -139,8 +139,15 @@ OneOf padding_choice() {
 struct Conv2dLayer {
   std::optional<int> out_channels, kernel_size, stride, pool_kernel_size, pool_stride;
   std::optional<std::string> padding;
+  std::optional<std::string> activation, norm;  // default: the encoder's conv_activation, conv_norm
+  std::optional<double> dropout;                // default: the encoder's conv_dropout
+  std::optional<bool> use_bias;
   template <class V>
   void visit(V& v) {
+    v("activation", activation, "this layer's activation (default: conv_activation)", one_of_names(activation_names));
+    v("norm", norm, "this layer's normalization (default: conv_norm)", one_of({"batch"}));
+    v("dropout", dropout, "this layer's dropout (default: conv_dropout)", in_range(0, 1, false, true));
+    v("use_bias", use_bias, "this layer's convolution has a bias (default: true)");
     v("out_channels", out_channels, "output channels (default: the encoder's out_channels)", at_least(1));
     v("kernel_size", kernel_size, "kernel width and height", at_least(1));
     v("stride", stride, "convolution stride", at_least(1));
@@ -196,8 +203,7 @@ struct StackedCnn2dOptions : Options<StackedCnn2dOptions> {
 
 // stacked_cnn: convolution → norm → activation → dropout → pooling, per layer; flatten; fc layers.
 struct StackedCnn2dEncoder : EncoderBase {
-  StackedCnn2dEncoder(const StackedCnn2dOptions& o, const FeatureMetadata& m)
-      : activation_(o.conv_activation), dropout_(o.conv_dropout), average_(o.pool_function != "max") {
+  StackedCnn2dEncoder(const StackedCnn2dOptions& o, const FeatureMetadata& m) : average_(o.pool_function != "max") {
     pixels = register_module("pixels", Pixels(m));
     std::vector<Conv2dLayer> layers = o.conv_layers;
     const int channels = o.num_filters.value_or(o.out_channels);
@@ -212,10 +218,15 @@ struct StackedCnn2dEncoder : EncoderBase {
       const int64_t out = l.out_channels.value_or(channels), k = l.kernel_size.value_or(o.kernel_size),
                     s = l.stride.value_or(o.stride);
       const int64_t pad = padding_pixels(l.padding.value_or(o.padding), k);
-      convs.push_back(register_module("conv" + std::to_string(i),
-                                      torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, k).stride(s).padding(pad))));
-      if (o.conv_norm)
+      convs.push_back(register_module(
+          "conv" + std::to_string(i),
+          torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, k).stride(s).padding(pad).bias(l.use_bias.value_or(true)))));
+      if (l.norm.value_or(o.conv_norm.value_or("")) == "batch")
         norms.push_back(register_module("norm" + std::to_string(i), torch::nn::BatchNorm2d(out)));
+      else
+        norms.push_back(nullptr);
+      activations_.push_back(l.activation.value_or(o.conv_activation));
+      dropouts_.push_back(l.dropout.value_or(o.conv_dropout));
       h = (h + 2 * pad - k) / s + 1;
       w = (w + 2 * pad - k) / s + 1;
       const int64_t pk = l.pool_kernel_size.value_or(o.pool_kernel_size);
@@ -234,9 +245,9 @@ struct StackedCnn2dEncoder : EncoderBase {
     auto h = pixels->forward(x);
     for (size_t i = 0; i < convs.size(); ++i) {
       h = convs[i]->forward(h);
-      if (!norms.empty()) h = norms[i]->forward(h);
-      h = activate(h, activation_);
-      if (dropout_ > 0) h = torch::dropout(h, dropout_, is_training());
+      if (norms[i]) h = norms[i]->forward(h);
+      h = activate(h, activations_[i]);
+      if (dropouts_[i] > 0) h = torch::dropout(h, dropouts_[i], is_training());
       auto [pk, ps] = pools_[i];
       if (pk > 1) h = average_ ? torch::avg_pool2d(h, pk, ps) : max_pool(h, pk, ps);
     }
@@ -245,11 +256,11 @@ struct StackedCnn2dEncoder : EncoderBase {
   int64_t output_size() const override { return fc->output_size(); }
   Pixels pixels{nullptr};
   std::vector<torch::nn::Conv2d> convs;
-  std::vector<torch::nn::BatchNorm2d> norms;
+  std::vector<torch::nn::BatchNorm2d> norms;  // null for a layer without one
   FcStack fc{nullptr};
   std::vector<std::pair<int64_t, int64_t>> pools_;
-  std::string activation_;
-  double dropout_;
+  std::vector<std::string> activations_;
+  std::vector<double> dropouts_;
   bool average_;
 };
 

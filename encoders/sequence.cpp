@@ -64,8 +64,12 @@ struct ConvLayer {
   std::optional<int> num_filters;
   std::optional<int> pool_size;
   int dilation_rate = 1;
+  std::optional<std::string> activation;  // default: the encoder's activation
+  std::optional<double> dropout;          // default: the encoder's dropout
   template <class V>
   void visit(V& v) {
+    v("activation", activation, "this layer's activation (default: the encoder's)", one_of_names(activation_names));
+    v("dropout", dropout, "this layer's dropout (default: the encoder's)", in_range(0, 1, false, true));
     v("filter_size", filter_size, "kernel width (default: the encoder's filter_size)", at_least(1));
     v("num_filters", num_filters, "output channels (default: the encoder's num_filters)", at_least(1));
     v("pool_size", pool_size, "max-pool width after this layer (null: none)", at_least(1));
@@ -212,7 +216,7 @@ class ConvBlockImpl : public torch::nn::Module {
  public:
   ConvBlockImpl(int64_t in, const ConvLayer& l, const std::string& activation, double dropout,
                 const std::string& pool_function)
-      : activation_(activation), dropout_(dropout), pool_(l.pool_size.value_or(0)),
+      : activation_(l.activation.value_or(activation)), dropout_(l.dropout.value_or(dropout)), pool_(l.pool_size.value_or(0)),
         dilation_(l.dilation_rate), average_(pool_function != "max") {
     // "same" padding: half the receptive field on each side; an odd span puts the extra step
     // on the left (the convolution pads `right_` on both sides, the input gets the rest).

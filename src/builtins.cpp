@@ -40,6 +40,7 @@ void register_builtins() {
     register_sequence_combiners();
     register_regressor_decoder();
     register_classifier_decoder();
+    register_mlp_classifier_decoder();
     register_generator_decoder();
     register_tagger_decoder();
     register_optimizers();

@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 
+#include "config/schema.h"
 #include "config/yaml_io.h"
 #include "util/strings.h"
 
@@ -156,8 +157,14 @@ const std::map<std::string, std::vector<Ignored>>& ignored_keys() {
         {"profiler", "Kiln does not profile training"},
         {"enable_gradient_checkpointing", "Kiln's models are small enough to keep their activations"},
         {"eval_steps", "Kiln evaluates once per epoch"},
+        {"shuffle_buffer_size", "Ludwig 0.4's key; Kiln shuffles the whole training split every epoch"},
         {"bucketing_field", "Kiln pads each batch to its longest row already"}}},
       {"optimizer", {{"lr", "Ludwig reads the learning rate from trainer.learning_rate"}}},
+      {"learning_rate_scheduler",
+       {{"type", "Ludwig chooses the schedule with decay (e.g. decay: cosine) and ignores type"}}},
+      {"tabnet combiner",
+       {{"num_fc_layers", "Ludwig's TabNet combiner has no fully connected layers (a Ludwig 0.4 key)"},
+        {"fc_size", "Ludwig's TabNet combiner has no fully connected layers (a Ludwig 0.4 key)"}}},
       {"combiner",
        {{"fc_size", "Ludwig 0.4's name, which Ludwig ignores since 0.5 (the layer width is output_size)"},
         {"bn_virtual_divider", "Ludwig 0.4's TabNet key, which Ludwig ignores since 0.5 (use bn_virtual_bs)"},
@@ -257,12 +264,14 @@ struct Upgrader {
     m.remove(from);
   }
 
-  void drop_ignored(YAML::Node& m, const std::string& path, const std::string& scope) {
+  // `keep`: keys the Kiln component declares (a resnet's trainable has an effect).
+  void drop_ignored(YAML::Node& m, const std::string& path, const std::string& scope,
+                    const std::set<std::string>& keep = {}) {
     if (!m.IsMap()) return;
     auto it = ignored_keys().find(scope);
     if (it == ignored_keys().end()) return;
     for (const auto& ig : it->second) {
-      if (!get(m, ig.key)) continue;
+      if (!get(m, ig.key) || keep.count(ig.key)) continue;
       note(key_node(m, ig.key), child(path, ig.key), std::string("has no effect in Kiln and is ignored: ") + ig.why);
       m.remove(ig.key);
     }
@@ -286,7 +295,10 @@ struct Upgrader {
     upgrade_preprocessing(root);
     upgrade_defaults(root);
     typed(root, "", "combiner", "Ludwig 0.5");
-    if (YAML::Node c = get(root, "combiner")) drop_ignored(c, "combiner", "combiner");
+    if (YAML::Node c = get(root, "combiner")) {
+      drop_ignored(c, "combiner", "combiner");
+      if (is(get(c, "type"), "tabnet")) drop_ignored(c, "combiner", "tabnet combiner");
+    }
     for (const char* list : {"input_features", "output_features"}) {
       YAML::Node l = get(root, list);
       if (!l || !l.IsSequence()) continue;
@@ -353,6 +365,8 @@ struct Upgrader {
       t.remove(from);
     }
     drop_ignored(t, "trainer", "trainer");
+    if (YAML::Node s = get(t, "learning_rate_scheduler"))
+      drop_ignored(s, "trainer.learning_rate_scheduler", "learning_rate_scheduler");
     typed(t, "trainer", "optimizer", "Ludwig 0.5");
     if (YAML::Node o = get(t, "optimizer")) drop_ignored(o, "trainer.optimizer", "optimizer");
   }
@@ -420,7 +434,8 @@ struct Upgrader {
       typed(dt, "defaults." + type, "encoder", "Ludwig 0.6");
       typed(dt, "defaults." + type, "decoder", "Ludwig 0.6");
       upgrade_feature_preprocessing(dt, "defaults." + type, type);
-      if (YAML::Node e = get(dt, "encoder")) upgrade_encoder(e, "defaults." + type + ".encoder");
+      if (YAML::Node e = get(dt, "encoder")) upgrade_encoder(e, "defaults." + type + ".encoder", type);
+      if (YAML::Node dec = get(dt, "decoder")) upgrade_decoder(dec, "defaults." + type + ".decoder", type);
     }
   }
 
@@ -446,9 +461,25 @@ struct Upgrader {
     if (type == "text" || type == "sequence") drop_ignored(p, pp, "text preprocessing");
   }
 
-  void upgrade_encoder(YAML::Node& e, const std::string& path) {
+  // The option keys of the Kiln component a block names (its type, or the feature type's default).
+  static std::set<std::string> declared(const Registry<ComponentSchema>& r, const YAML::Node& block,
+                                        const std::string& feature_type, bool encoder) {
+    std::set<std::string> out;
+    std::string name;
+    if (YAML::Node t = get(block, "type"); t && t.IsScalar()) name = t.Scalar();
+    else if (const FeatureSchema* s = feature_schemas().find(feature_type))
+      name = encoder ? s->default_encoder : s->default_decoder;
+    if (const ComponentSchema* c = r.find(feature_type + "/" + name)) {
+      DocVisitor d;
+      c->make_options()->describe(d);
+      for (const auto& it : d.items) out.insert(it.key);
+    }
+    return out;
+  }
+
+  void upgrade_encoder(YAML::Node& e, const std::string& path, const std::string& feature_type) {
     if (!e.IsMap()) return;
-    drop_ignored(e, path, "encoder");
+    drop_ignored(e, path, "encoder", declared(encoder_schemas(), e, feature_type, true));
     YAML::Node layers = get(e, "conv_layers");
     if (layers && layers.IsSequence())
       for (size_t i = 0; i < layers.size(); ++i) {
@@ -506,7 +537,20 @@ struct Upgrader {
       for (const auto& k : nested) f.remove(k);
     }
     if (!output)
-      if (YAML::Node e = get(f, "encoder")) upgrade_encoder(e, path + ".encoder");
+      if (YAML::Node e = get(f, "encoder")) upgrade_encoder(e, path + ".encoder", type);
+    if (output)
+      if (YAML::Node d = get(f, "decoder")) upgrade_decoder(d, path + ".decoder", type);
+  }
+
+  // A decoder's fully connected stack takes fc_-prefixed keys since Ludwig 0.6 (fc_output_size,
+  // fc_dropout, ...); the unprefixed ones are read as those when the decoder has no key of that name.
+  void upgrade_decoder(YAML::Node& d, const std::string& path, const std::string& feature_type) {
+    if (!d.IsMap()) return;
+    const std::set<std::string> keys_of = declared(decoder_schemas(), d, feature_type, false);
+    for (const char* k : {"output_size", "activation", "norm", "dropout"}) {
+      const std::string to = std::string("fc_") + k;
+      if (get(d, k) && !keys_of.count(k) && keys_of.count(to)) move(d, path, k, to, "Ludwig 0.6");
+    }
   }
 
   void upgrade_hyperopt(YAML::Node& root) {

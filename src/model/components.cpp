@@ -57,20 +57,26 @@ std::vector<int64_t> FcStackOptions::layer_sizes() const {
   return sizes;
 }
 
-FcStackImpl::FcStackImpl(int64_t input_size, const FcStackOptions& o)
-    : activation_(o.activation), dropout_(o.dropout), output_size_(input_size) {
+FcStackImpl::FcStackImpl(int64_t input_size, const FcStackOptions& o) : output_size_(input_size) {
   const std::vector<int64_t> sizes = o.layer_sizes();
   int64_t in = input_size;
   for (size_t i = 0; i < sizes.size(); ++i) {
-    auto lin = torch::nn::Linear(torch::nn::LinearOptions(in, sizes[i]).bias(o.use_bias));
+    // An fc_layers entry may set its own options; the stack's apply otherwise.
+    const FcLayer* l = i < o.fc_layers.size() ? &o.fc_layers[i] : nullptr;
+    const bool bias = l && l->use_bias ? *l->use_bias : o.use_bias;
+    const std::optional<std::string> norm = l && l->norm ? l->norm : o.norm;
+    auto lin = torch::nn::Linear(torch::nn::LinearOptions(in, sizes[i]).bias(bias));
     linears_.push_back(register_module("fc" + std::to_string(i), lin));
-    if (o.norm && *o.norm == "batch")
-      norms_.emplace_back(register_module("norm" + std::to_string(i),
-                                          torch::nn::BatchNorm1d(sizes[i])));
-    else if (o.norm && *o.norm == "layer")
+    if (norm && *norm == "batch")
+      norms_.emplace_back(register_module("norm" + std::to_string(i), torch::nn::BatchNorm1d(sizes[i])));
+    else if (norm && *norm == "layer")
       norms_.emplace_back(register_module(
           "norm" + std::to_string(i),
           torch::nn::LayerNorm(torch::nn::LayerNormOptions({sizes[i]}))));
+    else
+      norms_.emplace_back();
+    activations_.push_back(l && l->activation ? *l->activation : o.activation);
+    dropouts_.push_back(l && l->dropout ? *l->dropout : o.dropout);
     residual_.push_back(o.residual && in == sizes[i]);
     in = sizes[i];
   }
@@ -84,9 +90,9 @@ torch::Tensor FcStackImpl::forward(torch::Tensor x) {
   }
   for (size_t i = 0; i < linears_.size(); ++i) {
     auto h = linears_[i]->forward(x);
-    if (!norms_.empty()) h = norms_[i].forward(h);
-    h = activate(h, activation_);
-    if (dropout_ > 0) h = torch::dropout(h, dropout_, is_training());
+    if (!norms_[i].is_empty()) h = norms_[i].forward(h);
+    h = activate(h, activations_[i]);
+    if (dropouts_[i] > 0) h = torch::dropout(h, dropouts_[i], is_training());
     x = residual_[i] ? h + x : h;
   }
   return x;

@@ -69,12 +69,20 @@ void register_decoder(const std::string& key, ComponentSchema schema, DecoderBui
 
 const std::vector<std::string>& activation_names();
 
-// One entry of an fc_layers list ([{output_size: n}, ...]).
+// One entry of an fc_layers list ([{output_size: n, dropout: 0.2}, ...]): its width, and the
+// options of this layer that differ from the stack's.
 struct FcLayer {
   int output_size = 256;
+  std::optional<std::string> activation, norm;
+  std::optional<double> dropout;
+  std::optional<bool> use_bias;
   template <class V>
   void visit(V& v) {
     v("output_size", output_size, "width of this layer", at_least(1));
+    v("activation", activation, "this layer's activation (default: the stack's)", one_of_names(activation_names));
+    v("norm", norm, "this layer's normalization (default: the stack's)", one_of({"batch", "layer"}));
+    v("dropout", dropout, "this layer's dropout (default: the stack's)", in_range(0, 1, false, true));
+    v("use_bias", use_bias, "this layer has a bias (default: the stack's)");
   }
 };
 
@@ -130,10 +138,10 @@ class FcStackImpl : public torch::nn::Module {
 
  private:
   std::vector<torch::nn::Linear> linears_;
-  std::vector<torch::nn::AnyModule> norms_;
+  std::vector<torch::nn::AnyModule> norms_;  // empty for a layer without one
   std::vector<bool> residual_;
-  std::string activation_;
-  double dropout_;
+  std::vector<std::string> activations_;
+  std::vector<double> dropouts_;
   int64_t output_size_;
 };
 TORCH_MODULE(FcStack);

@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <map>
 
 #include "config/config.h"
 #include "config/schema.h"
@@ -520,4 +521,45 @@ TEST_CASE("image stacked_cnn padding: valid, same or pixels, and the fc layer fi
   build("{padding: wide}", errors);
   REQUIRE(errors.size() == 1);
   CHECK(errors[0].find("padding: expected valid, same or a number of pixels, got 'wide'") != std::string::npos);
+}
+
+TEST_CASE("fc_layers entries set their own activation, norm, dropout and bias (Ludwig's per-layer options)") {
+  register_builtins();
+  FcStackOptions o;
+  o.activation = "relu";
+  std::vector<std::string> errors;
+  YamlReader r("m.yaml",
+               YAML::Load("[{output_size: 5, activation: tanh, norm: layer, use_bias: false}, "
+                          "{output_size: 3, dropout: 0.5}]"),
+               "fc_layers", &errors);
+  r.read_value(r.node(), o.fc_layers, "fc_layers");
+  REQUIRE(errors.empty());
+  FcStack s(4, o);
+  std::map<std::string, torch::Tensor> p;
+  for (const auto& kv : s->named_parameters()) p[kv.key()] = kv.value();
+  CHECK(p.count("norm0.weight") == 1);   // the first layer's own norm
+  CHECK(p.count("norm1.weight") == 0);   // the stack has none
+  CHECK(p.count("fc0.bias") == 0);       // use_bias: false on the first layer only
+  CHECK(p.count("fc1.bias") == 1);
+  // The first layer alone: tanh keeps it in (-1, 1) where relu would not.
+  FcStackOptions first = o;
+  first.fc_layers.resize(1);
+  FcStack one(4, first);
+  one->eval();
+  auto y = one->forward(torch::randn({64, 4}) * 100);
+  CHECK(y.min().item<float>() < 0);
+  CHECK(y.abs().max().item<float>() <= 1.0f);
+  // Dropout on the second layer only: training mode differs between calls, eval mode does not.
+  s->train();
+  auto x = torch::randn({32, 4});
+  CHECK(!torch::equal(s->forward(x), s->forward(x)));
+  s->eval();
+  CHECK(torch::equal(s->forward(x), s->forward(x)));
+  // A bad per-layer value names its entry.
+  errors.clear();
+  YamlReader bad("m.yaml", YAML::Load("[{output_size: 5, activation: tanhh}]"), "fc_layers", &errors);
+  std::vector<FcLayer> layers;
+  bad.read_value(bad.node(), layers, "fc_layers");
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].find("fc_layers[0].activation: unknown value 'tanhh'; did you mean 'tanh'?") != std::string::npos);
 }
