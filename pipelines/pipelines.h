@@ -17,6 +17,7 @@ struct TrainOptions {
   // (continue it) or overwrite (replace it: the model directory and the run's files are removed).
   bool overwrite = false;
   std::optional<int> random_seed;
+  std::optional<int> epochs;  // overrides trainer.epochs (and train_steps)
   int threads = 0;  // 0: config's trainer.threads, else all cores
   bool quiet = false;
   bool use_cache = true;

@@ -102,6 +102,7 @@ int run_train(const TrainOptions& o, bool then_evaluate_test) {
   auto t0 = std::chrono::steady_clock::now();
   Config c = load_config(o.config_path);
   if (o.random_seed) c.random_seed = *o.random_seed;
+  if (o.epochs) c.trainer.epochs = *o.epochs, c.trainer.train_steps.reset();
   const int threads = resolve_threads(o.threads, c.trainer.threads);
   torch::set_num_threads(threads);
   const ThreadScope thread_scope(threads);  // for the decoders and loops below

@@ -9,6 +9,7 @@
 #include "automl/type_inference.h"
 #include "config/config.h"
 #include "config/schema.h"
+#include "data/synthesize.h"
 #include "monitor/monitor_store.h"
 #include "pipelines/pipelines.h"
 #include "report/report.h"
@@ -42,7 +43,7 @@ int train_like(const std::vector<std::string>& args, const std::string& line, bo
   TrainOptions o;
   o.command_line = line;
   po::options_description d("options");
-  int seed = -1;
+  int seed = -1, epochs = 0;
   d.add_options()("config,c", po::value(&o.config_path), "model config (YAML)")(
       "dataset", po::value(&o.dataset), "data: CSV, TSV or JSON Lines")(
       "output_directory", po::value(&o.output_directory)->default_value("results"),
@@ -51,6 +52,7 @@ int train_like(const std::vector<std::string>& args, const std::string& line, bo
       "overwrite", po::bool_switch(&o.overwrite),
       "replace the model (and its run's statistics) that output_directory already holds")(
       "random_seed", po::value(&seed), "seed (overrides the config's; default 42)")(
+      "epochs", po::value(&epochs), "epochs to train (overrides the config's trainer.epochs and train_steps)")(
       "threads", po::value(&o.threads)->default_value(0), "CPU threads (0: config, else all cores)")(
       "skip_cache", "do not read or write the preprocessing cache")(
       "quiet,q", po::bool_switch(&o.quiet), "no progress output");
@@ -59,6 +61,10 @@ int train_like(const std::vector<std::string>& args, const std::string& line, bo
              {"config", "dataset"}))
     return 0;
   if (seed >= 0) o.random_seed = seed;
+  if (vm.count("epochs")) {
+    if (epochs < 1) throw UsageError("--epochs: expected at least 1, got " + std::to_string(epochs));
+    o.epochs = epochs;
+  }
   if (vm.count("skip_cache")) o.use_cache = false;
   return run_train(o, experiment);
 }
@@ -182,6 +188,25 @@ int cmd_config(const std::vector<std::string>& args, const std::string&) {
               << (search ? ", hyperopt: " + std::to_string(parameters) + " parameters" : std::string()) << ")\n";
   } else
     std::cout << config_to_yaml(c);
+  return 0;
+}
+
+int cmd_synthesize_dataset(const std::vector<std::string>& args, const std::string&) {
+  std::string path;
+  SynthesizeOptions o;
+  po::options_description d("options");
+  d.add_options()("config,c", po::value(&path), "model config (YAML) whose features the rows fit")(
+      "dataset_size,n", po::value(&o.rows)->default_value(100), "number of rows")(
+      "output,o", po::value(&o.output), "the CSV file to write (images go to <name>_images/)")(
+      "output_path", po::value(&o.output), "Ludwig's name of --output")(
+      "random_seed", po::value(&o.seed)->default_value(42), "seed of the values");
+  po::variables_map vm;
+  if (!parse("synthesize_dataset", "--config model.yaml --dataset_size 1000 --output data.csv", d, args, vm,
+             {"config"}))
+    return 0;
+  const Config c = load_config(path);
+  synthesize_dataset(c, o);
+  std::cerr << "kiln: wrote " << o.rows << " rows to " << o.output << "\n";
   return 0;
 }
 

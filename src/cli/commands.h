@@ -17,6 +17,7 @@ int cmd_evaluate(const std::vector<std::string>&, const std::string&);
 int cmd_predict(const std::vector<std::string>&, const std::string&);
 int cmd_serve(const std::vector<std::string>&, const std::string&);
 int cmd_config(const std::vector<std::string>&, const std::string&);
+int cmd_synthesize_dataset(const std::vector<std::string>&, const std::string&);
 int cmd_describe(const std::vector<std::string>&, const std::string&);
 int cmd_report(const std::vector<std::string>&, const std::string&);
 int cmd_monitor(const std::vector<std::string>&, const std::string&);

@@ -36,6 +36,7 @@ const std::vector<Command>& commands() {
       {"automl", "infer a config from a dataset and a target, then search it under a time budget", cmd_automl},
       {"_trial", "", cmd_trial_worker},
       {"init_config", "infer a config from a dataset and a target column (types with reasons)", cmd_init_config},
+      {"synthesize_dataset", "write rows that fit a config's features (a CSV, and PNG files for images)", cmd_synthesize_dataset},
       {"describe", "list registered feature types, encoders, combiners, decoders", cmd_describe},
       {"report", "print a report of a training run (text or json)", cmd_report},
       {"slices", "slices find: the top-k slices where the model errs most (SliceLine)", cmd_slices},
@@ -51,7 +52,7 @@ void print_usage(std::ostream& out) {
   for (const auto& c : commands()) {
     if (c.name[0] == '_') continue;  // internal (hyperopt trial workers)
     std::string name = c.name;
-    name.resize(12, ' ');
+    name.resize(std::max<size_t>(name.size() + 2, 12), ' ');
     out << "  " << name << c.help << "\n";
   }
 }

@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "config/schema.h"
+#include "data/synthesize.h"
 #include "features/feature.h"
 #include "util/error.h"
 #include "util/strings.h"
@@ -49,6 +50,9 @@ int spelled_bool(std::string_view raw) {
 
 class BinaryKind : public FeatureKind, public OutputKind {
  public:
+  std::string synthesize(const FeatureConfig&, Synthesis& s, int64_t) const override {
+    return s.pick(2) ? "true" : "false";
+  }
   unsigned metadata_fields() const override { return metadata_fields::vocabulary | metadata_fields::labels; }
   const OutputKind* output() const override { return this; }
   FeatureMetadata fit(const FeatureConfig& f, const Table& t, const Column& c,

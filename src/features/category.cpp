@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "config/schema.h"
+#include "data/synthesize.h"
 #include "features/feature.h"
 #include "util/error.h"
 #include "util/strings.h"
@@ -34,6 +35,9 @@ struct CategoryPreprocessing : Options<CategoryPreprocessing> {
 
 class CategoryKind : public FeatureKind, public OutputKind {
  public:
+  std::string synthesize(const FeatureConfig&, Synthesis& s, int64_t) const override {
+    return "c" + std::to_string(s.pick(12));
+  }
   unsigned metadata_fields() const override { return metadata_fields::vocabulary; }
   const OutputKind* output() const override { return this; }
   FeatureMetadata fit(const FeatureConfig& f, const Table& t, const Column& c,

@@ -7,6 +7,7 @@
 #include <ctime>
 
 #include "config/schema.h"
+#include "data/synthesize.h"
 #include "features/feature.h"
 #include "util/error.h"
 #include "util/strings.h"
@@ -53,6 +54,9 @@ bool parse_with(const std::string& text, const std::string& format, std::tm& tm)
 
 class DateKind : public FeatureKind {
  public:
+  std::string synthesize(const FeatureConfig& f, Synthesis& s, int64_t) const override {
+    return s.date(f.prep<DatePreprocessing>().datetime_format.value_or("%Y-%m-%d"));
+  }
   unsigned metadata_fields() const override { return metadata_fields::statistics; }
   FeatureMetadata fit(const FeatureConfig& f, const Table& t, const Column& c,
                       const std::vector<int64_t>& rows) const override {

@@ -56,9 +56,14 @@ class OutputKind {
   virtual bool target_is_class() const { return false; }
 };
 
+class Synthesis;  // data/synthesize.h
+
 class FeatureKind {
  public:
   virtual ~FeatureKind() = default;
+  // kiln synthesize_dataset: a value of this type for row `row` that the feature's preprocessing
+  // reads (its tokenizer, vector_size, image size, date format).
+  virtual std::string synthesize(const FeatureConfig& f, Synthesis& s, int64_t row) const = 0;
   // Learns statistics / vocabulary from the training rows only.
   virtual FeatureMetadata fit(const FeatureConfig& f, const Table& t, const Column& c,
                               const std::vector<int64_t>& train_rows) const = 0;

@@ -17,6 +17,7 @@
 #include <mutex>
 
 #include "config/schema.h"
+#include "data/synthesize.h"
 #include "features/feature.h"
 #include "util/strings.h"
 #include "util/error.h"
@@ -248,6 +249,10 @@ class LazyImages : public LazyColumn {
 
 class ImageKind : public FeatureKind {
  public:
+  std::string synthesize(const FeatureConfig& f, Synthesis& s, int64_t row) const override {
+    const auto& p = f.prep<ImagePreprocessing>();
+    return s.image(f.name, row, p.height.value_or(28), p.width.value_or(28), p.num_channels.value_or(1));
+  }
   unsigned metadata_fields() const override { return metadata_fields::image; }
   bool lazy_rows(const FeatureConfig& f) const override { return !f.prep<ImagePreprocessing>().in_memory; }
   std::shared_ptr<const LazyColumn> lazy(const FeatureConfig& f, const FeatureMetadata& m,

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "config/schema.h"
+#include "data/synthesize.h"
 #include "features/feature.h"
 #include "util/error.h"
 #include "util/strings.h"
@@ -50,6 +51,7 @@ void normalization_params(const FeatureMetadata& m, const std::string& norm, dou
 
 class NumberKind : public FeatureKind, public OutputKind {
  public:
+  std::string synthesize(const FeatureConfig&, Synthesis& s, int64_t) const override { return s.number(); }
   unsigned metadata_fields() const override { return metadata_fields::statistics; }
   const OutputKind* output() const override { return this; }
   FeatureMetadata fit(const FeatureConfig& f, const Table& t, const Column& c,

@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "config/schema.h"
+#include "data/synthesize.h"
 #include "features/feature.h"
 #include "features/tokenizers.h"
 #include "util/error.h"
@@ -87,6 +88,9 @@ class SetMetrics : public OutputMetrics {
 
 class SetKind : public FeatureKind, public OutputKind {
  public:
+  std::string synthesize(const FeatureConfig& f, Synthesis& s, int64_t) const override {
+    return s.tokens(1 + s.pick(3), f.prep<SetPreprocessing>().tokenizer, /*distinct=*/!bag_);
+  }
   unsigned metadata_fields() const override { return metadata_fields::vocabulary; }
   const OutputKind* output() const override { return bag_ ? nullptr : this; }  // bag: input only
   explicit SetKind(bool bag) : bag_(bag) {}

@@ -12,6 +12,7 @@
 #include <unordered_set>
 
 #include "config/schema.h"
+#include "data/synthesize.h"
 #include "features/feature.h"
 #include "features/tokenizers.h"
 #include "util/error.h"
@@ -135,6 +136,9 @@ class SequenceMetrics : public OutputMetrics {
 
 class TextKind : public FeatureKind, public OutputKind {
  public:
+  std::string synthesize(const FeatureConfig& f, Synthesis& s, int64_t) const override {
+    return s.tokens(3 + s.pick(10), f.prep<TextPreprocessing>().tokenizer, false);
+  }
   unsigned metadata_fields() const override { return metadata_fields::vocabulary | metadata_fields::sequence; }
   const OutputKind* output() const override { return this; }
   explicit TextKind(std::string type) : type_(std::move(type)) {}

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include "config/schema.h"
+#include "data/synthesize.h"
 #include "features/feature.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -43,6 +44,7 @@ void parse_series(const FeatureConfig& f, const Table& t, const Column& c, size_
 
 class TimeseriesKind : public FeatureKind {
  public:
+  std::string synthesize(const FeatureConfig&, Synthesis& s, int64_t) const override { return s.numbers(8 + s.pick(8)); }
   unsigned metadata_fields() const override { return metadata_fields::vocabulary | metadata_fields::sequence; }
   int64_t value_width(const FeatureMetadata& m) const override { return m.sequence_length; }
   bool numeric_steps() const override { return true; }

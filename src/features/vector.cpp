@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "config/schema.h"
+#include "data/synthesize.h"
 #include "features/feature.h"
 #include "util/error.h"
 #include "util/strings.h"
@@ -91,6 +92,9 @@ class VectorMetrics : public OutputMetrics {
 
 class VectorKind : public FeatureKind, public OutputKind {
  public:
+  std::string synthesize(const FeatureConfig& f, Synthesis& s, int64_t) const override {
+    return s.numbers(f.prep<VectorPreprocessing>().vector_size.value_or(4));
+  }
   unsigned metadata_fields() const override { return metadata_fields::vocabulary | metadata_fields::sequence; }
   const OutputKind* output() const override { return this; }
   int64_t value_width(const FeatureMetadata& m) const override { return m.sequence_length; }

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Ludwig configs carry over (tests/ludwig_configs, docs/LUDWIG.md): each config validates, gets
+# 200 rows from `kiln synthesize_dataset`, trains one epoch and predicts every row. The Ludwig 0.4
+# config's upgrades are warnings at their lines, and `kiln config --upgrade` writes YAML that
+# validates without any; names Ludwig has and Kiln lacks are refused as such, an LLM config at its
+# model_type line.
+source "$(dirname "$0")/lib.sh"
+configs="$SRC/tests/ludwig_configs"
+n=0
+for cfg in "$configs"/*.yaml; do
+  name=$(basename "$cfg" .yaml)
+  "$KILN" config --validate --config "$cfg" > "$WORK/$name.validate" 2>"$WORK/$name.warnings" \
+    || fail "$name: validate: $(cat "$WORK/$name.warnings")"
+  grep -q "valid (" "$WORK/$name.validate" || fail "$name: $(cat "$WORK/$name.validate")"
+  "$KILN" synthesize_dataset --config "$cfg" --dataset_size 200 --output "$WORK/$name/data.csv" 2>"$WORK/$name.synth" \
+    || fail "$name: synthesize_dataset: $(cat "$WORK/$name.synth")"
+  [ "$(wc -l < "$WORK/$name/data.csv")" -eq 201 ] || fail "$name: expected a header and 200 rows"
+  "$KILN" train --config "$cfg" --dataset "$WORK/$name/data.csv" --output_directory "$WORK/$name/results" \
+    --epochs 1 --threads 2 --skip_cache -q 2>"$WORK/$name.train" || fail "$name: train: $(tail -3 "$WORK/$name.train")"
+  "$KILN" predict --model_path "$WORK/$name/results/model" --dataset "$WORK/$name/data.csv" \
+    --output_directory "$WORK/$name/pred" -q 2>"$WORK/$name.predict" || fail "$name: predict: $(tail -3 "$WORK/$name.predict")"
+  rows=$(($(wc -l < "$WORK/$name/pred/predictions.csv") - 1))
+  [ "$rows" -eq 200 ] || fail "$name: $rows predictions, expected 200"
+  echo "ok: $name validates, trains one epoch on 200 synthesized rows and predicts them ($(grep -c warning "$WORK/$name.warnings" || true) warnings)"
+  n=$((n + 1))
+done
+[ "$n" -ge 6 ] || fail "expected at least 6 configs in tests/ludwig_configs, found $n"
+
+# The Ludwig 0.4 config: every rewrite said once, at its line.
+w="$WORK/titanic_v04.warnings"
+grep -q "titanic_v04.yaml:37:1: training: read as trainer (renamed in Ludwig 0.5)" "$w" || fail "training: $(cat "$w")"
+grep -q "titanic_v04.yaml:9:11: input_features\[2\].type: 'numerical' read as 'number' (Ludwig 0.5)" "$w" || fail "numerical: $(cat "$w")"
+grep -q "titanic_v04.yaml:21:14: input_features\[5\].encoder: read as {type: dense} (Ludwig 0.6)" "$w" || fail "encoder: $(cat "$w")"
+grep -q "titanic_v04.yaml:31:3: preprocessing.category: read as defaults.category.preprocessing (Ludwig 0.5)" "$w" || fail "defaults: $(cat "$w")"
+grep -q "titanic_v04.yaml:40:3: trainer.decay: read as trainer.learning_rate_scheduler.decay (Ludwig 0.7)" "$w" || fail "decay: $(cat "$w")"
+grep -q "titanic_v04.yaml:35:3: combiner.fc_size: has no effect in Kiln and is ignored" "$w" || fail "fc_size: $(cat "$w")"
+[ "$(grep -c "warning" "$w")" -eq 15 ] || fail "expected 15 warnings, got: $(cat "$w")"
+echo "ok: the Ludwig 0.4 config's 15 rewrites are warnings at their lines"
+"$KILN" config --upgrade --config "$configs/titanic_v04.yaml" > "$WORK/upgraded.yaml" 2>/dev/null || fail "config --upgrade"
+"$KILN" config --validate --config "$WORK/upgraded.yaml" > /dev/null 2>"$WORK/upgraded.warnings" || fail "upgraded: $(cat "$WORK/upgraded.warnings")"
+[ ! -s "$WORK/upgraded.warnings" ] || fail "the upgraded config still warns: $(cat "$WORK/upgraded.warnings")"
+grep -q "^trainer:" "$WORK/upgraded.yaml" || fail "upgraded: no trainer section"
+echo "ok: kiln config --upgrade writes a config that validates without warnings"
+
+# Names Ludwig has and Kiln lacks.
+cat > "$WORK/bert.yaml" <<'YAML'
+input_features:
+  - name: review
+    type: text
+    encoder: bert
+output_features:
+  - name: sentiment
+    type: category
+YAML
+if "$KILN" config --validate --config "$WORK/bert.yaml" 2>"$WORK/bert.err"; then fail "bert accepted"; fi
+grep -q "bert.yaml:4:14: input_features\[0\].encoder.type: Ludwig's encoder 'bert' is not available in Kiln: pretrained Hugging Face text encoders are not built in" "$WORK/bert.err" \
+  || fail "bert: $(cat "$WORK/bert.err")"
+cat > "$WORK/llm.yaml" <<'YAML'
+base_model: some/llm
+adapter:
+  type: lora
+model_type: llm
+input_features:
+  - name: prompt
+    type: text
+output_features:
+  - name: response
+    type: text
+YAML
+if "$KILN" config --validate --config "$WORK/llm.yaml" 2>"$WORK/llm.err"; then fail "llm accepted"; fi
+[ "$(grep -c error "$WORK/llm.err")" -eq 1 ] || fail "llm: one error expected: $(cat "$WORK/llm.err")"
+grep -q "llm.yaml:4:13: model_type: Ludwig's model type 'llm' is not available in Kiln" "$WORK/llm.err" || fail "llm: $(cat "$WORK/llm.err")"
+echo "ok: bert and model_type: llm are refused as Ludwig names Kiln does not have"
+
+# synthesize_dataset's own errors.
+if "$KILN" synthesize_dataset --config "$configs/getting_started.yaml" --dataset_size 0 --output "$WORK/x.csv" 2>"$WORK/size.err"; then
+  fail "--dataset_size 0 accepted"
+fi
+grep -qx "kiln synthesize_dataset: --dataset_size: expected at least 1 row" "$WORK/size.err" || fail "size: $(cat "$WORK/size.err")"
+[ ! -e "$WORK/x.csv" ] || fail "a file was written for a refused request"
+echo "ok: synthesize_dataset refuses --dataset_size 0 and writes nothing"
