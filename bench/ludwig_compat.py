@@ -208,14 +208,14 @@ def train_one(a, config, work):
         return "synthesize_dataset: " + (r.stderr.strip().splitlines() or ["?"])[-1]
     out = os.path.join(work, "results")
     r = run([a.kiln, "train", "--config", config, "--dataset", data, "--output_directory", out,
-             "--epochs", "1", "--experiment_name", "compat"])
+             "--epochs", "1", "--skip_cache", "-q"])
     if r.returncode != 0:
         return "train: " + (r.stderr.strip().splitlines() or ["?"])[-1]
     models = [os.path.join(dp, d) for dp, dn, _ in os.walk(out) for d in dn if d == "model"]
     if not models:
         return "train: no model directory written"
     r = run([a.kiln, "predict", "--model_path", models[0], "--dataset", data, "--output_directory",
-             os.path.join(work, "pred")])
+             os.path.join(work, "pred"), "-q"])
     if r.returncode != 0:
         return "predict: " + (r.stderr.strip().splitlines() or ["?"])[-1]
     return "ok"

@@ -85,12 +85,28 @@ void synthesize_dataset(const Config& c, const SynthesizeOptions& o) {
   if (dot != std::string::npos && stem.find('/', dot) == std::string::npos) stem.resize(dot);
   const size_t slash = stem.rfind('/');
   Synthesis s(o.seed, stem + "_images", (slash == std::string::npos ? stem : stem.substr(slash + 1)) + "_images");
+  // The column a split reads, when no feature gives it: a fixed split's 0/1/2 in the config's
+  // proportions, a stratified split's classes, a hashed split's ids.
+  const SplitConfig& split = c.preprocessing.split;
+  std::string split_column;
+  if (split.type == "fixed") split_column = split.column.value_or("split");
+  else if (split.type == "stratify" || split.type == "hash") split_column = split.column.value_or("");
+  if (seen.count(split_column)) split_column.clear();
+  auto split_value = [&](int64_t r) -> std::string {
+    if (split.type == "stratify") return "s" + std::to_string(r % 3);
+    if (split.type == "hash") return "id" + std::to_string(r);
+    const double u = static_cast<double>(r % 100) / 100.0;  // 0/1/2 in the configured proportions
+    const auto& p = split.probabilities;
+    return u < p[0] ? "0" : u < p[0] + p[1] ? "1" : "2";
+  };
   std::string csv;
   for (size_t i = 0; i < features.size(); ++i) csv += (i ? "," : "") + csv_field(features[i]->column);
+  if (!split_column.empty()) csv += "," + csv_field(split_column);
   csv += "\n";
   for (int64_t r = 0; r < o.rows; ++r) {
     for (size_t i = 0; i < features.size(); ++i)
       csv += (i ? "," : "") + csv_field(feature_kind(features[i]->type).synthesize(*features[i], s, r));
+    if (!split_column.empty()) csv += "," + split_value(r);
     csv += "\n";
   }
   write_file_atomic(o.output, csv);
