@@ -3,7 +3,10 @@
 #include <rapidjson/stringbuffer.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
+#include <map>
+#include <random>
 #include <cstdio>
 #include <iostream>
 #include <thread>
@@ -77,6 +80,59 @@ std::string description_json(const TrainOptions& o, const Config& c, const Prepa
   return std::string(sb.GetString(), sb.GetSize()) + "\n";
 }
 
+// Ludwig's class balancing of the training rows (preprocessing.oversample_minority /
+// undersample_majority): the rarest class's rows drawn again with replacement, or the most
+// frequent class's rows subsampled, seeded. Validation and test rows are untouched.
+// Class balancing needs one output whose target is a class; checked before preprocessing.
+void check_class_balancing(const Config& c) {
+  const auto& pp = c.preprocessing;
+  if (!pp.oversample_minority && !pp.undersample_majority) return;
+  if (c.output_features.size() != 1 || !output_kind(c.output_features[0].type).target_is_class())
+    throw ConfigError(c.file + ": preprocessing." + (pp.oversample_minority ? "oversample_minority" : "undersample_majority") +
+                      ": class balancing needs exactly one output feature, of a class type (binary or category)");
+}
+
+void balance_classes(Dataset& d, const Config& c, bool quiet) {
+  const auto& pp = c.preprocessing;
+  if (!pp.oversample_minority && !pp.undersample_majority) return;
+  auto col = d.columns.find(c.output_features[0].name);
+  if (col == d.columns.end() || col->second.dim() != 1)
+    throw std::logic_error("balance_classes: the target column is not one class per row");
+  const torch::Tensor rows = d.train.to(torch::kLong).contiguous();
+  const torch::Tensor labels = col->second.index_select(0, rows).to(torch::kLong).contiguous();
+  std::map<int64_t, std::vector<int64_t>> by_class;
+  for (int64_t i = 0; i < rows.size(0); ++i)
+    by_class[labels[i].item<int64_t>()].push_back(rows[i].item<int64_t>());
+  if (by_class.size() < 2) return;  // one class: nothing to balance
+  auto rare = by_class.begin(), common = by_class.begin();
+  for (auto it = by_class.begin(); it != by_class.end(); ++it) {
+    if (it->second.size() < rare->second.size()) rare = it;
+    if (it->second.size() > common->second.size()) common = it;
+  }
+  std::mt19937_64 rng(static_cast<uint64_t>(c.seed()));
+  const size_t before = static_cast<size_t>(rows.size(0));
+  std::vector<int64_t>& changed = pp.oversample_minority ? rare->second : common->second;
+  const size_t was = changed.size();
+  if (pp.oversample_minority) {  // with replacement, as Ludwig (pandas' sample(frac, replace=True))
+    const auto want = static_cast<size_t>(static_cast<double>(common->second.size()) * *pp.oversample_minority);
+    std::vector<int64_t> drawn(want);
+    std::uniform_int_distribution<size_t> pick(0, was - 1);
+    for (auto& r : drawn) r = changed[pick(rng)];
+    changed = std::move(drawn);
+  } else {
+    const auto want = std::min(was, static_cast<size_t>(static_cast<double>(rare->second.size()) / *pp.undersample_majority));
+    std::shuffle(changed.begin(), changed.end(), rng);
+    changed.resize(want);
+  }
+  std::vector<int64_t> out;
+  for (const auto& [cls, r] : by_class) out.insert(out.end(), r.begin(), r.end());
+  std::sort(out.begin(), out.end());
+  d.train = torch::tensor(out, torch::TensorOptions().dtype(torch::kLong));
+  if (!quiet)
+    std::fprintf(stderr, "kiln: class balancing: %s class rows %zu -> %zu; training rows %zu -> %zu\n",
+                 pp.oversample_minority ? "rarest" : "most frequent", was, changed.size(), before, out.size());
+}
+
 // Replaces the training / validation rows with fold `fold` of a k-fold split of both.
 void use_cv_fold(Dataset& d, const Config& c, int folds, int fold, uint64_t seed) {
   torch::Tensor pooled = torch::cat({d.train, d.validation}).to(torch::kLong).contiguous();
@@ -112,6 +168,7 @@ int run_train(const TrainOptions& o, bool then_evaluate_test) {
   if (o.resume && !file_exists(checkpoint))
     throw ModelError(checkpoint + ": no checkpoint to resume from (train without --resume)");
   check_model_dir_free(model_dir, o.resume, o.overwrite);  // before minutes of preprocessing
+  check_class_balancing(c);
 
   PrepareOptions po;
   po.threads = threads;
@@ -130,6 +187,7 @@ int run_train(const TrainOptions& o, bool then_evaluate_test) {
     throw DataError(o.dataset + ": the validation split is empty; hyperopt compares trials on it "
                     "(add validation rows, or set preprocessing.split)");
   if (o.cv_folds > 1) use_cv_fold(p.data, c, o.cv_folds, o.cv_fold, o.cv_seed);
+  balance_classes(p.data, c, o.quiet);
   if (o.hide_test) p.data.test = p.data.test.slice(0, 0, 0);  // not even evaluated per epoch
   make_dirs(o.output_directory);
   const DirLock lock(o.output_directory);  // or throws: another Kiln run writes here

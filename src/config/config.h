@@ -209,11 +209,23 @@ struct PreprocessingConfig {
   SplitConfig split;
   double sample_ratio = 1.0;
   std::optional<int> sample_size;
+  std::optional<double> oversample_minority, undersample_majority;
   template <class V>
   void visit(V& v) {
     v("split", split, "how rows are split into training / validation / test");
     v("sample_ratio", sample_ratio, "fraction of rows to use", in_range(0, 1, true));
     v("sample_size", sample_size, "number of rows to use", at_least(1));
+    v("oversample_minority", oversample_minority,
+      "training rows of the rarest class drawn again until they are this fraction of the most "
+      "frequent class's (one class output)", above(0));
+    v("undersample_majority", undersample_majority,
+      "training rows of the most frequent class kept so that the rarest class is this fraction of "
+      "them (one class output)", above(0));
+  }
+  std::vector<std::string> problems() const {
+    if (oversample_minority && undersample_majority)
+      return {"undersample_majority: give either oversample_minority or undersample_majority, not both"};
+    return {};
   }
 };
 

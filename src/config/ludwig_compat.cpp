@@ -115,8 +115,6 @@ const Table& ludwig_only() {
     t["key"]["trainer.layers_to_freeze_regex"] = "freezing layers applies to pretrained encoders, which are not built in";
     t["key"]["trainer.learning_rate_scaling"] = dist;
     t["key"]["trainer.effective_batch_size"] = dist;
-    t["key"]["preprocessing.oversample_minority"] = "class balancing by resampling is not built in; use loss.class_weights";
-    t["key"]["preprocessing.undersample_majority"] = "class balancing by resampling is not built in; use loss.class_weights";
     t["key"]["preprocessing.global_max_sequence_length"] = "each feature's max_sequence_length applies";
     t["key"]["input_features[].tied"] = "tied encoders are not built in";
     t["key"]["output_features[].calibration"] = "calibration of output probabilities is not built in";

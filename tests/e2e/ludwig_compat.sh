@@ -79,3 +79,44 @@ fi
 grep -qx "kiln synthesize_dataset: --dataset_size: expected at least 1 row" "$WORK/size.err" || fail "size: $(cat "$WORK/size.err")"
 [ ! -e "$WORK/x.csv" ] || fail "a file was written for a refused request"
 echo "ok: synthesize_dataset refuses --dataset_size 0 and writes nothing"
+
+# Ludwig's class balancing of the training rows: the rarest class drawn again up to the given
+# fraction of the most frequent one, or the most frequent one cut so the rarest is that fraction.
+cat > "$WORK/balance.yaml" <<'YAML'
+input_features:
+  - {name: Age, type: number}
+  - {name: Department, type: category}
+  - {name: OverTime, type: binary}
+output_features:
+  - {name: Attrition, type: binary}
+preprocessing:
+  oversample_minority: 0.5
+trainer: {epochs: 1}
+YAML
+data="$SRC/examples/attrition/attrition.csv"
+balanced() {  # prints "class_before class_after rows_before rows_after"
+  "$KILN" train --config "$WORK/balance.yaml" --dataset "$data" --output_directory "$WORK/balance" --overwrite --threads 2 2>&1 \
+    | sed -n 's/^kiln: class balancing: .* class rows \([0-9]*\) -> \([0-9]*\); training rows \([0-9]*\) -> \([0-9]*\)$/\1 \2 \3 \4/p'
+}
+read -r was now before after <<< "$(balanced)"
+[ -n "${after:-}" ] || fail "oversample_minority: no class balancing line"
+majority=$((before - was))
+[ "$now" -eq $((majority / 2)) ] || fail "oversample_minority 0.5: $now rows of the rarest class, expected half of $majority"
+[ "$after" -eq $((before - was + now)) ] || fail "oversample_minority: $after training rows"
+echo "ok: oversample_minority 0.5 draws the rarest class up to $now rows, half of the $majority of the most frequent"
+sed -i 's/oversample_minority: 0.5/undersample_majority: 0.5/' "$WORK/balance.yaml"
+read -r was now before after <<< "$(balanced)"
+minority=$((before - was))
+[ "$now" -eq $((minority * 2)) ] || fail "undersample_majority 0.5: $now rows of the most frequent class, expected twice $minority"
+echo "ok: undersample_majority 0.5 keeps $now rows of the most frequent class, twice the $minority of the rarest"
+sed -i 's/^  undersample_majority: 0.5$/  undersample_majority: 0.5\n  oversample_minority: 0.5/' "$WORK/balance.yaml"
+if "$KILN" config --validate --config "$WORK/balance.yaml" 2>"$WORK/both.err"; then fail "both balancing keys accepted"; fi
+grep -q "preprocessing.undersample_majority: give either oversample_minority or undersample_majority, not both" "$WORK/both.err" \
+  || fail "both: $(cat "$WORK/both.err")"
+sed -i '/oversample_minority/d; s/- {name: Attrition, type: binary}/- {name: Attrition, type: binary}\n  - {name: Age2, type: number, column: Age}/' "$WORK/balance.yaml"
+if "$KILN" train --config "$WORK/balance.yaml" --dataset "$data" --output_directory "$WORK/balance2" 2>"$WORK/two.err"; then
+  fail "class balancing with two outputs accepted"
+fi
+grep -q "preprocessing.undersample_majority: class balancing needs exactly one output feature, of a class type" "$WORK/two.err" \
+  || fail "two outputs: $(cat "$WORK/two.err")"
+echo "ok: both balancing keys, or two outputs, are refused with their reason"
