@@ -517,7 +517,7 @@ struct Upgrader {
     const auto& own = output ? ludwig_output_keys() : ludwig_input_keys();
     std::vector<std::string> nested;
     for (const std::string& k : keys(f))
-      if (!own.count(k) && !(!output && k == "augmentation")) nested.push_back(k);
+      if (!own.count(k)) nested.push_back(k);
     if (!nested.empty()) {
       YAML::Node m = map_at(f, module);
       if (!m.IsMap()) return;
@@ -527,7 +527,9 @@ struct Upgrader {
       std::vector<std::string> moved;
       for (const auto& k : nested) {
         const std::string to = output && fc.count(k) ? "fc_" + k : k;
-        if (!get(m, to)) m[to] = get(f, k);
+        // As in Ludwig, the value written at feature level wins over one already nested.
+        if (get(m, to)) m.remove(to);
+        m[to] = get(f, k);
         moved.push_back(k == to ? k : k + " as " + to);
       }
       note(key_node(f, nested[0]), path, std::string(module) + " options written at feature level (" +

@@ -213,3 +213,14 @@ TEST_CASE("kiln config --upgrade's YAML parses without warnings") {
   CHECK(again.trainer.epochs == 2);
   CHECK(again.input_features[0].type == "number");
 }
+
+TEST_CASE("an option at feature level wins over the same option already under encoder:, as in Ludwig") {
+  register_builtins();
+  const Config c = parse_config(
+      "input_features:\n"
+      "  - {name: c, type: category, encoder: {type: dense, embedding_size: 4}, embedding_size: 8}\n"
+      "output_features: [{name: y, type: binary}]\n",
+      "m.yaml");
+  CHECK(config_to_yaml(c).find("embedding_size: 8") != std::string::npos);
+  CHECK(config_to_yaml(c).find("embedding_size: 4") == std::string::npos);
+}
