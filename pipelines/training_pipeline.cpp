@@ -101,8 +101,9 @@ void balance_classes(Dataset& d, const Config& c, bool quiet) {
   const torch::Tensor rows = d.train.to(torch::kLong).contiguous();
   const torch::Tensor labels = col->second.index_select(0, rows).to(torch::kLong).contiguous();
   std::map<int64_t, std::vector<int64_t>> by_class;
-  for (int64_t i = 0; i < rows.size(0); ++i)
-    by_class[labels[i].item<int64_t>()].push_back(rows[i].item<int64_t>());
+  const int64_t* row = rows.data_ptr<int64_t>();
+  const int64_t* label = labels.data_ptr<int64_t>();
+  for (int64_t i = 0; i < rows.size(0); ++i) by_class[label[i]].push_back(row[i]);
   if (by_class.size() < 2) return;  // one class: nothing to balance
   auto rare = by_class.begin(), common = by_class.begin();
   for (auto it = by_class.begin(); it != by_class.end(); ++it) {

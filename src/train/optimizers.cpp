@@ -111,15 +111,17 @@ struct RuleGroupOptions : torch::optim::OptimizerCloneableOptions<RuleGroupOptio
   void set_lr(const double l) override { lr = l; }
 };
 
-std::unique_ptr<torch::optim::Optimizer> rule_optimizer(std::vector<torch::Tensor> p, double lr,
+std::unique_ptr<torch::optim::Optimizer> rule_optimizer(std::vector<torch::Tensor> p, double lr, double weight_decay,
                                                         std::vector<std::string> fields, RuleOptimizer::Rule rule) {
-  return std::make_unique<RuleOptimizer>(std::move(p), lr, std::move(fields), std::move(rule));
+  return std::make_unique<RuleOptimizer>(std::move(p), lr, weight_decay, std::move(fields), std::move(rule));
 }
 
 }  // namespace
 
-RuleOptimizer::RuleOptimizer(std::vector<torch::Tensor> params, double lr, std::vector<std::string> fields, Rule rule)
+RuleOptimizer::RuleOptimizer(std::vector<torch::Tensor> params, double lr, double weight_decay,
+                             std::vector<std::string> fields, Rule rule)
     : Optimizer({torch::optim::OptimizerParamGroup(std::move(params))}, std::make_unique<RuleGroupOptions>(lr)),
+      weight_decay_(weight_decay),
       fields_(std::move(fields)),
       rule_(std::move(rule)) {}
 
@@ -143,7 +145,7 @@ torch::Tensor RuleOptimizer::step(LossClosure closure) {
       }
       auto& st = static_cast<RuleState&>(*it->second);
       ++st.step;
-      rule_(p, p.grad(), lr, st);
+      rule_(p, weight_decay_ ? p.grad().add(p, weight_decay_) : p.grad(), lr, st);
     }
   }
   return loss;
@@ -233,9 +235,8 @@ void register_optimizers() {
       "adamax", {"Adamax (Adam with the infinity norm)", {}, [] { return std::make_shared<AdamaxOptions>(); }},
       [](const OptionsBase& o, std::vector<torch::Tensor> p, double lr) {
         const auto a = dynamic_cast<const AdamaxOptions&>(o);
-        return rule_optimizer(std::move(p), lr, {"exp_avg", "exp_inf"},
-                              [a](torch::Tensor& w, const torch::Tensor& g0, double lr, RuleState& s) {
-                                torch::Tensor g = a.weight_decay ? g0.add(w, a.weight_decay) : g0;
+        return rule_optimizer(std::move(p), lr, a.weight_decay, {"exp_avg", "exp_inf"},
+                              [a](torch::Tensor& w, const torch::Tensor& g, double lr, RuleState& s) {
                                 auto& m = s.fields["exp_avg"];
                                 auto& u = s.fields["exp_inf"];
                                 m.mul_(a.betas[0]).add_(g, 1 - a.betas[0]);
@@ -253,9 +254,8 @@ void register_optimizers() {
       [](const OptionsBase& o, std::vector<torch::Tensor> p, double lr) {
         const auto a = dynamic_cast<const AdamaxOptions&>(o);
         return rule_optimizer(
-            std::move(p), lr, {"exp_avg", "exp_avg_sq", "mu_product"},
-            [a](torch::Tensor& w, const torch::Tensor& g0, double lr, RuleState& s) {
-              torch::Tensor g = a.weight_decay ? g0.add(w, a.weight_decay) : g0;
+            std::move(p), lr, a.weight_decay, {"exp_avg", "exp_avg_sq", "mu_product"},
+            [a](torch::Tensor& w, const torch::Tensor& g, double lr, RuleState& s) {
               auto& m = s.fields["exp_avg"];
               auto& v = s.fields["exp_avg_sq"];
               auto& mu_product_t = s.fields["mu_product"];  // one value, kept per element for the codec
@@ -277,9 +277,8 @@ void register_optimizers() {
       "radam", {"RAdam (Adam with a rectified warm-up)", {}, [] { return std::make_shared<AdamaxOptions>(); }},
       [](const OptionsBase& o, std::vector<torch::Tensor> p, double lr) {
         const auto a = dynamic_cast<const AdamaxOptions&>(o);
-        return rule_optimizer(std::move(p), lr, {"exp_avg", "exp_avg_sq"},
-                              [a](torch::Tensor& w, const torch::Tensor& g0, double lr, RuleState& s) {
-                                torch::Tensor g = a.weight_decay ? g0.add(w, a.weight_decay) : g0;
+        return rule_optimizer(std::move(p), lr, a.weight_decay, {"exp_avg", "exp_avg_sq"},
+                              [a](torch::Tensor& w, const torch::Tensor& g, double lr, RuleState& s) {
                                 auto& m = s.fields["exp_avg"];
                                 auto& v = s.fields["exp_avg_sq"];
                                 const double t = static_cast<double>(s.step);
@@ -303,9 +302,8 @@ void register_optimizers() {
       "adadelta", {"Adadelta", {}, [] { return std::make_shared<AdadeltaOptions>(); }},
       [](const OptionsBase& o, std::vector<torch::Tensor> p, double lr) {
         const auto a = dynamic_cast<const AdadeltaOptions&>(o);
-        return rule_optimizer(std::move(p), lr, {"square_avg", "acc_delta"},
-                              [a](torch::Tensor& w, const torch::Tensor& g0, double lr, RuleState& s) {
-                                torch::Tensor g = a.weight_decay ? g0.add(w, a.weight_decay) : g0;
+        return rule_optimizer(std::move(p), lr, a.weight_decay, {"square_avg", "acc_delta"},
+                              [a](torch::Tensor& w, const torch::Tensor& g, double lr, RuleState& s) {
                                 auto& sq = s.fields["square_avg"];
                                 auto& acc = s.fields["acc_delta"];
                                 sq.mul_(a.rho).addcmul_(g, g, 1 - a.rho);

@@ -30,15 +30,17 @@ struct RuleState : torch::optim::OptimizerParamState {
 };
 
 // One of Kiln's own optimizers: an update rule over a RuleState per parameter (PyTorch's
-// torch.optim definitions).
+// torch.optim definitions). The rule gets the gradient with the L2 weight decay already added.
 class RuleOptimizer : public torch::optim::Optimizer {
  public:
   using Rule = std::function<void(torch::Tensor& p, const torch::Tensor& grad, double lr, RuleState& s)>;
-  RuleOptimizer(std::vector<torch::Tensor> params, double lr, std::vector<std::string> fields, Rule rule);
+  RuleOptimizer(std::vector<torch::Tensor> params, double lr, double weight_decay, std::vector<std::string> fields,
+                Rule rule);
   torch::Tensor step(LossClosure closure = nullptr) override;
   const std::vector<std::string>& fields() const { return fields_; }
 
  private:
+  double weight_decay_;
   std::vector<std::string> fields_;
   Rule rule_;
 };

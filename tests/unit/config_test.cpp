@@ -1,19 +1,12 @@
 #include <doctest/doctest.h>
 
 #include "config/config.h"
+#include "config_error.h"
 #include "util/error.h"
 #include "util/strings.h"
 
 using namespace kiln;
 
-static std::string error_of(const std::string& yaml) {
-  try {
-    parse_config(yaml, "m.yaml");
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "";
-}
 
 TEST_CASE("defaults are Ludwig's") {
   Config c = parse_config(
@@ -36,7 +29,7 @@ TEST_CASE("defaults are Ludwig's") {
 }
 
 TEST_CASE("unknown key names the position and the nearest valid key") {
-  std::string e = error_of(
+  std::string e = config_error_of(
       "input_features:\n"
       "  - name: a\n"
       "    type: category\n"
@@ -48,7 +41,7 @@ TEST_CASE("unknown key names the position and the nearest valid key") {
 }
 
 TEST_CASE("all errors are reported together") {
-  std::string e = error_of(
+  std::string e = config_error_of(
       "input_features: [{name: a, type: nmber}]\n"
       "output_features: [{name: y, type: binary}]\n"
       "trainer: {epochs: ten, batch_sise: 3}\n");
@@ -92,12 +85,12 @@ TEST_CASE("trainer.use_mixed_precision: auto by default, a YAML boolean, or an e
   CHECK(parse_auto_bool("off") == 0);
   CHECK(parse_auto_bool("bf16") == -2);
   CHECK(parse_config(features + "trainer: {use_mixed_precision: True}\n", "m.yaml").trainer.use_mixed_precision == "True");
-  CHECK(error_of(features + "trainer: {use_mixed_precision: bf16}\n") ==
+  CHECK(config_error_of(features + "trainer: {use_mixed_precision: bf16}\n") ==
         "m.yaml:3:32: trainer.use_mixed_precision: expected true, false or auto, got 'bf16'");
 }
 
 TEST_CASE("an augmentation step written as a bare name gets one error with the mapping to write") {
-  std::string e = error_of(
+  std::string e = config_error_of(
       "input_features: [{name: a, type: image, augmentation: [{type: random_crop}, random_rotate]}]\n"
       "output_features: [{name: y, type: binary}]\n");
   CHECK(e == "m.yaml:1:77: input_features[0].augmentation[1]: expected a mapping such as "

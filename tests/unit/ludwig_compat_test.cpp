@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include "config/config.h"
+#include "config_error.h"
 #include "config/ludwig_compat.h"
 #include "features/tokenizers.h"
 #include "util/error.h"
@@ -12,14 +13,6 @@ using namespace kiln;
 
 namespace {
 
-std::string error_of(const std::string& yaml) {
-  try {
-    parse_config(yaml, "m.yaml");
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "";
-}
 
 bool has_warning(const Config& c, const std::string& text) {
   for (const auto& w : c.warnings)
@@ -139,34 +132,34 @@ TEST_CASE("keys Ludwig accepts without effect are dropped with a warning naming 
 TEST_CASE("names Ludwig has and Kiln lacks say so, without a typo suggestion") {
   register_builtins();
   const std::string base = "output_features: [{name: y, type: binary}]\n";
-  CHECK(error_of("input_features: [{name: t, type: text, encoder: bert}]\n" + base) ==
+  CHECK(config_error_of("input_features: [{name: t, type: text, encoder: bert}]\n" + base) ==
         "m.yaml:1:49: input_features[0].encoder.type: Ludwig's encoder 'bert' is not available in Kiln: "
         "pretrained Hugging Face text encoders are not built in (Kiln never downloads weights); use "
         "transformer, parallel_cnn, stacked_cnn, rnn or embed, trained from scratch");
-  CHECK(error_of("input_features: [{name: t, type: text, encoder: {type: auto_transformer}}]\n" + base)
+  CHECK(config_error_of("input_features: [{name: t, type: text, encoder: {type: auto_transformer}}]\n" + base)
             .find("Ludwig's encoder 'auto_transformer' is not available in Kiln") != std::string::npos);
-  CHECK(error_of("input_features: [{name: a, type: audio}]\n" + base) ==
+  CHECK(config_error_of("input_features: [{name: a, type: audio}]\n" + base) ==
         "m.yaml:1:34: input_features[0].type: Ludwig's feature type 'audio' is not available in Kiln: "
         "audio features are not supported by Kiln");
-  CHECK(error_of("input_features: [{name: a, type: number}]\noutput_features: [{name: y, type: timeseries}]\n")
+  CHECK(config_error_of("input_features: [{name: a, type: number}]\noutput_features: [{name: y, type: timeseries}]\n")
             .find("output_features[0].type: Ludwig's output type 'timeseries' is not available in Kiln") !=
         std::string::npos);
-  CHECK(error_of("input_features: [{name: a, type: number}]\n" + base + "trainer: {optimizer: {type: lion}}\n")
+  CHECK(config_error_of("input_features: [{name: a, type: number}]\n" + base + "trainer: {optimizer: {type: lion}}\n")
             .find("trainer.optimizer.type: Ludwig's optimizer 'lion' is not available in Kiln") != std::string::npos);
-  CHECK(error_of("input_features: [{name: a, type: number}]\n" + base + "trainer: {loss_balancing: famo}\n") ==
+  CHECK(config_error_of("input_features: [{name: a, type: number}]\n" + base + "trainer: {loss_balancing: famo}\n") ==
         "m.yaml:3:11: trainer: Ludwig's key 'loss_balancing' is not available in Kiln: multi-task loss "
         "balancing is not built in; the losses are summed with their loss.weight");
-  CHECK(error_of("input_features: [{name: t, type: text, preprocessing: {tokenizer: english_lemmatize}}]\n" + base)
+  CHECK(config_error_of("input_features: [{name: t, type: text, preprocessing: {tokenizer: english_lemmatize}}]\n" + base)
             .find("preprocessing.tokenizer: Ludwig's tokenizer 'english_lemmatize' is not available in Kiln") !=
         std::string::npos);
   // A real typo still gets its suggestion.
-  CHECK(error_of("input_features: [{name: a, type: numbr}]\n" + base).find("did you mean 'number'") !=
+  CHECK(config_error_of("input_features: [{name: a, type: numbr}]\n" + base).find("did you mean 'number'") !=
         std::string::npos);
 }
 
 TEST_CASE("an LLM config is refused at model_type, before any of its keys") {
   register_builtins();
-  CHECK(error_of("base_model: meta-llama/Llama-2-7b-hf\n"
+  CHECK(config_error_of("base_model: meta-llama/Llama-2-7b-hf\n"
                  "adapter: {type: lora}\n"
                  "quantization: {bits: 4}\n"
                  "model_type: llm\n"
@@ -185,7 +178,7 @@ TEST_CASE("null means none where none is a choice (Ludwig's normalization: null)
       "m.yaml");
   CHECK(config_to_yaml(c).find("normalization: none") != std::string::npos);
   CHECK(c.trainer.learning_rate_scheduler.decay == "none");
-  CHECK(error_of("input_features: []\noutput_features: [{name: y, type: binary}]\n") ==
+  CHECK(config_error_of("input_features: []\noutput_features: [{name: y, type: binary}]\n") ==
         "m.yaml:1:17: input_features: expected a non-empty list of features, got an empty list");
 }
 

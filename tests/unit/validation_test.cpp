@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include "config/config.h"
+#include "config_error.h"
 #include "features/feature.h"
 #include "model/components.h"
 #include "util/error.h"
@@ -13,14 +14,6 @@ using namespace kiln;
 
 namespace {
 
-std::string error_of(const std::string& yaml) {
-  try {
-    parse_config(yaml, "m.yaml");
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "";
-}
 
 const std::string kFeatures =
     "input_features: [{name: a, type: number}]\noutput_features: [{name: y, type: binary}]\n";
@@ -28,7 +21,7 @@ const std::string kFeatures =
 }  // namespace
 
 TEST_CASE("limits and choices: every problem of a config at once, each at its value") {
-  const std::string e = error_of(
+  const std::string e = config_error_of(
       kFeatures +
       "trainer: {epochs: 0, batch_size: -3, learning_rate: 0, learning_rate_scheduler: {decay: cosin}}\n"
       "combiner: {type: concat, dropout: 1.5, norm: batchnorm, num_fc_layers: -1}\n"
@@ -50,7 +43,7 @@ TEST_CASE("limits and choices: every problem of a config at once, each at its va
 TEST_CASE("rules between fields and required keys are reported with the rest") {
   // AugmentationOp::problems (max below min), a gate without its metric (required), a number
   // limit inside a list (fc_layers[1].output_size).
-  const std::string e = error_of(
+  const std::string e = config_error_of(
       "input_features: [{name: i, type: image, augmentation: [{type: random_brightness, min: 1.5, max: 1.2}]}]\n"
       "output_features: [{name: y, type: binary}]\n"
       "combiner: {fc_layers: [{output_size: 8}, {output_size: 0}]}\n"
