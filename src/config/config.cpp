@@ -350,6 +350,14 @@ struct Parser {
     }
     if ((sp.type == "stratify" || sp.type == "hash") && !sp.column)
       err(node_at(root, "preprocessing.split"), "preprocessing.split.column", "split type '" + sp.type + "' needs a column");
+    if (const auto& pv = c.trainer.loss_balancing_preference_vector) {
+      double sum = 0;
+      for (double p : *pv) sum += p;
+      if (pv->size() != c.output_features.size() || !(sum > 0))
+        err(node_at(root, "trainer.loss_balancing_preference_vector"), "trainer.loss_balancing_preference_vector",
+            "expected one non-negative preference per output feature (" +
+                std::to_string(c.output_features.size()) + "), not all zero; got " + std::to_string(pv->size()));
+    }
     if (!c.output_features.empty() && errors.empty()) {
       std::string field = c.validation_field();
       const FeatureConfig* out = c.find_output(field);
@@ -377,6 +385,12 @@ const std::vector<std::string>& augmentation_types() {
                                              "random_rotate", "random_brightness",
                                              "random_contrast", "random_crop"};
   return t;
+}
+
+const std::vector<std::string>& loss_balancing_strategies() {
+  static const std::vector<std::string> s = {"none", "log_transform", "uncertainty", "famo",
+                                             "gradnorm", "nash_mtl", "pareto_mtl"};
+  return s;
 }
 
 const FeatureConfig* Config::find_output(const std::string& name) const {

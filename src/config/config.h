@@ -145,6 +145,9 @@ struct GradientClippingConfig {
   }
 };
 
+// trainer.loss_balancing's choices (each has a strategy in train/loss_balancing.cpp).
+const std::vector<std::string>& loss_balancing_strategies();
+
 struct TrainerConfig {
   std::string type = "trainer";
   int epochs = 100;
@@ -165,6 +168,11 @@ struct TrainerConfig {
   std::optional<int> random_seed;
   int threads = 0;  // Kiln: intra-op threads; 0 = all cores
   std::string use_mixed_precision = "auto";  // parse_auto_bool (util/strings.h); auto: trainer.cpp
+  std::string loss_balancing = "none";  // train/loss_balancing.h
+  double loss_balancing_alpha = 1.5;
+  double loss_balancing_lr = 0.01;
+  std::optional<std::vector<double>> loss_balancing_preference_vector;
+  double loss_balancing_tchebycheff_weight = 0.5;
   template <class V>
   void visit(V& v) {
     v("type", type, "trainer type (only 'trainer', the ECD trainer)", one_of({"trainer"}, "trainer type"));
@@ -190,6 +198,16 @@ struct TrainerConfig {
       "true | false | auto: train the forward pass in bfloat16 (CPU autocast; weights, gradients "
       "and the optimizer stay float32). auto (Kiln's default): on when the CPU has AMX and the "
       "model has a text, sequence or image input", auto_bool());
+    v("loss_balancing", loss_balancing,
+      "how the output features' losses are combined: none (sum of loss.weight * loss) | log_transform | "
+      "uncertainty | famo | gradnorm | nash_mtl | pareto_mtl (docs/LUDWIG.md)",
+      one_of(loss_balancing_strategies(), "loss balancing"));
+    v("loss_balancing_alpha", loss_balancing_alpha, "gradnorm: asymmetry exponent", above(0));
+    v("loss_balancing_lr", loss_balancing_lr, "famo: step of its weight logits", above(0));
+    v("loss_balancing_preference_vector", loss_balancing_preference_vector,
+      "pareto_mtl: one non-negative preference per output feature (normalized; default uniform)", at_least(0));
+    v("loss_balancing_tchebycheff_weight", loss_balancing_tchebycheff_weight,
+      "pareto_mtl: weight of the max term against the weighted sum", in_range(0, 1));
   }
 };
 

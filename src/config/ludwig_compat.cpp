@@ -106,7 +106,6 @@ const Table& ludwig_only() {
     t["model type"]["gbm"] = "gradient-boosted tree models are not built in yet";
 
     const char* dist = "distributed training and its settings are not built in";
-    t["key"]["trainer.loss_balancing"] = "multi-task loss balancing is not built in; the losses are summed with their loss.weight";
     t["key"]["trainer.gradient_accumulation_steps"] = "gradient accumulation is not built in; raise batch_size instead";
     t["key"]["trainer.compile"] = "torch.compile is Python-only";
     t["key"]["trainer.use_ema"] = "weight averaging (EMA) is not built in";

@@ -20,6 +20,7 @@
 #include "features/feature.h"
 #include "train/batcher.h"
 #include "train/flat_parameters.h"
+#include "train/loss_balancing.h"
 #include "train/optimizer_state.h"
 #include "train/optimizers.h"
 #include "util/archive.h"
@@ -164,7 +165,7 @@ std::string legacy_parameter_layout(const std::vector<ParameterSlice>& slices) {
 
 void save_checkpoint(const std::string& path, EcdModel& model, torch::optim::Optimizer& opt,
                      const torch::Tensor& flat, const std::vector<ParameterSlice>& slices, const State& s,
-                     const TrainingStatistics& stats) {
+                     const TrainingStatistics& stats, const LossBalancer* balancer) {
   torch::serialize::OutputArchive ar, mar, oar;
   write_state(model, mar);
   write_optimizer_state(opt, flat, slices, oar);
@@ -174,6 +175,11 @@ void save_checkpoint(const std::string& path, EcdModel& model, torch::optim::Opt
   for (size_t i = 0; i < values.size(); ++i) ar.write(kCounters[i], torch::tensor(values[i]));
   ar.write("best_value", torch::tensor({s.best_value}, torch::kFloat64));
   ar.write("statistics", bytes_tensor(stats.to_json()));
+  if (balancer) {
+    torch::serialize::OutputArchive bar;
+    balancer->save(bar);
+    ar.write("loss_balancer", bar);
+  }
   save_archive(ar, path);
 }
 
@@ -199,8 +205,10 @@ class Checkpoint {
     }
   }
   void load_rest(torch::optim::Optimizer& opt, const torch::Tensor& flat, const std::vector<ParameterSlice>& slices,
-                 State& s, TrainingStatistics& stats) {
+                 State& s, TrainingStatistics& stats, LossBalancer* balancer) {
     try {
+      torch::serialize::InputArchive bar;
+      if (balancer && ar_.try_read("loss_balancer", bar)) balancer->load(bar);
       torch::serialize::InputArchive oar;
       if (ar_.try_read("optimizer_state", oar)) {
         read_optimizer_state(opt, flat, slices, oar, path_);
@@ -320,6 +328,9 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
   for (auto& p : params)
     if (p.requires_grad()) trainable.push_back(p);
   FlatParameters flat(trainable);
+  std::vector<double> loss_weights;
+  for (const auto& f : c.output_features) loss_weights.push_back(f.loss.weight);
+  const std::unique_ptr<LossBalancer> balancer = make_loss_balancer(tc, loss_weights);
   const std::vector<ParameterSlice> slices = parameter_slices(model, trainable);
   auto optimizer = (*optimizer_builders().find(tc.optimizer.type))(
       *tc.optimizer.options, std::vector<torch::Tensor>{flat.flat()}, tc.learning_rate);
@@ -338,7 +349,7 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
   TrainOutcome out;
   out.bfloat16 = bf16;
   if (resume_from) {
-    resume_from->load_rest(*optimizer, flat.flat(), slices, st, out.stats);
+    resume_from->load_rest(*optimizer, flat.flat(), slices, st, out.stats, balancer.get());
     out.resumed_from = st.epochs_done;
     st.early_stopped = tc.early_stop > 0 && st.since_best >= tc.early_stop;
     if (!run.quiet)
@@ -391,11 +402,15 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
       if (bf16)
         for (auto& [name, l] : logits) l = l.to(torch::kFloat32);  // losses in float32
       torch::Tensor loss = torch::zeros({}, torch::kFloat32);
+      std::vector<torch::Tensor> task_losses;  // before loss.weight, for the balancer
       for (const auto& f : c.output_features) {
         auto l = output_kind(f.type).loss(f, meta.at(f.name), logits.at(f.name), b.at(f.name));
         loss = loss + l.mean;
         out_loss_sum[f.name] += l.sum;
+        if (balancer) task_losses.push_back(f.loss.weight != 0 ? l.mean / f.loss.weight : l.mean);
       }
+      // The loss reported is the weighted sum; the one minimized is the balancer's, if any.
+      torch::Tensor minimized = balancer ? balancer->combine(task_losses) : loss;
       if (tc.regularization_lambda > 0) {
         torch::Tensor reg = torch::zeros({});
         for (auto& p : trainable) {
@@ -403,19 +418,26 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
           if (tc.regularization_type != "l1") reg = reg + p.pow(2).sum();
         }
         loss = loss + tc.regularization_lambda * reg;
+        if (balancer) minimized = minimized + tc.regularization_lambda * reg;
       }
       double lv = loss.item<double>();
+      if (balancer && !std::isfinite(minimized.item<double>())) lv = minimized.item<double>();
       if (!std::isfinite(lv))
         throw ModelError("training diverged at epoch " + std::to_string(epoch + 1) + ", step " +
                          std::to_string(step + 1) +
                          ": the loss is not finite (lower trainer.learning_rate)");
-      loss.backward();
+      minimized.backward();
       const auto& gc = tc.gradient_clipping;
       if (gc.clipvalue) torch::nn::utils::clip_grad_value_(flat.flat(), *gc.clipvalue);
       if (gc.clipnorm)
         for (auto& p : trainable) torch::nn::utils::clip_grad_norm_(p, *gc.clipnorm);
       if (gc.clipglobalnorm) torch::nn::utils::clip_grad_norm_(flat.flat(), *gc.clipglobalnorm);
       optimizer->step();
+      if (balancer) {
+        std::vector<double> seen;
+        for (const auto& t : task_losses) seen.push_back(t.item<double>());
+        balancer->after_step(seen);
+      }
       if (abort_after_steps >= 0 && global + 1 >= abort_after_steps)
         std::raise(SIGKILL);  // test hook: an abrupt kill -9 at an exact step
       loss_sum += lv * idx.size(0);
@@ -481,7 +503,7 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
       }
     }
     if (tc.early_stop > 0 && st.since_best >= tc.early_stop) st.early_stopped = true;
-    save_checkpoint(ckpt, model, *optimizer, flat.flat(), slices, st, out.stats);
+    save_checkpoint(ckpt, model, *optimizer, flat.flat(), slices, st, out.stats, balancer.get());
 
     if (!run.quiet) {
       const auto& tr = out.stats.splits["training"]["combined"]["loss"];

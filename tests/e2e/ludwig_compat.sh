@@ -120,3 +120,42 @@ fi
 grep -q "preprocessing.undersample_majority: class balancing needs exactly one output feature, of a class type" "$WORK/two.err" \
   || fail "two outputs: $(cat "$WORK/two.err")"
 echo "ok: both balancing keys, or two outputs, are refused with their reason"
+
+# Multi-task loss balancing (trainer.loss_balancing) on penguins: species beside body mass left
+# in grams, whose squared error (~10^7) drowns the species loss in a plain sum; log_transform
+# and nash_mtl give species its share back. famo's adapted weights survive kill -9 and --resume.
+cat > "$WORK/mtl.yaml" <<'YAML'
+input_features:
+  - {name: island, type: category}
+  - {name: bill_length_mm, type: number, preprocessing: {normalization: zscore, missing_value_strategy: fill_with_mean}}
+  - {name: bill_depth_mm, type: number, preprocessing: {normalization: zscore, missing_value_strategy: fill_with_mean}}
+  - {name: flipper_length_mm, type: number, preprocessing: {normalization: zscore, missing_value_strategy: fill_with_mean}}
+  - {name: sex, type: binary, preprocessing: {missing_value_strategy: fill_with_false, fallback_true_label: male}}
+output_features:
+  - {name: species, type: category}
+  - {name: body_mass_g, type: number, preprocessing: {missing_value_strategy: fill_with_mean}}
+combiner: {type: concat, num_fc_layers: 2, output_size: 64}
+preprocessing: {split: {type: fixed}}
+trainer: {epochs: 30, batch_size: 32, learning_rate: 0.001, early_stop: -1, loss_balancing: none}
+YAML
+species_accuracy() {  # STRATEGY -> test accuracy of species
+  sed "s/loss_balancing: none/loss_balancing: $1/" "$WORK/mtl.yaml" > "$WORK/mtl_$1.yaml"
+  "$KILN" experiment --config "$WORK/mtl_$1.yaml" --dataset "$SRC/examples/penguins/penguins.csv" \
+    --output_directory "$WORK/mtl_$1" --threads 2 -q > /dev/null 2>"$WORK/mtl_$1.err" || fail "$1: $(cat "$WORK/mtl_$1.err")"
+  json "$WORK/mtl_$1/test_statistics.json" '.species.accuracy'
+}
+at_most "$(species_accuracy none)" 0.8 "species accuracy, losses summed (none)"
+at_least "$(species_accuracy log_transform)" 0.95 "species accuracy, loss_balancing: log_transform"
+at_least "$(species_accuracy nash_mtl)" 0.95 "species accuracy, loss_balancing: nash_mtl"
+sed -e "s/loss_balancing: none/loss_balancing: famo, loss_balancing_lr: 0.05/" -e "s/epochs: 30/epochs: 4/" \
+  "$WORK/mtl.yaml" > "$WORK/famo.yaml"
+famo() { "$KILN" train --config "$WORK/famo.yaml" --dataset "$SRC/examples/penguins/penguins.csv" --threads 2 -q --output_directory "$@"; }
+famo "$WORK/famo_a" 2>/dev/null || fail "famo run"
+set +e
+KILN_TEST_KILL_AFTER_STEPS=13 famo "$WORK/famo_b" 2>/dev/null
+rc=$?
+set -e
+[ "$rc" -eq 137 ] || fail "famo: expected the run to be killed (exit 137), got $rc"
+famo "$WORK/famo_b" --resume 2>/dev/null || fail "famo --resume"
+cmp "$WORK/famo_a/training_statistics.json" "$WORK/famo_b/training_statistics.json" || fail "famo: resumed statistics differ"
+echo "ok: loss_balancing famo resumes after kill -9 with the same statistics as an uninterrupted run"

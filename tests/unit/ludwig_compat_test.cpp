@@ -146,9 +146,10 @@ TEST_CASE("names Ludwig has and Kiln lacks say so, without a typo suggestion") {
         std::string::npos);
   CHECK(config_error_of("input_features: [{name: a, type: number}]\n" + base + "trainer: {optimizer: {type: lion}}\n")
             .find("trainer.optimizer.type: Ludwig's optimizer 'lion' is not available in Kiln") != std::string::npos);
-  CHECK(config_error_of("input_features: [{name: a, type: number}]\n" + base + "trainer: {loss_balancing: famo}\n") ==
-        "m.yaml:3:11: trainer: Ludwig's key 'loss_balancing' is not available in Kiln: multi-task loss "
-        "balancing is not built in; the losses are summed with their loss.weight");
+  CHECK(config_error_of("input_features: [{name: a, type: number}]\n" + base +
+                        "trainer: {gradient_accumulation_steps: 4}\n") ==
+        "m.yaml:3:11: trainer: Ludwig's key 'gradient_accumulation_steps' is not available in Kiln: gradient "
+        "accumulation is not built in; raise batch_size instead");
   CHECK(config_error_of("input_features: [{name: t, type: text, preprocessing: {tokenizer: english_lemmatize}}]\n" + base)
             .find("preprocessing.tokenizer: Ludwig's tokenizer 'english_lemmatize' is not available in Kiln") !=
         std::string::npos);
