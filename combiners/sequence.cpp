@@ -112,14 +112,17 @@ torch::Tensor concat_steps(const std::vector<torch::Tensor>& encoded, const Sequ
 
 struct SequenceConcatCombiner : CombinerBase {
   SequenceConcatCombiner(const SequenceConcatOptions& o, const CombinerInputs& in)
-      : layout_(layout_of(o, in, "sequence_concat")), mode_(o.reduce()) {}
+      : layout_(layout_of(o, in, "sequence_concat")), mode_(o.reduce()) {
+    reducer = register_module("reduce", SequenceReducer(mode_, layout_.width));
+  }
   torch::Tensor forward(const std::vector<torch::Tensor>& encoded) override {
-    return reduce_over_time(concat_steps(encoded, layout_), mode_);
+    return reducer->forward(concat_steps(encoded, layout_));
   }
   int64_t output_size() const override { return mode_ == "concat" ? layout_.steps * layout_.width : layout_.width; }
   int64_t output_steps() const override { return mode_ == "none" ? layout_.steps : 0; }
   SequenceLayout layout_;
   std::string mode_;
+  SequenceReducer reducer{nullptr};
 };
 
 struct SequenceCombiner : CombinerBase {

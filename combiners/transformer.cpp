@@ -7,6 +7,7 @@
 
 #include "combiners/combiners.h"
 #include "config/schema.h"
+#include "encoders/encoders.h"
 #include "features/feature.h"
 #include "model/components.h"
 #include "util/error.h"
@@ -32,7 +33,7 @@ struct TransformerFields {
     v("transformer_output_size", transformer_output_size, "width of each block's feed-forward layer", at_least(1));
     v("dropout", dropout, "dropout in the transformer blocks", in_range(0, 1, false, true));
     v("reduce_output", reduce_output, "transformer, tabtransformer: reduction over the tokens",
-      one_of({"mean", "sum", "max", "concat"}));
+      one_of({"mean", "sum", "max", "concat", "attention"}));
     FcStackKeys k;  // Ludwig's names for this combiner
     k.activation = "fc_activation", k.dropout = "fc_dropout";
     fc.visit_fc_stack(v, "fully connected layers after the transformer", k);
@@ -91,6 +92,7 @@ struct TransformerCombiner : CombinerBase {
                   .dropout(o.dropout))));
     const int64_t tokens = static_cast<int64_t>(sizes.size());
     const int64_t width = !cls_ && reduce_ == "concat" ? tokens * o.hidden_size : o.hidden_size;
+    if (!cls_) reducer = register_module("reduce", SequenceReducer(reduce_, o.hidden_size));
     fc = register_module("fc", FcStack(width, o.fc));
   }
   torch::Tensor forward(const std::vector<torch::Tensor>& encoded) override {
@@ -100,19 +102,14 @@ struct TransformerCombiner : CombinerBase {
     auto h = torch::stack(tokens, 0);  // [T, B, H]
     if (cls_) h = torch::cat({cls_token.expand({1, h.size(1), h.size(2)}), h}, 0);
     for (auto& b : blocks) h = b->forward(h);
-    torch::Tensor out;
-    if (cls_) out = h[0];
-    else if (reduce_ == "sum") out = h.sum(0);
-    else if (reduce_ == "max") out = std::get<0>(h.max(0));
-    else if (reduce_ == "concat") out = h.transpose(0, 1).flatten(1);
-    else out = h.mean(0);
-    return fc->forward(out);
+    return fc->forward(cls_ ? h[0] : reducer->forward(h.transpose(0, 1)));
   }
   int64_t output_size() const override { return fc->output_size(); }
   std::vector<torch::nn::Linear> projections;
   torch::Tensor cls_token;
   std::vector<torch::nn::TransformerEncoderLayer> blocks;
   FcStack fc{nullptr};
+  SequenceReducer reducer{nullptr};
   bool cls_;
   std::string reduce_;
 };
@@ -148,6 +145,7 @@ struct TabTransformerCombiner : CombinerBase {
                                                  .dropout(o.dropout))));
     if (side_width_ > 0) norm = register_module("side_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({side_width_})));
     const int64_t reduced = reduce_ == "concat" ? static_cast<int64_t>(tokens_.size()) * o.hidden_size : o.hidden_size;
+    reducer = register_module("reduce", SequenceReducer(reduce_, o.hidden_size));
     fc = register_module("fc", FcStack(reduced + side_width_, o.fc));
   }
   torch::Tensor forward(const std::vector<torch::Tensor>& encoded) override {
@@ -160,11 +158,7 @@ struct TabTransformerCombiner : CombinerBase {
       h = add_names_ ? h + e : torch::cat({h, e}, 2);
     }
     for (auto& b : blocks) h = b->forward(h);
-    torch::Tensor out;
-    if (reduce_ == "concat") out = h.transpose(0, 1).flatten(1);
-    else if (reduce_ == "sum") out = h.sum(0);
-    else if (reduce_ == "max") out = std::get<0>(h.max(0));
-    else out = h.mean(0);
+    torch::Tensor out = reducer->forward(h.transpose(0, 1));
     if (side_width_ > 0) {
       std::vector<torch::Tensor> s;
       for (size_t i : side_) s.push_back(encoded[i].dim() > 2 ? encoded[i].flatten(1) : encoded[i]);
@@ -177,6 +171,7 @@ struct TabTransformerCombiner : CombinerBase {
   int64_t side_width_ = 0;
   bool add_names_ = false;
   std::string reduce_;
+  SequenceReducer reducer{nullptr};
   torch::nn::Embedding names{nullptr};
   std::vector<torch::nn::Linear> projections;
   std::vector<torch::nn::TransformerEncoderLayer> blocks;

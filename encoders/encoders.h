@@ -1,10 +1,14 @@
 #pragma once
 // Registration calls of the built-in encoders (listed in components/builtins.cpp), and what the
 // sequence combiners borrow from the sequence encoders.
+#include <torch/nn/module.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/pimpl.h>
 #include <torch/types.h>
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace kiln {
 
@@ -20,8 +24,24 @@ std::shared_ptr<EncoderBase> build_encoder_over_embeddings(const std::string& na
                                                            const std::string& reduce_output);
 // Reduces [B, T, H] over time (sum | mean | avg | max | last | concat; none returns it as is).
 torch::Tensor reduce_over_time(const torch::Tensor& h, const std::string& mode);
-// The reduce_output values reduce_over_time takes (null in a config means none).
+// The reduce_output values (null in a config means none): reduce_over_time's, and attention.
 const std::vector<std::string>& reduce_modes();
+
+// reduce_output as a module: [B, T, H] (and optionally the [B, T] mask of real steps) -> [B, H].
+// Every mode is reduce_over_time's, without weights, except attention (Ludwig's feed-forward
+// attention reducer): weights a = softmax over the steps of w . tanh(W h_t + b) (256 hidden
+// units), output sum_t a_t h_t. Unlike Ludwig's, padding steps get no weight.
+class SequenceReducerImpl : public torch::nn::Module {
+ public:
+  static constexpr int64_t kAttentionHidden = 256;
+  SequenceReducerImpl(std::string mode, int64_t width);
+  torch::Tensor forward(const torch::Tensor& h, const torch::Tensor& mask = {});
+
+ private:
+  std::string mode_;
+  torch::nn::Linear hidden{nullptr}, score{nullptr};
+};
+TORCH_MODULE(SequenceReducer);
 
 void register_passthrough_encoder();
 void register_dense_encoder();

@@ -18,7 +18,7 @@
 namespace kiln {
 
 const std::vector<std::string>& reduce_modes() {
-  static const std::vector<std::string> m = {"sum", "mean", "avg", "max", "last", "concat", "none"};
+  static const std::vector<std::string> m = {"sum", "mean", "avg", "max", "last", "concat", "attention", "none"};
   return m;
 }
 
@@ -191,6 +191,31 @@ torch::Tensor reduce_sequence(const torch::Tensor& h, const std::string& mode, c
   return h.index({torch::arange(h.size(0), torch::kLong), idx});
 }
 
+}  // namespace
+
+SequenceReducerImpl::SequenceReducerImpl(std::string mode, int64_t width) : mode_(std::move(mode)) {
+  if (mode_ == "attention") {
+    hidden = register_module("hidden", torch::nn::Linear(width, kAttentionHidden));
+    score = register_module("score", torch::nn::Linear(torch::nn::LinearOptions(kAttentionHidden, 1).bias(false)));
+  }
+}
+
+torch::Tensor SequenceReducerImpl::forward(const torch::Tensor& h, const torch::Tensor& mask) {
+  if (mode_ != "attention") return reduce_sequence(h, mode_, mask);
+  auto s = score->forward(torch::tanh(hidden->forward(h))).squeeze(-1);  // [B, T]
+  const bool masked = mask.defined() && mask.size(1) == h.size(1);
+  if (masked) s = s.masked_fill(mask.logical_not(), -1e30);  // finite: a row of padding stays defined
+  auto a = torch::softmax(s, 1);
+  if (masked) a = a * mask.to(a.dtype());  // no weight on padding (a row without tokens reduces to 0)
+  return torch::bmm(a.unsqueeze(1).to(h.dtype()), h).squeeze(1);
+}
+
+torch::Tensor reduce_over_time(const torch::Tensor& h, const std::string& mode) {
+  return reduce_sequence(h, mode, torch::Tensor());
+}
+
+namespace {
+
 // The width the fc stack receives: concat flattens the steps; none keeps them (the stack then
 // applies to every step).
 int64_t reduced_size(const std::string& mode, int64_t steps, int64_t width) {
@@ -203,7 +228,12 @@ struct SequenceEncoder : EncoderBase {
   int64_t output_steps() const override { return steps_; }
   int64_t flat(int64_t width) const { return width * std::max<int64_t>(1, steps_); }
   void keep_steps(const std::string& mode, int64_t steps) { steps_ = mode == "none" ? steps : 0; }
+  // The reduction over time of [B, T, width] steps (weights only for attention).
+  void reduce_with(const std::string& mode, int64_t width) {
+    reducer = register_module("reduce", SequenceReducer(mode, width));
+  }
   int64_t steps_ = 0;
+  SequenceReducer reducer{nullptr};
 };
 
 // Conv1d with "same" padding, activation, dropout and optional max/average pooling, over
@@ -347,9 +377,10 @@ struct EmbedEncoder : SequenceEncoder {
     embed = register_module("embed", TokenEmbed(m, o));
     out_ = reduced_size(mode_, m.sequence_length, embed->size());
     keep_steps(mode_, m.sequence_length);
+    reduce_with(mode_, embed->size());
   }
   torch::Tensor forward(const torch::Tensor& ids) override {
-    return reduce_sequence(embed->forward(ids), mode_, real_steps(ids));
+    return reducer->forward(embed->forward(ids), real_steps(ids));
   }
   int64_t output_size() const override { return flat(out_); }
   TokenEmbed embed{nullptr};
@@ -397,12 +428,13 @@ struct ParallelCnnEncoder : SequenceEncoder {
     fc = register_module("fc", FcStack(reduced_size(mode_, steps, convs->channels()),
                                        o.stack()));
     keep_steps(mode_, steps);
+    reduce_with(mode_, convs->channels());
   }
   torch::Tensor forward(const torch::Tensor& ids) override {
     auto x = embed->forward(ids);  // [B, T, E], shared by every branch
     auto mask = real_steps(ids);
-    if (mode_ == "concat" || mode_ == "none")
-      return fc->forward(reduce_sequence(convs->forward(x), mode_, convs->pool_mask(mask)));
+    if (mode_ == "concat" || mode_ == "none" || mode_ == "attention")
+      return fc->forward(reducer->forward(convs->forward(x), convs->pool_mask(mask)));
     return fc->forward(convs->forward_reduced(x, mode_, mask));
   }
   int64_t output_size() const override { return flat(fc->output_size()); }
@@ -432,12 +464,13 @@ struct StackedCnnEncoder : SequenceEncoder {
     }
     fc = register_module("fc", FcStack(reduced_size(mode_, steps, in), o.stack()));
     keep_steps(mode_, steps);
+    reduce_with(mode_, in);
   }
   torch::Tensor forward(const torch::Tensor& ids) override {
     auto h = embed->forward(ids);
     auto mask = real_steps(ids);
     for (auto& b : blocks) h = b->forward(h), mask = b->pool_mask(mask);
-    return fc->forward(reduce_sequence(h, mode_, mask));
+    return fc->forward(reducer->forward(h, mask));
   }
   int64_t output_size() const override { return flat(fc->output_size()); }
   TokenEmbed embed{nullptr};
@@ -498,12 +531,13 @@ struct StackedParallelCnnEncoder : SequenceEncoder {
     }
     fc = register_module("fc", FcStack(reduced_size(mode_, steps, in), o.stack()));
     keep_steps(mode_, steps);
+    reduce_with(mode_, in);
   }
   torch::Tensor forward(const torch::Tensor& ids) override {
     auto h = embed->forward(ids);
     auto mask = real_steps(ids);
     for (auto& s : stacks_) h = s->forward(h), mask = s->pool_mask(mask);
-    return fc->forward(reduce_sequence(h, mode_, mask));
+    return fc->forward(reducer->forward(h, mask));
   }
   int64_t output_size() const override { return flat(fc->output_size()); }
   TokenEmbed embed{nullptr};
@@ -589,9 +623,10 @@ struct RnnEncoder : SequenceEncoder {
     fc = register_module("fc", FcStack(reduced_size(mode_, m.sequence_length, rec->width()),
                                        o.fc));
     keep_steps(mode_, m.sequence_length);
+    reduce_with(mode_, rec->width());
   }
   torch::Tensor forward(const torch::Tensor& ids) override {
-    return fc->forward(reduce_sequence(rec->forward(embed->forward(ids)), mode_, real_steps(ids)));
+    return fc->forward(reducer->forward(rec->forward(embed->forward(ids)), real_steps(ids)));
   }
   int64_t output_size() const override { return flat(fc->output_size()); }
   TokenEmbed embed{nullptr};
@@ -641,12 +676,13 @@ struct CnnRnnEncoder : SequenceEncoder {
     fc = register_module("fc", FcStack(reduced_size(mode_, steps, rec->width()),
                                        o.fc));
     keep_steps(mode_, steps);
+    reduce_with(mode_, rec->width());
   }
   torch::Tensor forward(const torch::Tensor& ids) override {
     auto h = embed->forward(ids);
     auto mask = real_steps(ids);
     for (auto& b : blocks) h = b->forward(h), mask = b->pool_mask(mask);
-    return fc->forward(reduce_sequence(rec->forward(h), mode_, mask));
+    return fc->forward(reducer->forward(rec->forward(h), mask));
   }
   int64_t output_size() const override { return flat(fc->output_size()); }
   TokenEmbed embed{nullptr};
@@ -703,6 +739,7 @@ struct TransformerEncoder : SequenceEncoder {
     fc = register_module("fc", FcStack(reduced_size(mode_, m.sequence_length, o.hidden_size),
                                        o.fc));
     keep_steps(mode_, m.sequence_length);
+    reduce_with(mode_, o.hidden_size);
   }
   torch::Tensor forward(const torch::Tensor& ids) override {
     auto mask = real_steps(ids);
@@ -714,7 +751,7 @@ struct TransformerEncoder : SequenceEncoder {
     if (project) h = project->forward(h);
     h = h.transpose(0, 1);  // [T, B, H]
     for (auto& b : blocks) h = b->forward(h, {}, pad);
-    return fc->forward(reduce_sequence(h.transpose(0, 1), mode_, mask));
+    return fc->forward(reducer->forward(h.transpose(0, 1), mask));
   }
   int64_t output_size() const override { return flat(fc->output_size()); }
   TokenEmbed embed{nullptr};
@@ -786,10 +823,6 @@ std::shared_ptr<EncoderBase> build_encoder_over_embeddings(const std::string& na
   m.sequence_length = steps;
   m.channels = width;
   return it->second(options, m, reduce_output);
-}
-
-torch::Tensor reduce_over_time(const torch::Tensor& h, const std::string& mode) {
-  return reduce_sequence(h, mode, torch::Tensor());
 }
 
 void register_sequence_encoders() {

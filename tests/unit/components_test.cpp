@@ -10,6 +10,7 @@
 
 #include "config/config.h"
 #include "config/schema.h"
+#include "encoders/encoders.h"
 #include "model/components.h"
 #include "model/masked_reduce.h"
 #include "model/ecd.h"
@@ -562,4 +563,39 @@ TEST_CASE("fc_layers entries set their own activation, norm, dropout and bias (L
   bad.read_value(bad.node(), layers, "fc_layers");
   REQUIRE(errors.size() == 1);
   CHECK(errors[0].find("fc_layers[0].activation: unknown value 'tanhh'; did you mean 'tanh'?") != std::string::npos);
+}
+
+TEST_CASE("reduce_output attention weighs the real steps by a learned score and ignores padding") {
+  torch::manual_seed(3);
+  SequenceReducer r("attention", 4);
+  auto h = torch::randn({2, 3, 4});
+  auto mask = torch::tensor({{1, 1, 0}, {0, 0, 0}}, torch::kBool);  // row 0: two real steps; row 1: none
+  // With the score vector zero, every real step weighs the same: the mean of the real steps.
+  {
+    torch::NoGradGuard g;
+    for (auto& p : r->named_parameters())
+      if (p.key() == "score.weight") p.value().zero_();
+  }
+  auto out = r->forward(h, mask);
+  CHECK(out.sizes() == torch::IntArrayRef({2, 4}));
+  CHECK(torch::allclose(out[0], h[0].slice(0, 0, 2).mean(0)));
+  CHECK(torch::equal(out[1], torch::zeros({4})));
+  // Learned scores: the weights are a softmax over the real steps only; a padded step's value
+  // changes nothing.
+  torch::manual_seed(4);
+  SequenceReducer q("attention", 4);
+  auto a = q->forward(h, mask);
+  auto h2 = h.clone();
+  h2[0][2].fill_(1000);
+  CHECK(torch::allclose(q->forward(h2, mask), a));
+  auto parameters = q->named_parameters();
+  auto s = torch::tanh(torch::nn::functional::linear(h[0].slice(0, 0, 2), parameters["hidden.weight"],
+                                                     parameters["hidden.bias"]))
+               .matmul(parameters["score.weight"].t())
+               .squeeze(-1);
+  auto w = torch::softmax(s, 0);
+  CHECK(torch::allclose(a[0], (w.unsqueeze(1) * h[0].slice(0, 0, 2)).sum(0), 1e-5, 1e-6));
+  // Other modes have no weights (models saved before attention existed load unchanged).
+  CHECK(SequenceReducer("mean", 4)->parameters().empty());
+  CHECK(torch::allclose(SequenceReducer("mean", 4)->forward(h, mask)[0], h[0].slice(0, 0, 2).mean(0)));
 }
