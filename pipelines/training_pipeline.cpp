@@ -153,6 +153,21 @@ void use_cv_fold(Dataset& d, const Config& c, int folds, int fold, uint64_t seed
   d.validation = to_tensor(validation);
 }
 
+// What outputs learn from the trained model (OutputKind::calibrate: the anomaly threshold), on
+// the validation rows, or the training rows without any. Returns whether any metadata changed.
+bool calibrate_outputs(EcdModel& model, const Config& c, Prepared& p) {
+  const torch::Tensor& rows = p.data.validation.size(0) > 0 ? p.data.validation : p.data.train;
+  if (rows.size(0) == 0) return false;
+  bool any = false;
+  for (const auto& f : c.output_features) any = any || output_kind(f.type).calibrates(f);
+  if (!any) return false;
+  const int eval_batch = c.trainer.eval_batch_size.value_or(std::max(c.trainer.batch_size, 512));
+  Evaluation e = evaluate(model, c, p.metadata, Batcher(p.data.columns, p.data.lazy), rows, eval_batch, true, false);
+  for (const auto& f : c.output_features)
+    if (output_kind(f.type).calibrates(f)) output_kind(f.type).calibrate(f, p.metadata.at(f.name), e.logits.at(f.name));
+  return true;
+}
+
 }  // namespace
 
 int run_train(const TrainOptions& o, bool then_evaluate_test) {
@@ -208,6 +223,7 @@ int run_train(const TrainOptions& o, bool then_evaluate_test) {
   run.should_stop = o.should_stop;
   run.on_epoch = o.on_epoch;
   TrainOutcome t = train_model(model, c, p.metadata, p.data, run);
+  if (t.best_epoch > 0 && calibrate_outputs(model, c, p)) write_model_files(model_dir, c, p.metadata);
   const std::string run_id = new_run_id();
   const std::string model_files = seal_model(model_dir, run_id);
   write_file_atomic(path_join(o.output_directory, "training_statistics.json"), t.stats.to_json());

@@ -25,6 +25,7 @@ void register_builtins() {
     register_date_feature();
     register_set_features();
     register_timeseries_feature();
+    register_anomaly_feature();
     register_passthrough_encoder();
     register_dense_encoder();
     register_category_encoders();
@@ -43,6 +44,7 @@ void register_builtins() {
     register_mlp_classifier_decoder();
     register_generator_decoder();
     register_tagger_decoder();
+    register_anomaly_decoder();
     register_optimizers();
   });
 }

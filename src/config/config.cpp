@@ -339,6 +339,19 @@ struct Parser {
           err(at ? at : root, "config", "feature name '" + features[i].name + "' is used twice");
         }
     }
+    for (size_t i = 0; i < c.output_features.size(); ++i) {
+      const auto& f = c.output_features[i];
+      const FeatureSchema* s = feature_schemas().find(f.type);
+      if (!s || !s->output_score_threshold || f.anomaly_threshold == "auto") continue;
+      char* end = nullptr;
+      const double v = std::strtod(f.anomaly_threshold.c_str(), &end);
+      if (end == f.anomaly_threshold.c_str() || *end != '\0' || !(v >= 0)) {
+        const YAML::Node& cr = root;
+        YAML::Node at = cr["output_features"][i]["threshold"];
+        err(at, "output_features[" + std::to_string(i) + "].threshold",
+            "expected auto or a non-negative anomaly score, got '" + f.anomaly_threshold + "'");
+      }
+    }
     const auto& sp = c.preprocessing.split;
     if (sp.type != "fixed") {
       double sum = 0;

@@ -23,6 +23,10 @@ struct LossConfig {
   double robust_lambda = 0.0;
   double confidence_penalty = 0.0;
   double delta = 1.0;  // huber
+  double nu = 0.1;     // deep_svdd
+  double eta = 1.0;    // deep_sad
+  double perturbation_strength = 0.1;  // drocc
+  int num_perturbation_steps = 5;      // drocc (Ludwig's loss does not use it)
   template <class V>
   void visit(V& v) {
     v("type", type, "loss function");
@@ -33,6 +37,11 @@ struct LossConfig {
     v("robust_lambda", robust_lambda, "binary/category: mix with a uniform prediction", in_range(0, 1));
     v("confidence_penalty", confidence_penalty, "penalty on low-entropy predictions", at_least(0));
     v("delta", delta, "huber: threshold between quadratic and linear", above(0));
+    v("nu", nu, "deep_svdd: fraction of rows allowed outside the soft boundary (0: hard boundary)", in_range(0, 1));
+    v("eta", eta, "deep_sad: weight of the labeled anomalies' repulsion", at_least(0));
+    v("perturbation_strength", perturbation_strength, "drocc: scale of the perturbed scores", at_least(0));
+    v("num_perturbation_steps", num_perturbation_steps,
+      "drocc: accepted for Ludwig's configs; Ludwig's drocc loss (and Kiln's) does not use it", at_least(1));
   }
 };
 
@@ -69,6 +78,8 @@ struct FeatureConfig {
   TypedOptions decoder;  // outputs
   LossConfig loss;
   double threshold = 0.5;  // binary outputs
+  std::string anomaly_threshold = "auto";  // anomaly outputs: auto, or a score
+  double threshold_percentile = 95;        // anomaly outputs, threshold auto
   int top_k = 3;           // category outputs: hits_at_k
   std::string reduce_input = "sum";
   std::vector<std::string> dependencies;
@@ -86,6 +97,11 @@ struct FeatureConfig {
       v("decoder", decoder, "decoder and its options");
       v("loss", loss, "loss and its options");
       if (s.output_threshold) v("threshold", threshold, "decision threshold on the probability", in_range(0, 1));
+      if (s.output_score_threshold) {
+        v("threshold", anomaly_threshold,
+          "anomaly score from which a row is an anomaly: a number, or auto (a percentile of the validation rows' scores)");
+        v("threshold_percentile", threshold_percentile, "threshold auto: the percentile", in_range(0, 100));
+      }
       if (s.output_top_k) v("top_k", top_k, "k of hits_at_k", at_least(1));
       v("reduce_input", reduce_input, "how a sequence reaching the decoder is reduced");
     } else {

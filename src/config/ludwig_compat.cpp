@@ -25,7 +25,6 @@ const char* kForecast =
     "forecasting encoders and timeseries outputs are not built in; timeseries inputs take "
     "parallel_cnn, stacked_cnn, rnn, cnnrnn, transformer or dense";
 const char* kSegmentation = "image outputs (segmentation) are not built in";
-const char* kAnomaly = "the anomaly output type (Deep SVDD / Deep SAD / DROCC) is not built in";
 const char* kLanguage =
     "the spaCy language tokenizers are not built in; use space_punct, space, characters, "
     "ngram or sentencepiece";
@@ -63,7 +62,6 @@ const Table& ludwig_only() {
     t["encoder"]["weighted_sum"] = "h3 features are not supported by Kiln";
 
     for (const char* n : {"unet", "fpn", "segformer"}) t["decoder"][n] = kSegmentation;
-    t["decoder"]["anomaly"] = kAnomaly;
     for (const char* n : {"category_extractor", "text_extractor", "transformer_generator"})
       t["decoder"][n] = "decoders for LLM outputs are not built in";
     t["decoder"]["projector"] = kForecast;
@@ -80,12 +78,10 @@ const Table& ludwig_only() {
       t["optimizer"][n] = kOptimizer;
 
     t["feature type"]["audio"] = kAudio;
-    t["feature type"]["anomaly"] = kAnomaly;
     t["feature type"]["h3"] = "h3 features are not supported by Kiln";
     t["feature type"]["category_distribution"] = "category_distribution outputs are not built in";
     t["output type"]["timeseries"] = kForecast;
     t["output type"]["image"] = kSegmentation;
-    t["output type"]["anomaly"] = kAnomaly;
 
     for (const char* lang : {"english", "italian", "spanish", "german", "french", "portuguese", "dutch",
                              "greek", "norwegian", "lithuanian", "danish", "polish", "romanian",
@@ -96,7 +92,6 @@ const Table& ludwig_only() {
     for (const char* n : {"hf_tokenizer", "bert", "clip", "gpt2bpe"}) t["tokenizer"][n] = kHfTokenizer;
 
     for (const char* n : {"entropic_open_set", "objectosphere"}) t["loss"][n] = kOpenSet;
-    for (const char* n : {"deep_svdd", "deep_sad", "drocc"}) t["loss"][n] = kAnomaly;
     for (const char* n : {"focal", "dice", "lovasz_softmax", "ntxent", "poly", "sparsemax", "corn",
                           "next_token_softmax_cross_entropy", "mean_absolute_percentage_error",
                           "root_mean_squared_percentage_error"})
@@ -204,7 +199,7 @@ const std::set<std::string>& ludwig_input_keys() {
 const std::set<std::string>& ludwig_output_keys() {
   static const std::set<std::string> k = {
       "name", "type", "column", "proc_column", "decoder", "loss", "preprocessing", "reduce_input",
-      "reduce_dependencies", "dependencies", "threshold", "top_k", "calibration",
+      "reduce_dependencies", "dependencies", "threshold", "threshold_percentile", "top_k", "calibration",
       "default_validation_metric", "class_similarities", "num_classes", "input_size"};
   return k;
 }

@@ -24,6 +24,8 @@ struct FeatureSchema {
   // decision threshold (binary), how many top classes it reports (category), an input's
   // augmentation steps (image).
   bool output_threshold = false, output_top_k = false, input_augmentation = false;
+  // An output's threshold on an unbounded score, or auto (anomaly): threshold, threshold_percentile.
+  bool output_score_threshold = false;
   // What AutoML asks of the type: the search space a dataset with such an input gets ("image",
   // "text"; empty: tabular), whether init_config/automl may predict it as a target, and the
   // missing-value strategy it writes for such inputs (empty: the type's default).

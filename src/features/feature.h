@@ -52,6 +52,11 @@ class OutputKind {
   // classes and sets. Default (regression): the squared error.
   virtual torch::Tensor row_errors(const FeatureConfig& f, const torch::Tensor& logits,
                                    const torch::Tensor& target) const;
+  // Whether the output learns something after training (the anomaly threshold), and learning it
+  // into the metadata from the trained model's logits on the validation rows (the training rows
+  // without a validation split).
+  virtual bool calibrates(const FeatureConfig& /*f*/) const { return false; }
+  virtual void calibrate(const FeatureConfig& /*f*/, FeatureMetadata& /*m*/, const torch::Tensor& /*logits*/) const {}
   // Whether the encoded target is one class per row (binary, category): k-fold splits stratify by it.
   virtual bool target_is_class() const { return false; }
 };
@@ -154,5 +159,6 @@ void register_vector_feature();
 void register_date_feature();
 void register_set_features();  // set and bag
 void register_timeseries_feature();
+void register_anomaly_feature();  // output only
 
 }  // namespace kiln

@@ -82,6 +82,10 @@ std::string metadata_to_json(const MetadataMap& m) {
         w.EndArray();
       }
     }
+    if (fields & mf::score_threshold) {
+      json_key(w, "threshold");
+      json_double(w, f.score_threshold);
+    }
     if (fields & mf::labels) {
       json_key(w, "true_label");
       json_string(w, f.true_label);
@@ -168,6 +172,8 @@ MetadataMap metadata_from_json_unchecked(const std::string& text, const std::str
       if (o.HasMember("str2idf") && o["str2idf"].IsArray())
         for (const auto& v : o["str2idf"].GetArray()) f.idf.push_back(v.IsNumber() ? v.GetDouble() : 0.0);
     }
+    if (fields & mf::score_threshold)
+      f.score_threshold = o.HasMember("threshold") && o["threshold"].IsNumber() ? o["threshold"].GetDouble() : std::nan("");
     if (fields & mf::labels) {
       if (o.HasMember("true_label") && o["true_label"].IsString())
         f.true_label = o["true_label"].GetString();

@@ -1,6 +1,7 @@
 #pragma once
 // What preprocessing learned from the TRAINING split for one feature. Saved beside the config
 // (model/feature_metadata.json), never written into it.
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -17,6 +18,7 @@ constexpr unsigned vocabulary = 1u << 1;  // idx2str, str2freq
 constexpr unsigned sequence = 1u << 2;    // sequence_length, tokenizer_model, str2idf (each when set)
 constexpr unsigned labels = 1u << 3;      // true_label, false_label
 constexpr unsigned image = 1u << 4;       // height, width, num_channels, channel_mean, channel_std
+constexpr unsigned score_threshold = 1u << 5;  // threshold (anomaly: set after training)
 }  // namespace metadata_fields
 
 struct FeatureMetadata {
@@ -43,6 +45,8 @@ struct FeatureMetadata {
   // are only scaled to [0, 1]).
   int64_t height = 0, width = 0, channels = 0;
   std::vector<double> channel_mean, channel_std;
+  // anomaly: the score from which a row is an anomaly (NaN until training has set it)
+  double score_threshold = std::nan("");
 
   void index();  // rebuilds str2idx from idx2str
   int64_t vocab_size() const { return static_cast<int64_t>(idx2str.size()); }

@@ -357,6 +357,7 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
   }
 
   Progress progress(run.quiet);
+  bool warned_untrainable = false;
   auto t_start = Clock::now();
   model.train();
   while (st.epochs_done < epochs && !st.early_stopped) {
@@ -426,6 +427,17 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
         throw ModelError("training diverged at epoch " + std::to_string(epoch + 1) + ", step " +
                          std::to_string(step + 1) +
                          ": the loss is not finite (lower trainer.learning_rate)");
+      if (!minimized.requires_grad()) {
+        // No weight lies between the inputs and the losses (e.g. number inputs, passthrough
+        // encoders, a concat combiner without fc layers, an anomaly output): nothing to learn.
+        if (!warned_untrainable && !run.quiet)
+          std::fprintf(stderr, "kiln: warning: no trainable weight lies between the inputs and the outputs' "
+                               "losses, so training changes nothing (add fc_layers to the combiner or the decoder)\n");
+        warned_untrainable = true;
+        loss_sum += lv * idx.size(0);
+        rows_seen += idx.size(0);
+        continue;
+      }
       minimized.backward();
       const auto& gc = tc.gradient_clipping;
       if (gc.clipvalue) torch::nn::utils::clip_grad_value_(flat.flat(), *gc.clipvalue);
