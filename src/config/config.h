@@ -27,6 +27,8 @@ struct LossConfig {
   double eta = 1.0;    // deep_sad
   double perturbation_strength = 0.1;  // drocc
   int num_perturbation_steps = 5;      // drocc (Ludwig's loss does not use it)
+  std::optional<std::string> background_class;  // entropic_open_set, objectosphere: a label or an index
+  double xi = 10.0, zeta = 0.1;                 // objectosphere
   template <class V>
   void visit(V& v) {
     v("type", type, "loss function");
@@ -42,6 +44,11 @@ struct LossConfig {
     v("perturbation_strength", perturbation_strength, "drocc: scale of the perturbed scores", at_least(0));
     v("num_perturbation_steps", num_perturbation_steps,
       "drocc: accepted for Ludwig's configs; Ludwig's drocc loss (and Kiln's) does not use it", at_least(1));
+    v("background_class", background_class,
+      "entropic_open_set, objectosphere: the class of unknown rows, a label of the training rows or else an "
+      "index in the output's vocabulary (null: every row is known)");
+    v("xi", xi, "objectosphere: smallest logit norm of known rows", at_least(0));
+    v("zeta", zeta, "objectosphere: weight of the squared logit norm of unknown rows", at_least(0));
   }
 };
 

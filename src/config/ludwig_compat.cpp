@@ -33,7 +33,6 @@ const char* kHfTokenizer =
     "trained on the training split";
 const char* kOptimizer =
     "Kiln has adam, adamw, sgd, rmsprop, adagrad, adadelta, adamax, nadam and radam";
-const char* kOpenSet = "open-set recognition losses are not built in";
 
 using Table = std::map<std::string, std::map<std::string, std::string>>;
 
@@ -91,7 +90,6 @@ const Table& ludwig_only() {
         t["tokenizer"][std::string(lang) + kind] = kLanguage;
     for (const char* n : {"hf_tokenizer", "bert", "clip", "gpt2bpe"}) t["tokenizer"][n] = kHfTokenizer;
 
-    for (const char* n : {"entropic_open_set", "objectosphere"}) t["loss"][n] = kOpenSet;
     for (const char* n : {"focal", "dice", "lovasz_softmax", "ntxent", "poly", "sparsemax", "corn",
                           "next_token_softmax_cross_entropy", "mean_absolute_percentage_error",
                           "root_mean_squared_percentage_error"})

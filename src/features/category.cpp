@@ -90,7 +90,48 @@ class CategoryKind : public FeatureKind, public OutputKind {
       throw DataError(t.source + ": output feature '" + f.name + "' (column '" + c.name +
                       "') has no values in the training split");
     m.index();
+    if (f.is_output && f.loss.background_class && background_index(f, m) < 0)
+      throw DataError(t.source + ": output feature '" + f.name + "': loss.background_class '" +
+                      *f.loss.background_class + "' is neither a label of the training rows nor an index below " +
+                      std::to_string(m.vocab_size()));
     return m;
+  }
+
+  // loss.background_class as a vocabulary index: the label, else a number read as an index; -1
+  // when it is neither (or not set).
+  static int64_t background_index(const FeatureConfig& f, const FeatureMetadata& m) {
+    if (!f.loss.background_class) return -1;
+    const std::string& b = *f.loss.background_class;
+    auto it = m.str2idx.find(b);
+    if (it != m.str2idx.end()) return it->second;
+    char* end = nullptr;
+    const long long i = std::strtoll(b.c_str(), &end, 10);
+    if (end == b.c_str() || *end != '\0' || i < 0 || i >= m.vocab_size()) return -1;
+    return i;
+  }
+
+  // Ludwig's open-set losses (Dhamija et al. 2018): known rows get the cross-entropy (objectosphere:
+  // plus max(0, xi - |logits|)^2), rows of the background class the negative entropy of their
+  // prediction (objectosphere: plus zeta |logits|^2), each group averaged over its own rows and the
+  // two summed, as Ludwig computes them.
+  static LossResult open_set_loss(const FeatureConfig& f, const FeatureMetadata& m, const torch::Tensor& logits,
+                                  const torch::Tensor& y) {
+    namespace F = torch::nn::functional;
+    const bool sphere = f.loss.type == "objectosphere";
+    const int64_t background = background_index(f, m);
+    auto valid = y >= 0;
+    auto unknown = valid & (y == background);
+    auto known = valid & unknown.logical_not();
+    auto ce = F::cross_entropy(logits, y.clamp_min(0), F::CrossEntropyFuncOptions().reduction(torch::kNone));
+    auto norm = logits.norm(2, 1);
+    auto known_rows = sphere ? ce + (f.loss.xi - norm).clamp_min(0).pow(2) : ce;
+    auto p = torch::softmax(logits, 1);
+    auto unknown_rows = (p * torch::log(p + 1e-8)).sum(1);
+    if (sphere) unknown_rows = unknown_rows + f.loss.zeta * norm.pow(2);
+    auto kf = known.to(torch::kFloat32), uf = unknown.to(torch::kFloat32);
+    auto rows = known_rows * kf + unknown_rows * uf;
+    auto mean = (known_rows * kf).sum() / kf.sum().clamp_min(1) + (unknown_rows * uf).sum() / uf.sum().clamp_min(1);
+    return {mean * f.loss.weight, rows.sum().item<double>(), rows.detach()};
   }
 
   torch::Tensor encode(const FeatureConfig& f, const FeatureMetadata& m, const Table& t,
@@ -140,6 +181,7 @@ class CategoryKind : public FeatureKind, public OutputKind {
                   const torch::Tensor& target) const override {
     namespace F = torch::nn::functional;
     auto y = target.reshape({-1});
+    if (f.loss.type == "entropic_open_set" || f.loss.type == "objectosphere") return open_set_loss(f, m, logits, y);
     auto opts = F::CrossEntropyFuncOptions().reduction(torch::kNone).ignore_index(-100);
     if (f.loss.label_smoothing > 0) opts.label_smoothing(f.loss.label_smoothing);
     torch::Tensor weights;
@@ -244,7 +286,7 @@ void register_category_feature() {
   s.default_encoder = "dense";
   s.default_decoder = "classifier";
   s.default_loss = "softmax_cross_entropy";
-  s.losses = {"softmax_cross_entropy"};
+  s.losses = {"softmax_cross_entropy", "entropic_open_set", "objectosphere"};
   s.metrics = {"loss", "accuracy", "hits_at_k"};
   s.default_metric = "accuracy";
   s.output_top_k = true;

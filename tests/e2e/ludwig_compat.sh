@@ -159,3 +159,33 @@ set -e
 famo "$WORK/famo_b" --resume 2>/dev/null || fail "famo --resume"
 cmp "$WORK/famo_a/training_statistics.json" "$WORK/famo_b/training_statistics.json" || fail "famo: resumed statistics differ"
 echo "ok: loss_balancing famo resumes after kill -9 with the same statistics as an uninterrupted run"
+
+# Open-set recognition (loss entropic_open_set / objectosphere, background_class): penguins with
+# Gentoo as the background class. On the test rows the known species are predicted confidently
+# and right, Gentoo rows get a near-uniform prediction (1/3 is uniform over the three classes).
+for loss in "entropic_open_set, background_class: Gentoo" "objectosphere, background_class: Gentoo, xi: 10, zeta: 0.1"; do
+  name=${loss%%,*}
+  cat > "$WORK/$name.yaml" <<YAML
+input_features:
+  - {name: island, type: category}
+  - {name: bill_length_mm, type: number, preprocessing: {normalization: zscore, missing_value_strategy: fill_with_mean}}
+  - {name: bill_depth_mm, type: number, preprocessing: {normalization: zscore, missing_value_strategy: fill_with_mean}}
+  - {name: flipper_length_mm, type: number, preprocessing: {normalization: zscore, missing_value_strategy: fill_with_mean}}
+  - {name: body_mass_g, type: number, preprocessing: {normalization: zscore, missing_value_strategy: fill_with_mean}}
+output_features:
+  - {name: species, type: category, loss: {type: $loss}}
+combiner: {type: concat, fc_layers: [{output_size: 64}, {output_size: 32}]}
+preprocessing: {split: {type: fixed}}
+trainer: {epochs: 30, learning_rate: 0.01, validation_metric: loss}
+YAML
+  "$KILN" train --config "$WORK/$name.yaml" --dataset "$SRC/examples/penguins/penguins.csv" --output_directory "$WORK/$name" \
+    --threads 2 -q 2>"$WORK/$name.err" || fail "$name: $(cat "$WORK/$name.err")"
+  "$KILN" predict --model_path "$WORK/$name/model" --dataset "$SRC/examples/penguins/penguins.csv" \
+    --output_directory "$WORK/$name.pred" -q 2>/dev/null || fail "$name: predict"
+  read -r known gentoo accuracy <<< "$(paste -d, "$SRC/examples/penguins/penguins.csv" "$WORK/$name.pred/predictions.csv" \
+    | awk -F, 'NR>1 && $9==2 {g = ($1=="Gentoo"); p[g] += $11; n[g]++; if (!g && $10==$1) right++}
+               END {printf "%.3f %.3f %.3f", p[0]/n[0], p[1]/n[1], right/n[0]}')"
+  at_least "$known" 0.9 "$name: mean top probability of the known species' test rows"
+  at_least "$accuracy" 0.95 "$name: accuracy on the known species' test rows"
+  at_most "$gentoo" 0.5 "$name: mean top probability of the background class's (Gentoo) test rows"
+done

@@ -167,3 +167,37 @@ TEST_CASE("a type has an output side exactly when its schema admits it as an out
     CHECK(feature_schemas().find(type)->can_output == (feature_kind(type).output() != nullptr));
   }
 }
+
+TEST_CASE("open-set losses: known rows' cross-entropy, the background class's negative entropy (Ludwig's)") {
+  FeatureMetadata m;
+  m.idx2str = {"a", "b", "unknown"};
+  m.index();
+  auto logits = torch::tensor({{2.0f, 0.0f, 0.0f}, {0.0f, 0.0f, 0.0f}});
+  auto y = torch::tensor({0, 2}, torch::kLong);
+  const double ce = std::log(1 + 2 * std::exp(-2.0));
+  const double negent = -std::log(3.0);  // uniform over 3 classes
+  auto loss = [&](const std::string& spec) {
+    Config cfg = config("input_features: [{name: x, type: number}]\n"
+                        "output_features: [{name: y, type: category, loss: " + spec + "}]\n");
+    return output_kind("category").loss(cfg.output_features[0], m, logits, y).mean.item<double>();
+  };
+  CHECK(loss("{type: entropic_open_set, background_class: unknown}") == doctest::Approx(ce + negent).epsilon(1e-5));
+  CHECK(loss("{type: entropic_open_set, background_class: 2}") == doctest::Approx(ce + negent).epsilon(1e-5));
+  // objectosphere: + (xi - |[2, 0, 0]|)^2 on the known row, + zeta |0|^2 on the unknown one.
+  CHECK(loss("{type: objectosphere, background_class: unknown, xi: 10, zeta: 0.1}") ==
+        doctest::Approx(ce + 64 + negent).epsilon(1e-5));
+  // Without a background class every row is known: the mean cross-entropy.
+  CHECK(loss("{type: entropic_open_set}") == doctest::Approx((ce + std::log(3.0)) / 2).epsilon(1e-5));
+  // A background class that is neither a training label nor an index is refused at fit.
+  Table t = table("y\na\nb\n", {"y"});
+  Config cfg = config("input_features: [{name: x, type: number, column: y}]\n"
+                      "output_features: [{name: y, type: category, loss: {type: objectosphere, background_class: zz}}]\n");
+  std::string msg;
+  try {
+    feature_kind("category").fit(cfg.output_features[0], t, t.get("y"), {0, 1});
+  } catch (const DataError& e) {
+    msg = e.what();
+  }
+  CHECK(msg == "t.csv: output feature 'y': loss.background_class 'zz' is neither a label of the training rows nor "
+               "an index below 2");
+}
