@@ -6,13 +6,7 @@
 source "$(dirname "$0")/lib.sh"
 awk -F, 'BEGIN{OFS=","} NR==1{print $0",anomaly"; next} {a = ($1=="Gentoo") ? 1 : 0; if (a) $9 = 2; print $0","a}' \
   "$SRC/examples/penguins/penguins.csv" > "$WORK/pen.csv"
-cat > "$WORK/svdd.yaml" <<'YAML'
-input_features:
-  - {name: island, type: category}
-  - {name: bill_length_mm, type: number, preprocessing: {normalization: zscore, missing_value_strategy: fill_with_mean}}
-  - {name: bill_depth_mm, type: number, preprocessing: {normalization: zscore, missing_value_strategy: fill_with_mean}}
-  - {name: flipper_length_mm, type: number, preprocessing: {normalization: zscore, missing_value_strategy: fill_with_mean}}
-  - {name: body_mass_g, type: number, preprocessing: {normalization: zscore, missing_value_strategy: fill_with_mean}}
+{ penguin_inputs; cat <<'YAML'; } > "$WORK/svdd.yaml"
 output_features:
   - name: anomaly
     type: anomaly

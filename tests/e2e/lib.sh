@@ -12,6 +12,15 @@ json() { jq -er "$2" "$1" || fail "$1: no value at $2"; }
 at_least() { awk -v v="$1" -v b="$2" 'BEGIN{exit !(v>=b)}' || fail "$3 = $1, expected >= $2"; echo "ok: $3 = $1 (>= $2)"; }
 at_most() { awk -v v="$1" -v b="$2" 'BEGIN{exit !(v<=b)}' || fail "$3 = $1, expected <= $2"; echo "ok: $3 = $1 (<= $2)"; }
 exists() { for f in "$@"; do [ -s "$f" ] || fail "missing or empty: $f"; done; }
+# input_features: penguins' island and four measurements (examples/penguins/penguins.csv), for the
+# YAML a test writes.
+penguin_inputs() {
+  echo "input_features:"
+  echo "  - {name: island, type: category}"
+  for m in bill_length_mm bill_depth_mm flipper_length_mm body_mass_g; do
+    echo "  - {name: $m, type: number, preprocessing: {normalization: zscore, missing_value_strategy: fill_with_mean}}"
+  done
+}
 # serve_start LOG KILN-SERVE-ARGS...: starts `kiln serve --port 0 ARGS` in the background, waits
 # for its port; sets serve_pid and url (the EXIT trap kills it and removes $WORK).
 serve_start() {

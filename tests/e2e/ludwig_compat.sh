@@ -165,13 +165,7 @@ echo "ok: loss_balancing famo resumes after kill -9 with the same statistics as 
 # and right, Gentoo rows get a near-uniform prediction (1/3 is uniform over the three classes).
 for loss in "entropic_open_set, background_class: Gentoo" "objectosphere, background_class: Gentoo, xi: 10, zeta: 0.1"; do
   name=${loss%%,*}
-  cat > "$WORK/$name.yaml" <<YAML
-input_features:
-  - {name: island, type: category}
-  - {name: bill_length_mm, type: number, preprocessing: {normalization: zscore, missing_value_strategy: fill_with_mean}}
-  - {name: bill_depth_mm, type: number, preprocessing: {normalization: zscore, missing_value_strategy: fill_with_mean}}
-  - {name: flipper_length_mm, type: number, preprocessing: {normalization: zscore, missing_value_strategy: fill_with_mean}}
-  - {name: body_mass_g, type: number, preprocessing: {normalization: zscore, missing_value_strategy: fill_with_mean}}
+  { penguin_inputs; cat <<YAML; } > "$WORK/$name.yaml"
 output_features:
   - {name: species, type: category, loss: {type: $loss}}
 combiner: {type: concat, fc_layers: [{output_size: 64}, {output_size: 32}]}
