@@ -30,7 +30,9 @@ struct EmbedFields {
   std::string representation = "dense";
   bool embeddings_trainable = true;
   double dropout = 0.0;
-  std::optional<std::string> reduce_output;
+  // A string, not an optional: null reads as "none" and is written back as "none", so a saved
+  // model keeps its steps where the encoder's default would reduce them.
+  std::string reduce_output = "none";
   template <class V>
   void visit_embed(V& v) {
     v("embedding_size", embedding_size, "width of the token embedding", at_least(1));
@@ -41,7 +43,7 @@ struct EmbedFields {
     v("reduce_output", reduce_output, "how the sequence is reduced over time (null: keep the steps)",
       one_of_names(reduce_modes));
   }
-  std::string reduce() const { return reduce_output.value_or("none"); }
+  std::string reduce() const { return reduce_output; }
 };
 
 // The fully connected stack after the reduction: FcStackOptions under these names. The
@@ -159,38 +161,6 @@ class TokenEmbedImpl : public torch::nn::Module {
 };
 TORCH_MODULE(TokenEmbed);
 
-// Reduces h [B, T, H] over time. `mask` [B, T] marks real steps (tokens, or pooled steps that
-// cover one), so padding never counts.
-torch::Tensor reduce_sequence(const torch::Tensor& h, const std::string& mode, const torch::Tensor& mask) {
-  if (mode == "none") return h;
-  if (mode == "concat") return h.flatten(1);
-  const bool masked = mask.defined() && mask.size(1) == h.size(1);
-  if (mode == "sum" || mode == "mean" || mode == "avg") {
-    // A masked sum is a batched vector-matrix product: no [B, T, H] temporary, and its gradient
-    // ([B, T, H], time-major) has the layout of h, so the backward passes before it stay dense.
-    auto s = masked ? torch::bmm(mask.to(h.dtype()).unsqueeze(1), h).squeeze(1) : h.sum(1);
-    if (mode == "sum") return s;
-    auto n = masked ? mask.sum(1, true).to(h.dtype()).clamp_min(1)
-                    : torch::full({h.size(0), 1}, static_cast<double>(h.size(1)), h.options());
-    return s / n;
-  }
-  if (mode == "max") {
-    if (!masked) return std::get<0>(h.max(1));
-    auto pad = mask.logical_not().unsqueeze(2);
-    auto x = std::get<0>(h.masked_fill(pad, -std::numeric_limits<float>::infinity()).max(1));
-    return torch::where(mask.any(1, true), x, torch::zeros_like(x));
-  }
-  // last: the last real step (with left padding, the last position).
-  torch::Tensor idx;
-  if (masked) {
-    auto pos = torch::arange(h.size(1), mask.options().dtype(torch::kLong)).unsqueeze(0);
-    idx = (pos * mask.to(torch::kLong)).amax(1);
-  } else {
-    idx = torch::full({h.size(0)}, h.size(1) - 1, torch::kLong);
-  }
-  return h.index({torch::arange(h.size(0), torch::kLong), idx});
-}
-
 }  // namespace
 
 SequenceReducerImpl::SequenceReducerImpl(std::string mode, int64_t width) : mode_(std::move(mode)) {
@@ -201,7 +171,7 @@ SequenceReducerImpl::SequenceReducerImpl(std::string mode, int64_t width) : mode
 }
 
 torch::Tensor SequenceReducerImpl::forward(const torch::Tensor& h, const torch::Tensor& mask) {
-  if (mode_ != "attention") return reduce_sequence(h, mode_, mask);
+  if (mode_ != "attention") return reduce_steps(h, mode_, mask);
   auto s = score->forward(torch::tanh(hidden->forward(h))).squeeze(-1);  // [B, T]
   const bool masked = mask.defined() && mask.size(1) == h.size(1);
   if (masked) s = s.masked_fill(mask.logical_not(), -1e30);  // finite: a row of padding stays defined
@@ -211,7 +181,7 @@ torch::Tensor SequenceReducerImpl::forward(const torch::Tensor& h, const torch::
 }
 
 torch::Tensor reduce_over_time(const torch::Tensor& h, const std::string& mode) {
-  return reduce_sequence(h, mode, torch::Tensor());
+  return reduce_steps(h, mode, torch::Tensor());
 }
 
 namespace {
@@ -271,7 +241,7 @@ class ConvBlockImpl : public torch::nn::Module {
   // The block's output reduced over time. A ReLU block without pooling or active dropout, summed
   // or averaged over the real steps (parallel_cnn's default), runs as one fused pass over the
   // convolution's output (model/masked_reduce.h: same values and gradients, a third of the
-  // memory traffic); anything else is forward() then reduce_sequence().
+  // memory traffic); anything else is forward() then reduce_steps().
   torch::Tensor forward_reduced(const torch::Tensor& x, const std::string& mode, const torch::Tensor& mask) {
     const bool fusable = (mode == "sum" || mode == "mean" || mode == "avg") && activation_ == "relu" &&
                          pool_ <= 1 && (dropout_ == 0 || !is_training()) && mask.defined() &&
@@ -284,7 +254,7 @@ class ConvBlockImpl : public torch::nn::Module {
         return s / mask.sum(1, true).to(s.dtype()).clamp_min(1);
       }
     }
-    return reduce_sequence(forward(x), mode, pool_mask(mask));
+    return reduce_steps(forward(x), mode, pool_mask(mask));
   }
   int64_t pooled(int64_t steps) const { return pool_ > 1 ? (steps + pool_ - 1) / pool_ : steps; }
   // The mask [B, T] of real tokens after pooling: a pooled step is real when any input was.

@@ -110,7 +110,9 @@ struct FeatureConfig {
         v("threshold_percentile", threshold_percentile, "threshold auto: the percentile", in_range(0, 100));
       }
       if (s.output_top_k) v("top_k", top_k, "k of hits_at_k", at_least(1));
-      v("reduce_input", reduce_input, "how a sequence reaching the decoder is reduced");
+      v("reduce_input", reduce_input,
+        "how a combiner output that keeps its steps is reduced for this output's decoder (not a tagger's)",
+        one_of({"sum", "mean", "avg", "max", "last", "concat", "none"}, "reduce_input"));
     } else {
       v("encoder", encoder, "encoder and its options");
     }

@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <limits>
+
 namespace kiln {
 
 Registry<EncoderBuilder>& encoder_builders() {
@@ -97,5 +99,36 @@ torch::Tensor FcStackImpl::forward(torch::Tensor x) {
   }
   return x;
 }
+
+torch::Tensor reduce_steps(const torch::Tensor& h, const std::string& mode, const torch::Tensor& mask) {
+  if (mode == "none") return h;
+  if (mode == "concat") return h.flatten(1);
+  const bool masked = mask.defined() && mask.size(1) == h.size(1);
+  if (mode == "sum" || mode == "mean" || mode == "avg") {
+    // A masked sum is a batched vector-matrix product: no [B, T, H] temporary, and its gradient
+    // ([B, T, H], time-major) has the layout of h, so the backward passes before it stay dense.
+    auto s = masked ? torch::bmm(mask.to(h.dtype()).unsqueeze(1), h).squeeze(1) : h.sum(1);
+    if (mode == "sum") return s;
+    auto n = masked ? mask.sum(1, true).to(h.dtype()).clamp_min(1)
+                    : torch::full({h.size(0), 1}, static_cast<double>(h.size(1)), h.options());
+    return s / n;
+  }
+  if (mode == "max") {
+    if (!masked) return std::get<0>(h.max(1));
+    auto pad = mask.logical_not().unsqueeze(2);
+    auto x = std::get<0>(h.masked_fill(pad, -std::numeric_limits<float>::infinity()).max(1));
+    return torch::where(mask.any(1, true), x, torch::zeros_like(x));
+  }
+  // last: the last real step (with left padding, the last position).
+  torch::Tensor idx;
+  if (masked) {
+    auto pos = torch::arange(h.size(1), mask.options().dtype(torch::kLong)).unsqueeze(0);
+    idx = (pos * mask.to(torch::kLong)).amax(1);
+  } else {
+    idx = torch::full({h.size(0)}, h.size(1) - 1, torch::kLong);
+  }
+  return h.index({torch::arange(h.size(0), torch::kLong), idx});
+}
+
 
 }  // namespace kiln

@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "config/schema.h"
@@ -147,5 +148,10 @@ class FcStackImpl : public torch::nn::Module {
 TORCH_MODULE(FcStack);
 
 torch::Tensor activate(const torch::Tensor& x, const std::string& name);
+
+// Reduces h [B, T, H] over time without weights (reduce_output / reduce_input): sum, mean, avg,
+// max, last ([B, H]); concat ([B, T*H]); none (h itself). `mask` [B, T], when given, marks the
+// real steps (tokens, or pooled steps that cover one), so padding never counts.
+torch::Tensor reduce_steps(const torch::Tensor& h, const std::string& mode, const torch::Tensor& mask = {});
 
 }  // namespace kiln

@@ -47,27 +47,30 @@ EcdModel::EcdModel(const Config& c, const MetadataMap& metadata) {
     const auto& f = c.output_features[i];
     const auto& m = metadata.at(f.name);
     int64_t n = output_kind(f.type).output_size(f, m);
-    // Only a tagger reads a sequence-shaped combiner output ([B, T, H]), and it needs one whose
-    // steps are the output's tokens.
+    // A tagger reads a sequence-shaped combiner output ([B, T, H]) whose steps are the output's
+    // tokens; every other decoder reads it reduced over the steps by the output's reduce_input.
     const bool tagger = f.decoder.type == "tagger";
     const int64_t steps = combiner_->output_steps();
     if (tagger && steps == 0)
       throw ConfigError(c.file + ": output feature '" + f.name + "': the tagger decoder labels every token, so the "
-                        "combiner must keep the sequence: use combiner type sequence_concat or sequence with "
-                        "reduce_output: null, over a text/sequence input whose encoder has reduce_output: null");
+                        "combiner must keep the sequence: a text/sequence input whose encoder has reduce_output: "
+                        "null, into the concat combiner (alone, without flatten_inputs), or sequence_concat or "
+                        "sequence with reduce_output: null");
     if (tagger && steps != m.sequence_length)
       throw ConfigError(c.file + ": output feature '" + f.name + "': the tagger decoder needs one label per input "
                         "step, but the combiner's sequence has " + std::to_string(steps) + " steps and the output "
                         "has " + std::to_string(m.sequence_length) + " (give both features the same "
                         "preprocessing.max_sequence_length, and no pooling in the encoder)");
-    if (!tagger && steps > 0)
-      throw ConfigError(c.file + ": output feature '" + f.name + "': the " + c.combiner.type + " combiner keeps the "
-                        "sequence (reduce_output: null), which only a tagger decoder reads; set "
-                        "combiner.reduce_output (e.g. sum) for a " + f.type + " output");
-    auto dec = (*decoder_builders().find(f.type + "/" + f.decoder.type))(
-        *f.decoder.options, combiner_->output_size(), n, m);
+    const std::string reduce = !tagger && steps > 0 ? f.reduce_input : "";
+    if (reduce == "none")
+      throw ConfigError(c.file + ": output feature '" + f.name + "': the combiner keeps the sequence, which only a "
+                        "tagger decoder reads as it is; give this " + f.type + " output a reduce_input (sum, mean, "
+                        "max, last or concat)");
+    const int64_t width = combiner_->output_size() * (reduce == "concat" ? steps : 1);
+    auto dec = (*decoder_builders().find(f.type + "/" + f.decoder.type))(*f.decoder.options, width, n, m);
     register_module("output" + std::to_string(i), dec);
     decoders_.emplace_back(f.name, dec);
+    reduce_inputs_.push_back(reduce);
   }
 }
 
@@ -81,10 +84,11 @@ std::map<std::string, torch::Tensor> EcdModel::forward(const Batch& batch) {
   }
   auto hidden = combiner_->forward(encoded);
   std::map<std::string, torch::Tensor> out;
-  for (auto& [name, dec] : decoders_) {
+  for (size_t k = 0; k < decoders_.size(); ++k) {
+    const auto& [name, dec] = decoders_[k];
+    const auto h = reduce_inputs_[k].empty() ? hidden : reduce_steps(hidden, reduce_inputs_[k]);
     auto target = batch.find(name);
-    out[name] = is_training() && target != batch.end() ? dec->forward_teacher(hidden, target->second)
-                                                       : dec->forward(hidden);
+    out[name] = is_training() && target != batch.end() ? dec->forward_teacher(h, target->second) : dec->forward(h);
   }
   return out;
 }

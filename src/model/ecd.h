@@ -33,6 +33,9 @@ class EcdModel : public torch::nn::Module {
   std::vector<std::function<torch::Tensor(const torch::Tensor&)>> augmenters_;  // per encoder
   std::shared_ptr<CombinerBase> combiner_;
   std::vector<std::pair<std::string, std::shared_ptr<DecoderBase>>> decoders_;
+  // Per output: how a combiner output that keeps its steps is reduced for its decoder (the
+  // output's reduce_input), or empty when the decoder reads it as it is.
+  std::vector<std::string> reduce_inputs_;
 };
 
 // The model's tensors in a torch archive, by stable name: "tensor_names" (a JSON list, as bytes)

@@ -599,3 +599,51 @@ TEST_CASE("reduce_output attention weighs the real steps by a learned score and 
   CHECK(SequenceReducer("mean", 4)->parameters().empty());
   CHECK(torch::allclose(SequenceReducer("mean", 4)->forward(h, mask)[0], h[0].slice(0, 0, 2).mean(0)));
 }
+
+TEST_CASE("concat passes a single input's steps on (Ludwig's); outputs reduce them by reduce_input") {
+  auto model_for = [](const std::string& combiner, const std::string& reduce_input) {
+    Config c = parse_config(
+        "input_features: [{name: t, type: text, encoder: {type: embed, embedding_size: 5, reduce_output: null}}]\n"
+        "output_features: [{name: y, type: category, reduce_input: " + reduce_input + "}]\n"
+        "combiner: " + combiner + "\n",
+        "m.yaml");
+    MetadataMap m;
+    m["t"] = meta_for("text");
+    m["y"] = meta_for("category");
+    // The saved config says reduce_output: none, so a loaded model keeps the steps as trained.
+    CHECK(config_to_yaml(c).find("reduce_output: none") != std::string::npos);
+    CHECK(config_to_yaml(parse_config(config_to_yaml(c), "again.yaml")) == config_to_yaml(c));
+    return std::make_shared<EcdModel>(c, m);
+  };
+  Batch b = {{"t", batch_for("text")}};
+  torch::manual_seed(0);
+  auto kept = model_for("{type: concat, num_fc_layers: 1, output_size: 7}", "sum");
+  // fc on every step: [5 -> 7], then the 12 steps summed for the classifier.
+  CHECK(kept->named_state().size() > 0);
+  std::map<std::string, std::vector<int64_t>> shapes;
+  for (const auto& [name, t] : kept->named_state()) shapes[name] = t.sizes().vec();
+  CHECK(shapes.at("combiner/fc.fc0.weight") == std::vector<int64_t>{7, 5});
+  CHECK(kept->forward(b).at("y").sizes() == torch::IntArrayRef({2, 5}));
+  // sum vs concat: the decoder reads 7 or 12 * 7 values.
+  auto concat = model_for("{type: concat, num_fc_layers: 1, output_size: 7}", "concat");
+  std::map<std::string, std::vector<int64_t>> cshapes;
+  for (const auto& [name, t] : concat->named_state()) cshapes[name] = t.sizes().vec();
+  bool wide = false;
+  for (const auto& [name, s] : cshapes) wide = wide || (name.rfind("output_features/y/", 0) == 0 && s.size() == 2 && s[1] == 84);
+  CHECK(wide);
+  // flatten_inputs: the 12 steps of 5 become one vector of 60 before the fc layers.
+  auto flat = model_for("{type: concat, num_fc_layers: 1, output_size: 7, flatten_inputs: true}", "sum");
+  std::map<std::string, std::vector<int64_t>> fshapes;
+  for (const auto& [name, t] : flat->named_state()) fshapes[name] = t.sizes().vec();
+  CHECK(fshapes.at("combiner/fc.fc0.weight") == std::vector<int64_t>{7, 60});
+  CHECK(flat->forward(b).at("y").sizes() == torch::IntArrayRef({2, 5}));
+  // reduce_input none leaves the steps, which only a tagger reads.
+  std::string msg;
+  try {
+    model_for("{type: concat}", "none");
+  } catch (const ConfigError& e) {
+    msg = e.what();
+  }
+  CHECK(msg == "m.yaml: output feature 'y': the combiner keeps the sequence, which only a tagger decoder reads as it "
+               "is; give this category output a reduce_input (sum, mean, max, last or concat)");
+}

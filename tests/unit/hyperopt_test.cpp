@@ -198,7 +198,7 @@ TEST_CASE("config paths: sections and features; options of the chosen component 
   CHECK(inapplicable_reason(c, "combiner.num_fc_layers") == "");
   CHECK(inapplicable_reason(c, "combiner.num_heads") ==
         "'num_heads' is not an option of combiner concat; expected one of: fc_layers, num_fc_layers, "
-        "output_size, activation, norm, dropout, residual, use_bias, type");
+        "output_size, activation, norm, dropout, residual, use_bias, flatten_inputs, type");
   CHECK(inapplicable_reason(c, "combiner.num_fc_layer") ==
         "'num_fc_layer' is not an option of combiner concat; did you mean 'num_fc_layers'?");
   set_config_path(c, "combiner.type", YAML::Node("ft_transformer"));

@@ -288,11 +288,15 @@ TEST_CASE("sequence combiners and the tagger: wrong shapes give clear errors") {
                        doctest::Contains("combiner 'sequence_concat': no input keeps its sequence; give a text, "
                                          "sequence or timeseries input an encoder with reduce_output: null"),
                        ConfigError);
+  // A category output reads the kept sequence reduced by its reduce_input (sum by default); with
+  // reduce_input none it would get the steps themselves, which only a tagger reads.
+  CHECK_NOTHROW(build("input_features: [{name: words, type: sequence, encoder: {type: embed, reduce_output: null}}]\n"
+                      "output_features: [{name: tags, type: category}]\ncombiner: {type: sequence_concat}\n"));
   CHECK_THROWS_WITH_AS(
       build("input_features: [{name: words, type: sequence, encoder: {type: embed, reduce_output: null}}]\n"
-            "output_features: [{name: tags, type: category}]\ncombiner: {type: sequence_concat}\n"),
-      doctest::Contains("the sequence_concat combiner keeps the sequence (reduce_output: null), which only a tagger "
-                        "decoder reads; set combiner.reduce_output (e.g. sum) for a category output"),
+            "output_features: [{name: tags, type: category, reduce_input: null}]\ncombiner: {type: sequence_concat}\n"),
+      doctest::Contains("output feature 'tags': the combiner keeps the sequence, which only a tagger decoder reads as "
+                        "it is; give this category output a reduce_input"),
       ConfigError);
   CHECK_THROWS_WITH_AS(
       build("input_features: [{name: words, type: sequence, encoder: {type: embed, reduce_output: null}},\n"
