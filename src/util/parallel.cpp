@@ -49,16 +49,21 @@ struct Job {
     Budget* saved_budget = t_budget;
     const int saved_threads = t_task_threads;
     t_budget = budget, t_task_threads = threads;
+    const bool probing = g_probing.load();
+    if (probing) {
+      std::lock_guard<std::mutex> lock(g_probe_mutex);
+      if (g_probe) g_probe->enter();
+    }
     for (size_t i; (i = next++) < n;) {
-      if (g_probing.load()) {
-        std::lock_guard<std::mutex> lock(g_probe_mutex);
-        if (g_probe) g_probe->note();
-      }
       try {
         (*fn)(i);
       } catch (...) {
         errors[i] = std::current_exception();
       }
+    }
+    if (probing) {
+      std::lock_guard<std::mutex> lock(g_probe_mutex);
+      if (g_probe) g_probe->leave();
     }
     t_budget = saved_budget, t_task_threads = saved_threads;
   }
@@ -165,11 +170,17 @@ ThreadUsageProbe::~ThreadUsageProbe() {
 }
 size_t ThreadUsageProbe::threads() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return ids_.size();
+  return most_;
 }
-void ThreadUsageProbe::note() {  // called under g_probe_mutex
+void ThreadUsageProbe::enter() {  // called under g_probe_mutex
   std::lock_guard<std::mutex> lock(mutex_);
-  ids_.insert(std::this_thread::get_id());
+  ++depth_[std::this_thread::get_id()];
+  most_ = std::max(most_, depth_.size());
+}
+void ThreadUsageProbe::leave() {  // called under g_probe_mutex
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = depth_.find(std::this_thread::get_id());
+  if (it != depth_.end() && --it->second == 0) depth_.erase(it);
 }
 
 }  // namespace kiln

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstddef>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -36,18 +37,21 @@ class ThreadScope {
   int saved_;
 };
 
-// Counts the distinct threads that run parallel_for tasks while it lives (for tests: the threads
-// a step actually used). One at a time.
+// The most threads that ran parallel_for tasks at the same time while it lives (for tests: the
+// threads a step actually used). Not the distinct threads: successive loops may each get another
+// pool worker as their helper. One probe at a time.
 class ThreadUsageProbe {
  public:
   ThreadUsageProbe();
   ~ThreadUsageProbe();
   size_t threads() const;
-  void note();
+  void enter();  // this thread starts running a loop's tasks (nested loops count once)
+  void leave();
 
  private:
   mutable std::mutex mutex_;
-  std::set<std::thread::id> ids_;
+  std::map<std::thread::id, int> depth_;  // threads running tasks now, and how deeply nested
+  size_t most_ = 0;
 };
 
 }  // namespace kiln
