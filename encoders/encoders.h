@@ -50,4 +50,5 @@ void register_sequence_encoders();
 void register_image_encoders();
 void register_date_encoders();
 void register_set_encoders();
+void register_pretrained_encoders();
 }  // namespace kiln

@@ -36,7 +36,7 @@ int resolve_threads(int requested, int config_threads) {
 namespace {
 
 std::string description_json(const TrainOptions& o, const Config& c, const Prepared& p,
-                             const TrainOutcome& t, int threads, int64_t params,
+                             const TrainOutcome& t, int threads, int64_t params, int64_t trainable,
                              double total_s, const std::string& run_id, const std::string& model_files) {
   rapidjson::StringBuffer sb;
   JsonWriter w(sb);
@@ -62,6 +62,7 @@ std::string description_json(const TrainOptions& o, const Config& c, const Prepa
   w.Key("test"), w.Int64(p.data.test.size(0));
   w.EndObject();
   w.Key("num_parameters"), w.Int64(params);
+  w.Key("num_trainable_parameters"), w.Int64(trainable);
   w.Key("epochs"), w.Int(t.epochs);
   w.Key("resumed_from_epoch"), w.Int(t.resumed_from);
   w.Key("best_epoch"), w.Int(t.best_epoch);
@@ -205,13 +206,15 @@ int run_train(const TrainOptions& o, bool then_evaluate_test) {
   if (o.cv_folds > 1) use_cv_fold(p.data, c, o.cv_folds, o.cv_fold, o.cv_seed);
   balance_classes(p.data, c, o.quiet);
   if (o.hide_test) p.data.test = p.data.test.slice(0, 0, 0);  // not even evaluated per epoch
+  torch::manual_seed(static_cast<uint64_t>(c.seed()));
+  EcdModel model(c, p.metadata);
+  // Pretrained weights are read before anything is written (a resume reads its checkpoint's).
+  if (!o.resume) model.init_pretrained();
   make_dirs(o.output_directory);
   const DirLock lock(o.output_directory);  // or throws: another Kiln run writes here
   check_model_dir_free(model_dir, o.resume, o.overwrite);  // again: a run may have finished meanwhile
   if (o.overwrite && !o.resume) clear_previous_run(o.output_directory, model_dir);
   make_dirs(model_dir);
-  torch::manual_seed(static_cast<uint64_t>(c.seed()));
-  EcdModel model(c, p.metadata);
   write_model_files(model_dir, c, p.metadata);
   if (!p.drift_reference.empty())
     write_file_atomic(path_join(model_dir, "drift_reference.json"), p.drift_reference);
@@ -241,7 +244,7 @@ int run_train(const TrainOptions& o, bool then_evaluate_test) {
   }
   double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   write_file_atomic(path_join(o.output_directory, "description.json"),
-                    description_json(o, c, p, t, threads, model.num_parameters(), total, run_id, model_files));
+                    description_json(o, c, p, t, threads, model.num_parameters(), model.num_parameters(true), total, run_id, model_files));
   if (!o.quiet)
     std::fprintf(stderr, "kiln: trained %d epochs in %.2fs (best epoch %d); model in %s\n",
                  t.epochs, t.seconds, t.best_epoch, model_dir.c_str());

@@ -130,6 +130,11 @@ struct Parser {
         if (errors.size() == before) pr.report(p, path + ".preprocessing", f.preprocessing->problems());
       }
     }
+    if (!output && f.encoder.options)
+      if (const ComponentSchema* es = encoder_schemas().find(prefix + f.encoder.type); es && es->fixed_preprocessing) {
+        YamlReader fr(file, es->fixed_preprocessing(*f.encoder.options), path + ".preprocessing", &errors);
+        f.preprocessing->read(fr);
+      }
     if (output) {
       r("dependencies", f.dependencies);
       if (!f.dependencies.empty())

@@ -14,8 +14,8 @@ namespace {
 // ---- names Ludwig has and Kiln does not ---------------------------------------------------------
 
 const char* kHfText =
-    "pretrained Hugging Face text encoders are not built in (Kiln never downloads weights); use "
-    "transformer, parallel_cnn, stacked_cnn, rnn or embed, trained from scratch";
+    "Kiln's pretrained text encoders are bert, distilbert and auto_transformer (for BERT and DistilBERT "
+    "models, read from local files); or use transformer, parallel_cnn, stacked_cnn, rnn or embed, trained from scratch";
 const char* kPretrainedImage =
     "pretrained image encoders are not built in (Kiln never downloads weights); use stacked_cnn, "
     "resnet or mlp_mixer, trained from scratch";
@@ -29,8 +29,8 @@ const char* kLanguage =
     "the spaCy language tokenizers are not built in; use space_punct, space, characters, "
     "ngram or sentencepiece";
 const char* kHfTokenizer =
-    "pretrained tokenizers are not built in (Kiln never downloads them); use sentencepiece, "
-    "trained on the training split";
+    "Kiln's pretrained tokenizer is hf_tokenizer (BERT's WordPiece, from a local model directory); or use "
+    "sentencepiece, trained on the training split";
 const char* kOptimizer =
     "Kiln has adam, adamw, sgd, rmsprop, adagrad, adadelta, adamax, nadam and radam";
 
@@ -39,9 +39,9 @@ using Table = std::map<std::string, std::map<std::string, std::string>>;
 const Table& ludwig_only() {
   static const Table t = [] {
     Table t;
-    for (const char* n : {"bert", "distilbert", "roberta", "gpt", "gpt2", "t5", "mt5", "xlnet", "electra",
+    for (const char* n : {"roberta", "gpt", "gpt2", "t5", "mt5", "xlnet", "electra",
                           "albert", "xlmroberta", "longformer", "camembert", "flaubert", "ctrl",
-                          "transformer_xl", "deberta", "modernbert", "xlm", "auto_transformer", "llm"})
+                          "transformer_xl", "deberta", "modernbert", "xlm", "llm"})
       t["encoder"][n] = kHfText;
     for (const char* n : {"vit", "clip", "siglip", "dinov2", "efficientnet", "convnext", "convnextv2",
                           "alexnet", "vgg", "densenet", "googlenet", "inceptionv3", "mobilenetv2",
@@ -88,7 +88,7 @@ const Table& ludwig_only() {
       for (const char* kind : {"_tokenize", "_tokenize_filter", "_tokenize_remove_stopwords", "_lemmatize",
                                "_lemmatize_filter", "_lemmatize_remove_stopwords"})
         t["tokenizer"][std::string(lang) + kind] = kLanguage;
-    for (const char* n : {"hf_tokenizer", "bert", "clip", "gpt2bpe"}) t["tokenizer"][n] = kHfTokenizer;
+    for (const char* n : {"bert", "clip", "gpt2bpe"}) t["tokenizer"][n] = kHfTokenizer;
 
     for (const char* n : {"focal", "dice", "lovasz_softmax", "ntxent", "poly", "sparsemax", "corn",
                           "next_token_softmax_cross_entropy", "mean_absolute_percentage_error",
@@ -104,7 +104,8 @@ const Table& ludwig_only() {
     t["key"]["trainer.use_ema"] = "weight averaging (EMA) is not built in";
     t["key"]["trainer.skip_all_evaluation"] = "every epoch is evaluated";
     t["key"]["trainer.bucketing_field"] = "length bucketing is not built in";
-    t["key"]["trainer.layers_to_freeze_regex"] = "freezing layers applies to pretrained encoders, which are not built in";
+    t["key"]["trainer.layers_to_freeze_regex"] = "pretrained encoders are frozen or trained whole (their trainable key)";
+    t["key"]["input_features[].encoder.adapter"] = "adapters (LoRA and others) are not built in; use trainable: true or false";
     t["key"]["trainer.learning_rate_scaling"] = dist;
     t["key"]["trainer.effective_batch_size"] = dist;
     t["key"]["preprocessing.global_max_sequence_length"] = "each feature's max_sequence_length applies";
@@ -162,10 +163,15 @@ const std::map<std::string, std::vector<Ignored>>& ignored_keys() {
       {"output feature",
        {{"weight_regularization", "Ludwig removed per-output regularization in 0.5 (use trainer.regularization_lambda)"}}},
       {"encoder",
-       {{"trainable", "it applies to pretrained encoders, and Kiln's encoders are trained from scratch"},
-        {"use_pretrained", "Kiln's encoders are trained from scratch (Kiln never downloads weights)"},
-        {"pretrained_kwargs", "Kiln's encoders are trained from scratch (Kiln never downloads weights)"},
-        {"saved_weights_in_checkpoint", "Kiln saves every weight in the model directory"}}},
+       {{"trainable", "it applies to pretrained encoders (bert, distilbert, auto_transformer), and this one is trained from scratch"},
+        {"use_pretrained", "it applies to pretrained encoders (bert, distilbert, auto_transformer), and this one is trained from scratch"},
+        {"pretrained_kwargs", "Kiln builds a pretrained model as its config.json describes"},
+        {"saved_weights_in_checkpoint", "Kiln saves every weight in the model directory and reads pretrained weights only when training starts"},
+        {"gradient_checkpointing", "Kiln keeps the activations (no recomputation)"},
+        {"classifier_dropout", "a Hugging Face task head's dropout, which the encoder does not use"},
+        {"qa_dropout", "a Hugging Face task head's dropout, which the encoder does not use"},
+        {"seq_classif_dropout", "a Hugging Face task head's dropout, which the encoder does not use"},
+        {"vocab", "a pretrained encoder's vocabulary is its tokenizer's"}}},
       {"conv layer",
        {{"num_filters", "Ludwig 0.4's name, which Ludwig ignores in conv_layers since 0.5 (use out_channels)"},
         {"filter_size", "Ludwig 0.4's name, which Ludwig ignores in conv_layers since 0.5 (use kernel_size)"},
@@ -174,8 +180,7 @@ const std::map<std::string, std::vector<Ignored>>& ignored_keys() {
        {{"num_processes", "Kiln decodes images on trainer.threads"},
         {"requires_equal_dimensions", "Kiln resizes every image to one size"}}},
       {"text preprocessing",
-       {{"cache_encoder_embeddings", "it applies to frozen pretrained encoders, which Kiln does not have"},
-        {"pretrained_model_name_or_path", "pretrained tokenizers are not built in; sentencepiece trains one"}}},
+       {{"cache_encoder_embeddings", "Kiln runs a frozen pretrained encoder on every batch"}}},
   };
   return t;
 }

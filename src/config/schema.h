@@ -35,9 +35,16 @@ struct FeatureSchema {
 };
 
 struct ComponentSchema {
+  ComponentSchema() = default;
+  ComponentSchema(std::string doc_, std::vector<std::string> types, std::function<std::shared_ptr<OptionsBase>()> make)
+      : doc(std::move(doc_)), feature_types(std::move(types)), make_options(std::move(make)) {}
   std::string doc;
   std::vector<std::string> feature_types;  // encoders / decoders: the types they fit
   std::function<std::shared_ptr<OptionsBase>()> make_options;
+  // Encoders that need their feature preprocessed their way (a pretrained model's tokenizer and
+  // vocabulary): the preprocessing keys they set, from their options, over the config's (Ludwig
+  // fixes the same keys for its Hugging Face encoders).
+  std::function<YAML::Node(const OptionsBase&)> fixed_preprocessing;
 };
 
 Registry<FeatureSchema>& feature_schemas();

@@ -75,6 +75,10 @@ std::string metadata_to_json(const MetadataMap& m) {
         json_key(w, "tokenizer_model");
         json_string(w, base64_encode(f.tokenizer_model));
       }
+      if (!f.pretrained_config.empty()) {
+        json_key(w, "pretrained_config");
+        json_string(w, f.pretrained_config);
+      }
       if (!f.idf.empty()) {
         json_key(w, "str2idf");
         w.StartArray();
@@ -168,6 +172,10 @@ MetadataMap metadata_from_json_unchecked(const std::string& text, const std::str
         if (!o["tokenizer_model"].IsString() ||
             !base64_decode(o["tokenizer_model"].GetString(), f.tokenizer_model))
           throw bad(f.name, "tokenizer_model is not base64");
+      }
+      if (o.HasMember("pretrained_config")) {
+        if (!o["pretrained_config"].IsString()) throw bad(f.name, "pretrained_config is not a string");
+        f.pretrained_config.assign(o["pretrained_config"].GetString(), o["pretrained_config"].GetStringLength());
       }
       if (o.HasMember("str2idf") && o["str2idf"].IsArray())
         for (const auto& v : o["str2idf"].GetArray()) f.idf.push_back(v.IsNumber() ? v.GetDouble() : 0.0);

@@ -15,7 +15,7 @@ namespace kiln {
 namespace metadata_fields {
 constexpr unsigned statistics = 1u << 0;  // mean, std, min, max, q1-q3, fill_value
 constexpr unsigned vocabulary = 1u << 1;  // idx2str, str2freq
-constexpr unsigned sequence = 1u << 2;    // sequence_length, tokenizer_model, str2idf (each when set)
+constexpr unsigned sequence = 1u << 2;    // sequence_length, tokenizer_model, pretrained_config, str2idf (each when set)
 constexpr unsigned labels = 1u << 3;      // true_label, false_label
 constexpr unsigned image = 1u << 4;       // height, width, num_channels, channel_mean, channel_std
 constexpr unsigned score_threshold = 1u << 5;  // threshold (anomaly: set after training)
@@ -40,6 +40,9 @@ struct FeatureMetadata {
   // SentencePiece model, kept base64-encoded in the JSON) and inverse document frequencies.
   int64_t sequence_length = 0;
   std::string tokenizer_model;
+  // hf_tokenizer: the pretrained model's config.json (its architecture, which a pretrained encoder
+  // is built with; kept so a saved model rebuilds without the model's directory).
+  std::string pretrained_config;
   std::vector<double> idf;
   // image: the size every image is resized to, and per-channel standardization (empty: pixels
   // are only scaled to [0, 1]).

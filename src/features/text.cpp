@@ -15,7 +15,9 @@
 #include "data/synthesize.h"
 #include "features/feature.h"
 #include "features/tokenizers.h"
+#include "hf/pretrained.h"
 #include "util/error.h"
+#include "util/fs.h"
 #include "util/log.h"
 #include "util/strings.h"
 
@@ -38,6 +40,7 @@ struct TextPreprocessing : Options<TextPreprocessing> {
   bool compute_idf = false;
   int vocab_size = 8000;
   std::string sentencepiece_model_type = "unigram";
+  std::string pretrained_model_name_or_path;
   template <class V>
   void visit(V& v) {
     v("tokenizer", tokenizer, "how text splits into tokens", one_of_names([] { return tokenizers().names(); }, "tokenizer"));
@@ -58,6 +61,14 @@ struct TextPreprocessing : Options<TextPreprocessing> {
     v("vocab_size", vocab_size, "sentencepiece: size of the trained vocabulary", at_least(8));
     v("sentencepiece_model_type", sentencepiece_model_type, "sentencepiece: the model trained",
       one_of({"unigram", "bpe"}));
+    v("pretrained_model_name_or_path", pretrained_model_name_or_path,
+      "hf_tokenizer: the pretrained model whose tokenizer and vocabulary are used (a local directory, "
+      "or a name in the Hugging Face cache; set from a pretrained encoder's own)");
+  }
+  std::vector<std::string> problems() const override {
+    if (tokenizers().find(tokenizer) && tokenizers().find(tokenizer)->pretrained && pretrained_model_name_or_path.empty())
+      return {"pretrained_model_name_or_path: tokenizer " + tokenizer + " needs the pretrained model it comes from"};
+    return {};
   }
 };
 
@@ -65,8 +76,9 @@ struct TextPreprocessing : Options<TextPreprocessing> {
 struct RowText {
   const TextPreprocessing& p;
   std::string buf;
+  bool own_case = false;  // a pretrained tokenizer lower-cases (or not) as its model was trained
   std::string_view get(std::string_view raw) {
-    if (!p.lowercase) return raw;
+    if (!p.lowercase || own_case) return raw;
     buf = to_lower(raw);
     return buf;
   }
@@ -151,7 +163,16 @@ class TextKind : public FeatureKind, public OutputKind {
     m.training_rows = static_cast<int64_t>(rows.size());
     RowText text{p, {}};
     const TokenizerSpec& spec = *tokenizers().find(p.tokenizer);
-    if (spec.train) {
+    if (spec.pretrained) {
+      if (f.is_output)
+        throw ConfigError(feature_where(f, t) + ": tokenizer " + p.tokenizer + " is for input features");
+      TokenizerTraining tt;
+      tt.pretrained_dir = find_pretrained_dir(p.pretrained_model_name_or_path, feature_where(f, t));
+      m.tokenizer_model = spec.train({}, tt);
+      const std::string cfg = path_join(tt.pretrained_dir, "config.json");
+      if (file_exists(cfg)) m.pretrained_config = read_file(cfg);
+      text.own_case = true;
+    } else if (spec.train) {
       std::vector<std::string> lowered;
       std::vector<std::string_view> texts;
       for (int64_t r : rows) {
@@ -196,6 +217,17 @@ class TextKind : public FeatureKind, public OutputKind {
       for (const auto& s : seen) ++docs[s];
       longest = std::max(longest, n);
     }
+    const int64_t wrap = !tok->begin_token().empty() + !tok->end_token().empty();
+    if (const auto* vocab = tok->vocabulary()) {  // the pretrained model's, in its order
+      m.idx2str = *vocab;
+      m.index();
+      m.str2freq.assign(m.idx2str.size(), 0);
+      for (const auto& [s, n] : counts) m.str2freq[static_cast<size_t>(m.str2idx.at(s))] = n;
+      m.idf.assign(m.idx2str.size(), 0.0);
+      m.sequence_length = p.sequence_length ? *p.sequence_length
+                                            : std::max<int64_t>(1, std::min<int64_t>(longest + wrap, p.max_sequence_length));
+      return m;
+    }
     std::vector<std::pair<std::string, int64_t>> sorted(counts.begin(), counts.end());
     std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
       return a.second != b.second ? a.second > b.second : a.first < b.first;
@@ -234,6 +266,8 @@ class TextKind : public FeatureKind, public OutputKind {
     // row must not rebuild a 20,000-word table). The special symbols are not words of the text.
     auto src = missing_sources(t, c, p.missing_value_strategy);
     RowText text{p, {}};
+    const bool fixed = tok->vocabulary() != nullptr;  // every token is in it ([UNK] included)
+    text.own_case = fixed;
     std::vector<int64_t> ids;
     std::string key;
     int64_t truncated = 0, first_truncated = -1, empty = 0, first_empty = -1;
@@ -242,12 +276,17 @@ class TextKind : public FeatureKind, public OutputKind {
       tok->tokenize(text.get(s), [&](std::string_view w) {
         key.assign(w.data(), w.size());
         auto it = m.str2idx.find(key);
-        ids.push_back(it == m.str2idx.end() || it->second < kSpecials ? kUnk : it->second);
+        ids.push_back(it == m.str2idx.end() || (!fixed && it->second < kSpecials) ? kUnk : it->second);
       });
     };
+    const std::string_view begin = tok->begin_token(), end = tok->end_token();
+    const int64_t begin_id = begin.empty() ? -1 : m.str2idx.at(std::string(begin));
+    const int64_t end_id = end.empty() ? -1 : m.str2idx.at(std::string(end));
     for (int64_t r = 0; r < n; ++r) {
       if (src[r] < 0) {
-        if (p.fill_value == p.unknown_symbol) {
+        if (fixed) {  // a pretrained vocabulary has no <UNK> of ours: the fill text, or none
+          tokens_of(p.fill_value == p.unknown_symbol ? std::string_view() : std::string_view(p.fill_value));
+        } else if (p.fill_value == p.unknown_symbol) {
           ids.assign(1, kUnk);
         } else {
           tokens_of(p.fill_value);
@@ -264,7 +303,10 @@ class TextKind : public FeatureKind, public OutputKind {
         if (room < L) o[r * L + k] = kEos;
         continue;
       }
+      if (begin_id >= 0) ids.insert(ids.begin(), begin_id);
+      if (end_id >= 0) ids.push_back(end_id);
       if (static_cast<int64_t>(ids.size()) > L && truncated++ == 0) first_truncated = r;
+      if (end_id >= 0 && static_cast<int64_t>(ids.size()) > L) ids[static_cast<size_t>(L - 1)] = end_id;  // [SEP] stays last
       const int64_t k = std::min<int64_t>(L, static_cast<int64_t>(ids.size()));
       int64_t* row = o + r * L + (p.padding == "left" ? L - k : 0);
       std::copy(ids.begin(), ids.begin() + k, row);

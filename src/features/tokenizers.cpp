@@ -12,6 +12,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "hf/wordpiece.h"
 #include "util/error.h"
 
 namespace kiln {
@@ -267,6 +268,17 @@ void register_tokenizers() {
     return std::make_unique<SentencePieceTokenizer>(model);
   };
   tokenizers().add("sentencepiece", std::move(sp));
+  TokenizerSpec hf;
+  hf.doc = "a pretrained BERT-family model's WordPiece tokenizer and vocabulary (preprocessing."
+           "pretrained_model_name_or_path: a local directory or Hugging Face cache entry)";
+  hf.pretrained = true;
+  hf.train = [](const std::vector<std::string_view>&, const TokenizerTraining& t) {
+    return WordPieceTokenizer::from_dir(t.pretrained_dir).serialize();
+  };
+  hf.make = [](const std::string& model) -> std::unique_ptr<Tokenizer> {
+    return std::make_unique<WordPieceTokenizer>(WordPieceTokenizer::deserialize(model));
+  };
+  tokenizers().add("hf_tokenizer", std::move(hf));
 }
 
 }  // namespace kiln

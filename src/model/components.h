@@ -23,6 +23,9 @@ struct EncoderBase : torch::nn::Module {
   // > 0: the output keeps the sequence ([B, T, H], reduce_output: null) with this many steps T;
   // output_size() is then T x H, the width once flattened.
   virtual int64_t output_steps() const { return 0; }
+  // Called once when training starts from scratch (never when a saved model or checkpoint is
+  // loaded): a pretrained encoder loads the weights it starts from.
+  virtual void init_pretrained() {}
 };
 
 struct CombinerBase : torch::nn::Module {

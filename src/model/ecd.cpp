@@ -93,10 +93,15 @@ std::map<std::string, torch::Tensor> EcdModel::forward(const Batch& batch) {
   return out;
 }
 
-int64_t EcdModel::num_parameters() const {
+int64_t EcdModel::num_parameters(bool trainable_only) const {
   int64_t n = 0;
-  for (const auto& p : parameters()) n += p.numel();
+  for (const auto& p : parameters())
+    if (!trainable_only || p.requires_grad()) n += p.numel();
   return n;
+}
+
+void EcdModel::init_pretrained() {
+  for (auto& [name, enc] : encoders_) enc->init_pretrained();
 }
 
 std::vector<std::pair<std::string, torch::Tensor>> EcdModel::named_state() {

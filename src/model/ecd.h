@@ -21,12 +21,14 @@ class EcdModel : public torch::nn::Module {
   EcdModel(const Config& config, const MetadataMap& metadata);
   // Output feature name → logits.
   std::map<std::string, torch::Tensor> forward(const Batch& batch);
-  int64_t num_parameters() const;
+  int64_t num_parameters(bool trainable_only = false) const;  // trainable: not frozen
   // Every parameter and buffer under its stable name, the key of weights files and checkpoints
   // (model format 1): "input_features/<feature>/<path>", "combiner/<path>",
   // "output_features/<feature>/<path>", where <path> is the component's own (e.g. "fc.fc0.weight").
   // Names, not positions: reordering or adding features in a future version cannot mix weights up.
   std::vector<std::pair<std::string, torch::Tensor>> named_state();
+  // Training from scratch: every pretrained encoder loads its pretrained weights.
+  void init_pretrained();
 
  private:
   std::vector<std::pair<std::string, std::shared_ptr<EncoderBase>>> encoders_;

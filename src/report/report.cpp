@@ -73,7 +73,13 @@ std::string render_report(const std::string& dir, const std::string& format) {
     ss << "\n";
   }
   if (desc.HasMember("num_parameters"))
-    ss << "parameters   " << desc["num_parameters"].GetInt64() << "\n";
+  {
+    ss << "parameters   " << desc["num_parameters"].GetInt64();
+    if (desc.HasMember("num_trainable_parameters") &&
+        desc["num_trainable_parameters"].GetInt64() != desc["num_parameters"].GetInt64())
+      ss << " (" << desc["num_trainable_parameters"].GetInt64() << " trainable)";
+    ss << "\n";
+  }
   if (desc.HasMember("epochs"))
     ss << "epochs       " << desc["epochs"].GetInt() << " (best " << desc["best_epoch"].GetInt()
        << " by validation " << str("validation_field") << " " << str("validation_metric")

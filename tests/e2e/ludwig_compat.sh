@@ -43,18 +43,18 @@ grep -q "^trainer:" "$WORK/upgraded.yaml" || fail "upgraded: no trainer section"
 echo "ok: kiln config --upgrade writes a config that validates without warnings"
 
 # Names Ludwig has and Kiln lacks.
-cat > "$WORK/bert.yaml" <<'YAML'
+cat > "$WORK/roberta.yaml" <<'YAML'
 input_features:
   - name: review
     type: text
-    encoder: bert
+    encoder: roberta
 output_features:
   - name: sentiment
     type: category
 YAML
-if "$KILN" config --validate --config "$WORK/bert.yaml" 2>"$WORK/bert.err"; then fail "bert accepted"; fi
-grep -q "bert.yaml:4:14: input_features\[0\].encoder.type: Ludwig's encoder 'bert' is not available in Kiln: pretrained Hugging Face text encoders are not built in" "$WORK/bert.err" \
-  || fail "bert: $(cat "$WORK/bert.err")"
+if "$KILN" config --validate --config "$WORK/roberta.yaml" 2>"$WORK/roberta.err"; then fail "roberta accepted"; fi
+grep -q "roberta.yaml:4:14: input_features\[0\].encoder.type: Ludwig's encoder 'roberta' is not available in Kiln: Kiln's pretrained text encoders are bert, distilbert and auto_transformer" "$WORK/roberta.err" \
+  || fail "roberta: $(cat "$WORK/roberta.err")"
 cat > "$WORK/llm.yaml" <<'YAML'
 base_model: some/llm
 adapter:
@@ -70,7 +70,7 @@ YAML
 if "$KILN" config --validate --config "$WORK/llm.yaml" 2>"$WORK/llm.err"; then fail "llm accepted"; fi
 [ "$(grep -c error "$WORK/llm.err")" -eq 1 ] || fail "llm: one error expected: $(cat "$WORK/llm.err")"
 grep -q "llm.yaml:4:13: model_type: Ludwig's model type 'llm' is not available in Kiln" "$WORK/llm.err" || fail "llm: $(cat "$WORK/llm.err")"
-echo "ok: bert and model_type: llm are refused as Ludwig names Kiln does not have"
+echo "ok: roberta and model_type: llm are refused as Ludwig names Kiln does not have"
 
 # synthesize_dataset's own errors.
 if "$KILN" synthesize_dataset --config "$configs/getting_started.yaml" --dataset_size 0 --output "$WORK/x.csv" 2>"$WORK/size.err"; then

@@ -132,12 +132,15 @@ TEST_CASE("keys Ludwig accepts without effect are dropped with a warning naming 
 TEST_CASE("names Ludwig has and Kiln lacks say so, without a typo suggestion") {
   register_builtins();
   const std::string base = "output_features: [{name: y, type: binary}]\n";
-  CHECK(config_error_of("input_features: [{name: t, type: text, encoder: bert}]\n" + base) ==
-        "m.yaml:1:49: input_features[0].encoder.type: Ludwig's encoder 'bert' is not available in Kiln: "
-        "pretrained Hugging Face text encoders are not built in (Kiln never downloads weights); use "
-        "transformer, parallel_cnn, stacked_cnn, rnn or embed, trained from scratch");
-  CHECK(config_error_of("input_features: [{name: t, type: text, encoder: {type: auto_transformer}}]\n" + base)
-            .find("Ludwig's encoder 'auto_transformer' is not available in Kiln") != std::string::npos);
+  CHECK(config_error_of("input_features: [{name: t, type: text, encoder: roberta}]\n" + base) ==
+        "m.yaml:1:49: input_features[0].encoder.type: Ludwig's encoder 'roberta' is not available in Kiln: "
+        "Kiln's pretrained text encoders are bert, distilbert and auto_transformer (for BERT and DistilBERT "
+        "models, read from local files); or use transformer, parallel_cnn, stacked_cnn, rnn or embed, trained from scratch");
+  CHECK(config_error_of("input_features: [{name: t, type: text, encoder: {type: auto_transformer}}]\n" + base) ==
+        "m.yaml:1:49: input_features[0].encoder.pretrained_model_name_or_path: auto_transformer needs the pretrained "
+        "model (a directory or a cached name)");
+  CHECK(config_error_of("input_features: [{name: t, type: text, encoder: {type: bert, adapter: {type: lora}}}]\n" + base)
+            .find("Ludwig's key 'adapter' is not available in Kiln: adapters (LoRA and others) are not built in") != std::string::npos);
   CHECK(config_error_of("input_features: [{name: a, type: audio}]\n" + base) ==
         "m.yaml:1:34: input_features[0].type: Ludwig's feature type 'audio' is not available in Kiln: "
         "audio features are not supported by Kiln");
