@@ -10,12 +10,14 @@ namespace {
 
 struct MlpClassifierOptions : Options<MlpClassifierOptions> {
   FcStackOptions fc;
+  std::optional<std::string> calibration;
   MlpClassifierOptions() { fc.num_fc_layers = 1; }
   template <class V>
   void visit(V& v) {
     FcStackKeys k;
     k.use_bias = "use_bias";
     fc.visit_fc_stack(v, "fully connected layers before the projection ([{output_size: n}, ...])", k);
+    v("calibration", calibration, kCalibrationDoc, one_of({"temperature_scaling"}));
   }
 };
 
@@ -33,6 +35,7 @@ void register_mlp_classifier_decoder() {
           ProjectionOptions p;
           p.fc = m.fc;
           p.use_bias = m.fc.use_bias;
+          p.calibration = m.calibration;
           return std::make_shared<ProjectionDecoder>(p, in, flatten ? 1 : n, flatten);  // binary: one logit
         });
   }

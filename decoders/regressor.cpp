@@ -12,7 +12,11 @@ void register_regressor_decoder() {
     register_decoder(key,
                      {"a linear projection to one value",
                       {type},
-                      [] { return std::make_shared<ProjectionOptions>(); }},
+                      [binary = std::string(type) == "binary"] {
+                        auto o = std::make_shared<ProjectionOptions>();
+                        o->classes = binary;  // the logit of true may be calibrated
+                        return o;
+                      }},
                      [](const OptionsBase& o, int64_t in, int64_t, const FeatureMetadata&) {
                        return std::make_shared<ProjectionDecoder>(
                            dynamic_cast<const ProjectionOptions&>(o), in, 1, true);

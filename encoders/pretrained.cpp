@@ -253,11 +253,12 @@ struct PretrainedTextEncoder : EncoderBase {
     if (m.vocab_size() > a.vocab_size)
       throw ModelError(who + ": the tokenizer's vocabulary has " + std::to_string(m.vocab_size()) +
                        " tokens, more than the model's vocab_size " + std::to_string(a.vocab_size));
+    // ConfigErrors: the model layer names the config file and the feature.
     if (steps_ > a.max_position_embeddings)
-      throw ConfigError(who + ": sequences of " + std::to_string(steps_) + " tokens are longer than the model's " +
+      throw ConfigError("sequences of " + std::to_string(steps_) + " tokens are longer than the model's " +
                         std::to_string(a.max_position_embeddings) + " positions; lower preprocessing.max_sequence_length");
     if (o.reduce_output != "cls_pooled" && steps_ < 3)
-      throw ConfigError(who + ": reduce_output " + o.reduce_output + " reads the tokens between [CLS] and [SEP], "
+      throw ConfigError("reduce_output " + o.reduce_output + " reads the tokens between [CLS] and [SEP], "
                         "and the sequences have none (sequence_length " + std::to_string(steps_) + ")");
     word = register_module("word_embeddings", torch::nn::Embedding(torch::nn::EmbeddingOptions(a.vocab_size, a.hidden_size).padding_idx(0)));
     position = register_module("position_embeddings", torch::nn::Embedding(a.max_position_embeddings, a.hidden_size));

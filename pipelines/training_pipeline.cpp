@@ -154,18 +154,23 @@ void use_cv_fold(Dataset& d, const Config& c, int folds, int fold, uint64_t seed
   d.validation = to_tensor(validation);
 }
 
-// What outputs learn from the trained model (OutputKind::calibrate: the anomaly threshold), on
-// the validation rows, or the training rows without any. Returns whether any metadata changed.
+// What outputs learn from the trained model, on the validation rows (the training rows without
+// any): into the metadata (OutputKind::calibrate: the anomaly threshold), into the decoder
+// (DecoderBase::calibrate: a temperature). Returns whether anything changed.
 bool calibrate_outputs(EcdModel& model, const Config& c, Prepared& p) {
   const torch::Tensor& rows = p.data.validation.size(0) > 0 ? p.data.validation : p.data.train;
   if (rows.size(0) == 0) return false;
   bool any = false;
-  for (const auto& f : c.output_features) any = any || output_kind(f.type).calibrates(f);
+  for (const auto& f : c.output_features)
+    any = any || output_kind(f.type).calibrates(f) || model.decoder(f.name)->calibrates();
   if (!any) return false;
   const int eval_batch = c.trainer.eval_batch_size.value_or(std::max(c.trainer.batch_size, 512));
   Evaluation e = evaluate(model, c, p.metadata, Batcher(p.data.columns, p.data.lazy), rows, eval_batch, true, false);
-  for (const auto& f : c.output_features)
+  for (const auto& f : c.output_features) {
     if (output_kind(f.type).calibrates(f)) output_kind(f.type).calibrate(f, p.metadata.at(f.name), e.logits.at(f.name));
+    if (DecoderBase* d = model.decoder(f.name); d->calibrates())
+      d->calibrate(e.logits.at(f.name), p.data.columns.at(f.name).index_select(0, rows));
+  }
   return true;
 }
 
@@ -226,7 +231,10 @@ int run_train(const TrainOptions& o, bool then_evaluate_test) {
   run.should_stop = o.should_stop;
   run.on_epoch = o.on_epoch;
   TrainOutcome t = train_model(model, c, p.metadata, p.data, run);
-  if (t.best_epoch > 0 && calibrate_outputs(model, c, p)) write_model_files(model_dir, c, p.metadata);
+  if (t.best_epoch > 0 && calibrate_outputs(model, c, p)) {
+    write_model_files(model_dir, c, p.metadata);
+    save_weights(model, path_join(model_dir, "weights.pt"));  // with what the decoders learned
+  }
   const std::string run_id = new_run_id();
   const std::string model_files = seal_model(model_dir, run_id);
   write_file_atomic(path_join(o.output_directory, "training_statistics.json"), t.stats.to_json());

@@ -110,7 +110,6 @@ const Table& ludwig_only() {
     t["key"]["trainer.effective_batch_size"] = dist;
     t["key"]["preprocessing.global_max_sequence_length"] = "each feature's max_sequence_length applies";
     t["key"]["input_features[].tied"] = "tied encoders are not built in";
-    t["key"]["output_features[].calibration"] = "calibration of output probabilities is not built in";
     t["key"]["output_features[].class_similarities"] = "class similarity losses are not built in";
     t["key"]["output_features[].reduce_dependencies"] = "output dependencies are not built in";
     t["key"]["hyperopt.executor.sampler"] = "Kiln's samplers are set by hyperopt.search_alg";
@@ -510,6 +509,19 @@ struct Upgrader {
     upgrade_feature_preprocessing(f, path, type);
     const char* module = output ? "decoder" : "encoder";
     typed(f, path, module, "Ludwig 0.6");
+    // Ludwig's older output-level `calibration: true` is its decoders' temperature scaling.
+    if (YAML::Node cal = get(f, "calibration"); output && cal && cal.IsScalar()) {
+      const YAML::Node at = key_node(f, "calibration");
+      const bool on = cal.Scalar() == "true" || cal.Scalar() == "True";
+      f.remove("calibration");
+      if (on) {
+        YAML::Node d = map_at(f, "decoder");
+        d["calibration"] = "temperature_scaling";
+        note(at, path + ".calibration", "read as decoder.calibration: temperature_scaling (Ludwig's decoder key since 0.8)");
+      } else {
+        note(at, path + ".calibration", "false: no calibration (Ludwig's older output-level key)");
+      }
+    }
     // Ludwig 0.6: encoder (decoder) options written at feature level move under encoder (decoder).
     const auto& own = output ? ludwig_output_keys() : ludwig_input_keys();
     std::vector<std::string> nested;

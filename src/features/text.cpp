@@ -4,6 +4,7 @@
 // Index 0 is <PAD>, 1 <UNK> (unseen tokens), 2 <SOS>, 3 <EOS>; the vocabulary follows, most
 // frequent first. text and sequence differ only in their defaults (tokenizer, lowercase,
 // encoder), as in Ludwig.
+#include <rapidjson/document.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -224,8 +225,13 @@ class TextKind : public FeatureKind, public OutputKind {
       m.str2freq.assign(m.idx2str.size(), 0);
       for (const auto& [s, n] : counts) m.str2freq[static_cast<size_t>(m.str2idx.at(s))] = n;
       m.idf.assign(m.idx2str.size(), 0.0);
+      int64_t cap = p.max_sequence_length;  // and the model's positions, as Ludwig truncates to them
+      rapidjson::Document d;
+      d.Parse(m.pretrained_config.data(), m.pretrained_config.size());
+      if (!d.HasParseError() && d.IsObject() && d.HasMember("max_position_embeddings") && d["max_position_embeddings"].IsInt())
+        cap = std::min<int64_t>(cap, d["max_position_embeddings"].GetInt());
       m.sequence_length = p.sequence_length ? *p.sequence_length
-                                            : std::max<int64_t>(1, std::min<int64_t>(longest + wrap, p.max_sequence_length));
+                                            : std::max<int64_t>(1, std::min<int64_t>(longest + wrap, cap));
       return m;
     }
     std::vector<std::pair<std::string, int64_t>> sorted(counts.begin(), counts.end());

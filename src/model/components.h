@@ -43,6 +43,10 @@ struct DecoderBase : torch::nn::Module {
   virtual torch::Tensor forward_teacher(const torch::Tensor& hidden, const torch::Tensor& /*target*/) {
     return forward(hidden);
   }
+  // Whether the decoder learns something from the trained model's outputs (a temperature), and
+  // learning it from the logits and encoded targets of the validation rows.
+  virtual bool calibrates() const { return false; }
+  virtual void calibrate(const torch::Tensor& /*logits*/, const torch::Tensor& /*target*/) {}
 };
 
 using EncoderBuilder =

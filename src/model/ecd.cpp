@@ -100,6 +100,12 @@ int64_t EcdModel::num_parameters(bool trainable_only) const {
   return n;
 }
 
+DecoderBase* EcdModel::decoder(const std::string& output) {
+  for (auto& [name, dec] : decoders_)
+    if (name == output) return dec.get();
+  return nullptr;
+}
+
 void EcdModel::init_pretrained() {
   for (auto& [name, enc] : encoders_) enc->init_pretrained();
 }

@@ -29,6 +29,8 @@ class EcdModel : public torch::nn::Module {
   std::vector<std::pair<std::string, torch::Tensor>> named_state();
   // Training from scratch: every pretrained encoder loads its pretrained weights.
   void init_pretrained();
+  // The decoder of an output feature (nullptr for a name that is not one).
+  DecoderBase* decoder(const std::string& output);
 
  private:
   std::vector<std::pair<std::string, std::shared_ptr<EncoderBase>>> encoders_;

@@ -183,3 +183,33 @@ YAML
   at_least "$accuracy" 0.95 "$name: accuracy on the known species' test rows"
   at_most "$gentoo" 0.5 "$name: mean top probability of the background class's (Gentoo) test rows"
 done
+
+# Temperature scaling (decoder calibration: temperature_scaling; Ludwig's older output-level
+# `calibration: true` is upgraded to it): the same training (same seed) with and without it predicts
+# the same classes, and the calibrated model's test cross-entropy is lower.
+calibration_run() {  # NAME DECODER-EXTRA OUTPUT-EXTRA
+  { penguin_inputs; cat <<YAML; } > "$WORK/$1.yaml"
+output_features:
+  - {name: species, type: category, decoder: {type: mlp_classifier, num_fc_layers: 1, output_size: 32$2}$3}
+trainer: {epochs: 30, batch_size: 16, learning_rate: 0.01}
+YAML
+  "$KILN" experiment --config "$WORK/$1.yaml" --dataset "$SRC/examples/penguins/penguins.csv" --output_directory "$WORK/$1" \
+    --threads 2 -q >/dev/null 2>"$WORK/$1.err" || fail "$1: $(cat "$WORK/$1.err")"
+  "$KILN" predict --model_path "$WORK/$1/model" --dataset "$SRC/examples/penguins/penguins.csv" \
+    --output_directory "$WORK/$1.pred" -q 2>/dev/null || fail "$1: predict"
+}
+calibration_run uncalibrated "" ""
+calibration_run calibrated ", calibration: temperature_scaling" ""
+calibration_run calibrated_old "" ", calibration: true"
+grep -q "output_features\[0\].calibration: read as decoder.calibration: temperature_scaling" "$WORK/calibrated_old.err" \
+  || fail "calibration: true: no upgrade warning: $(cat "$WORK/calibrated_old.err")"
+cut -d, -f1 "$WORK/uncalibrated.pred/predictions.csv" > "$WORK/classes_u"
+cut -d, -f1 "$WORK/calibrated.pred/predictions.csv" > "$WORK/classes_c"
+cmp -s "$WORK/classes_u" "$WORK/classes_c" || fail "calibration changed the predicted classes"
+cmp -s "$WORK/uncalibrated.pred/predictions.csv" "$WORK/calibrated.pred/predictions.csv" && fail "calibration changed no probability"
+cmp -s "$WORK/calibrated.pred/predictions.csv" "$WORK/calibrated_old.pred/predictions.csv" \
+  || fail "calibration: true and decoder.calibration: temperature_scaling differ"
+u=$(json "$WORK/uncalibrated/test_statistics.json" '.species.loss')
+c=$(json "$WORK/calibrated/test_statistics.json" '.species.loss')
+awk -v u="$u" -v c="$c" 'BEGIN{exit !(c < u)}' || fail "calibration: test loss $c, uncalibrated $u"
+echo "ok: temperature scaling keeps the classes and lowers the test cross-entropy ($u -> $c)"

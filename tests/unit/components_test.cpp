@@ -10,6 +10,7 @@
 
 #include "config/config.h"
 #include "config/schema.h"
+#include "decoders/projection.h"
 #include "encoders/encoders.h"
 #include "model/components.h"
 #include "model/masked_reduce.h"
@@ -648,4 +649,31 @@ TEST_CASE("concat passes a single input's steps on (Ludwig's); outputs reduce th
   }
   CHECK(msg == "m.yaml: output feature 'y': the combiner keeps the sequence, which only a tagger decoder reads as it "
                "is; give this category output a reduce_input (sum, mean, max, last or concat)");
+}
+
+TEST_CASE("temperature scaling recovers the temperature that miscalibrated the logits") {
+  torch::manual_seed(3);
+  const int64_t n = 20000;
+  // Binary: labels drawn from sigmoid(z); the model says 3z (overconfident): T = 3.
+  auto z = torch::randn({n}, torch::kFloat64) * 2;
+  auto y = torch::bernoulli(torch::sigmoid(z));
+  CHECK(fit_temperature(3 * z, y, true) == doctest::Approx(3.0).epsilon(0.08));
+  CHECK(fit_temperature(z, y, true) == doctest::Approx(1.0).epsilon(0.08));
+  // Categories: classes drawn from softmax(z); the model says z / 2 (underconfident): T = 0.5.
+  auto zc = torch::randn({n, 4}, torch::kFloat64) * 2;
+  auto yc = torch::multinomial(torch::softmax(zc, 1), 1).reshape({-1});
+  CHECK(fit_temperature(zc / 2, yc, false) == doctest::Approx(0.5).epsilon(0.08));
+  // A calibrated decoder divides by its temperature; the argmax never changes.
+  ProjectionOptions o;
+  o.classes = true;
+  o.calibration = "temperature_scaling";
+  ProjectionDecoder d(o, 3, 4, false);
+  auto h = torch::randn({50, 3});
+  auto before = d.forward(h).detach();
+  d.calibrate(before * 2, before.argmax(1));  // as if the logits were twice too small
+  auto after = d.forward(h).detach();
+  CHECK(after.argmax(1).equal(before.argmax(1)));
+  CHECK_FALSE(torch::allclose(after, before));
+  ProjectionOptions plain;
+  CHECK_FALSE(ProjectionDecoder(plain, 3, 1, true).calibrates());
 }
