@@ -344,6 +344,24 @@ struct Parser {
           err(at ? at : root, "config", "feature name '" + features[i].name + "' is used twice");
         }
     }
+    for (size_t i = 0; i < c.input_features.size(); ++i) {
+      const auto& f = c.input_features[i];
+      if (!f.tied) continue;
+      const YAML::Node& cr = root;
+      YAML::Node at = cr["input_features"][i]["tied"];
+      const FeatureConfig* other = nullptr;
+      for (const auto& g : c.input_features) other = g.name == *f.tied ? &g : other;
+      if (!other)
+        err(at, "input_features[" + std::to_string(i) + "].tied", "no input feature named '" + *f.tied + "'");
+      else if (other == &f)
+        err(at, "input_features[" + std::to_string(i) + "].tied", "a feature cannot be tied to itself");
+      else if (other->type != f.type)
+        err(at, "input_features[" + std::to_string(i) + "].tied", "'" + *f.tied + "' is a " + other->type +
+                                                                       " feature; a " + f.type + " feature can only use the encoder of another " + f.type + " feature");
+      else if (other->tied)
+        err(at, "input_features[" + std::to_string(i) + "].tied", "'" + *f.tied + "' is itself tied to '" + *other->tied +
+                                                                       "'; tie to '" + *other->tied + "' instead");
+    }
     for (size_t i = 0; i < c.output_features.size(); ++i) {
       const auto& f = c.output_features[i];
       const FeatureSchema* s = feature_schemas().find(f.type);

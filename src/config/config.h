@@ -91,6 +91,7 @@ struct FeatureConfig {
   std::string reduce_input = "sum";
   std::vector<std::string> dependencies;
   std::vector<AugmentationOp> augmentation;  // image inputs
+  std::optional<std::string> tied;  // inputs: the input feature whose encoder (and weights) this one uses
 
   // The keys of a feature besides `preprocessing` and `augmentation` (polymorphic, and with
   // syntax of their own: parse_feature reads them), declared once for reading and writing; the
@@ -115,6 +116,8 @@ struct FeatureConfig {
         one_of({"sum", "mean", "avg", "max", "last", "concat", "none"}, "reduce_input"));
     } else {
       v("encoder", encoder, "encoder and its options");
+      v("tied", tied, "another input feature of the same type whose encoder, weights included, this one uses "
+                      "(a Siamese network); this feature's own encoder options are then not used");
     }
   }
 

@@ -109,7 +109,6 @@ const Table& ludwig_only() {
     t["key"]["trainer.learning_rate_scaling"] = dist;
     t["key"]["trainer.effective_batch_size"] = dist;
     t["key"]["preprocessing.global_max_sequence_length"] = "each feature's max_sequence_length applies";
-    t["key"]["input_features[].tied"] = "tied encoders are not built in";
     t["key"]["output_features[].class_similarities"] = "class similarity losses are not built in";
     t["key"]["output_features[].reduce_dependencies"] = "output dependencies are not built in";
     t["key"]["hyperopt.executor.sampler"] = "Kiln's samplers are set by hyperopt.search_alg";
@@ -177,6 +176,7 @@ const std::map<std::string, std::vector<Ignored>>& ignored_keys() {
         {"pool_size", "Ludwig 0.4's name, which Ludwig ignores in conv_layers since 0.5 (use pool_kernel_size)"}}},
       {"image preprocessing",
        {{"num_processes", "Kiln decodes images on trainer.threads"},
+        {"resize_image", "Ludwig 0.4's key: Kiln resizes every image to height x width"},
         {"requires_equal_dimensions", "Kiln resizes every image to one size"}}},
       {"text preprocessing",
        {{"cache_encoder_embeddings", "Kiln runs a frozen pretrained encoder on every batch"}}},

@@ -17,17 +17,31 @@ namespace kiln {
 
 EcdModel::EcdModel(const Config& c, const MetadataMap& metadata) {
   std::vector<int64_t> sizes, steps;
+  std::map<std::string, std::shared_ptr<EncoderBase>> owned;  // by feature name, untied features
   for (size_t i = 0; i < c.input_features.size(); ++i) {
     const auto& f = c.input_features[i];
+    if (f.tied) continue;
     const auto* build = encoder_builders().find(f.type + "/" + f.encoder.type);
     if (!build) throw std::logic_error("no builder for encoder " + f.type + "/" + f.encoder.type);
-    std::shared_ptr<EncoderBase> enc;
     try {
-      enc = (*build)(*f.encoder.options, metadata.at(f.name));
+      owned[f.name] = (*build)(*f.encoder.options, metadata.at(f.name));
     } catch (const ConfigError& e) {  // a setting that does not fit the data (image too small)
       throw ConfigError(c.file + ": input feature '" + f.name + "': " + e.what());
     }
-    register_module("input" + std::to_string(i), enc);  // feature names may hold '.'
+    register_module("input" + std::to_string(i), owned[f.name]);  // feature names may hold '.'
+  }
+  for (size_t i = 0; i < c.input_features.size(); ++i) {
+    const auto& f = c.input_features[i];
+    std::shared_ptr<EncoderBase> enc = owned[f.tied ? *f.tied : f.name];
+    if (f.tied) {  // the owner's encoder reads this feature's column: it must have the same shape
+      const FeatureMetadata &a = metadata.at(f.name), &b = metadata.at(*f.tied);
+      if (a.idx2str != b.idx2str || a.sequence_length != b.sequence_length || a.height != b.height ||
+          a.width != b.width || a.channels != b.channels)
+        throw ConfigError(c.file + ": input feature '" + f.name + "' is tied to '" + *f.tied +
+                          "' but is preprocessed differently (vocabulary, sequence length or image size); a tied "
+                          "feature must give the encoder the same shape of input");
+      tied_.insert(f.name);
+    }
     sizes.push_back(enc->output_size());
     steps.push_back(enc->output_steps());
     encoders_.emplace_back(f.name, enc);
@@ -107,7 +121,8 @@ DecoderBase* EcdModel::decoder(const std::string& output) {
 }
 
 void EcdModel::init_pretrained() {
-  for (auto& [name, enc] : encoders_) enc->init_pretrained();
+  for (auto& [name, enc] : encoders_)
+    if (!tied_.count(name)) enc->init_pretrained();
 }
 
 std::vector<std::pair<std::string, torch::Tensor>> EcdModel::named_state() {
@@ -116,7 +131,8 @@ std::vector<std::pair<std::string, torch::Tensor>> EcdModel::named_state() {
     for (const auto& p : m.named_parameters(true)) out.emplace_back(prefix + "/" + p.key(), p.value());
     for (const auto& b : m.named_buffers(true)) out.emplace_back(prefix + "/" + b.key(), b.value());
   };
-  for (const auto& [name, enc] : encoders_) add("input_features/" + name, *enc);
+  for (const auto& [name, enc] : encoders_)
+    if (!tied_.count(name)) add("input_features/" + name, *enc);  // a tied one is its owner's
   add("combiner", *combiner_);
   for (const auto& [name, dec] : decoders_) add("output_features/" + name, *dec);
   if (out.size() != named_parameters(true).size() + named_buffers(true).size())

@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,7 @@ class EcdModel : public torch::nn::Module {
 
  private:
   std::vector<std::pair<std::string, std::shared_ptr<EncoderBase>>> encoders_;
+  std::set<std::string> tied_;  // input features that use another's encoder (FeatureConfig::tied)
   std::vector<std::function<torch::Tensor(const torch::Tensor&)>> augmenters_;  // per encoder
   std::shared_ptr<CombinerBase> combiner_;
   std::vector<std::pair<std::string, std::shared_ptr<DecoderBase>>> decoders_;

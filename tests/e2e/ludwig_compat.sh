@@ -213,3 +213,28 @@ u=$(json "$WORK/uncalibrated/test_statistics.json" '.species.loss')
 c=$(json "$WORK/calibrated/test_statistics.json" '.species.loss')
 awk -v u="$u" -v c="$c" 'BEGIN{exit !(c < u)}' || fail "calibration: test loss $c, uncalibrated $u"
 echo "ok: temperature scaling keeps the classes and lowers the test cross-entropy ($u -> $c)"
+
+# tied: an input feature uses another's encoder, weights included (one dense encoder of 16 units,
+# 1x16 weights + 16 biases = 32 parameters, fewer), and the saved model predicts.
+tied_run() {  # NAME TIED-KEY
+  cat > "$WORK/$1.yaml" <<YAML
+input_features:
+  - {name: island, type: category}
+  - {name: bill_length_mm, type: number, encoder: {type: dense, output_size: 16}, preprocessing: {normalization: zscore, missing_value_strategy: fill_with_mean}}
+  - {name: bill_depth_mm, type: number, $2 encoder: {type: dense, output_size: 16}, preprocessing: {normalization: zscore, missing_value_strategy: fill_with_mean}}
+output_features:
+  - {name: species, type: category}
+trainer: {epochs: 30, learning_rate: 0.01}
+YAML
+  "$KILN" experiment --config "$WORK/$1.yaml" --dataset "$SRC/examples/penguins/penguins.csv" --output_directory "$WORK/$1" \
+    --threads 2 -q >/dev/null 2>&1 || fail "$1: experiment"
+}
+tied_run untied ""
+tied_run tied "tied: bill_length_mm,"
+[ $(( $(json "$WORK/untied/description.json" '.num_parameters') - $(json "$WORK/tied/description.json" '.num_parameters') )) -eq 32 ] \
+  || fail "tied: expected 32 parameters fewer than untied"
+acc=$(json "$WORK/tied/test_statistics.json" '.species.accuracy')
+at_least "$acc" 0.85 "tied encoders: species test accuracy"
+"$KILN" predict --model_path "$WORK/tied/model" --dataset "$SRC/examples/penguins/penguins.csv" --output_directory "$WORK/tied.pred" -q >/dev/null 2>&1 \
+  || fail "tied: predict"
+echo "ok: tied input features share one encoder"

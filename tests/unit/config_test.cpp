@@ -96,3 +96,17 @@ TEST_CASE("an augmentation step written as a bare name gets one error with the m
   CHECK(e == "m.yaml:1:77: input_features[0].augmentation[1]: expected a mapping such as "
              "{type: random_rotate}, got 'random_rotate'");
 }
+
+TEST_CASE("tied names another input feature of the same type, which is not itself tied") {
+  const std::string out = "output_features: [{name: y, type: binary}]\n";
+  CHECK(config_error_of("input_features: [{name: a, type: number}, {name: b, type: number, tied: c}]\n" + out) ==
+        "m.yaml:1:73: input_features[1].tied: no input feature named 'c'");
+  CHECK(config_error_of("input_features: [{name: a, type: number, tied: a}]\n" + out) ==
+        "m.yaml:1:48: input_features[0].tied: a feature cannot be tied to itself");
+  CHECK(config_error_of("input_features: [{name: a, type: category}, {name: b, type: number, tied: a}]\n" + out) ==
+        "m.yaml:1:75: input_features[1].tied: 'a' is a category feature; a number feature can only use the encoder of "
+        "another number feature");
+  CHECK(config_error_of("input_features: [{name: a, type: number}, {name: b, type: number, tied: a}, "
+                        "{name: c, type: number, tied: b}]\n" + out) ==
+        "m.yaml:1:107: input_features[2].tied: 'b' is itself tied to 'a'; tie to 'a' instead");
+}
