@@ -85,6 +85,17 @@ const std::vector<Access>& accesses() {
       return std::unique_ptr<torch::optim::OptimizerParamState>(std::move(p));
     };
     v.push_back(sgd);
+    // L-BFGS: its curvature history is not kept; a resumed run rebuilds it from the next step on.
+    Access lbfgs;
+    lbfgs.is = [](torch::optim::Optimizer& o) { return dynamic_cast<torch::optim::LBFGS*>(&o) != nullptr; };
+    lbfgs.get = [](torch::optim::OptimizerParamState& s, int64_t& step, Fields&) {
+      step = 0;
+      return dynamic_cast<torch::optim::LBFGSParamState*>(&s) != nullptr;
+    };
+    lbfgs.make = [](int64_t, const Fields&) {
+      return std::unique_ptr<torch::optim::OptimizerParamState>(std::make_unique<torch::optim::LBFGSParamState>());
+    };
+    v.push_back(lbfgs);
     Access rms;
     rms.required = {"square_avg"};
     rms.optional = {"momentum_buffer", "grad_avg"};

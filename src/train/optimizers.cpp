@@ -41,6 +41,27 @@ struct SgdOptions : Options<SgdOptions> {
   }
 };
 
+// L-BFGS (libtorch's port of torch.optim.LBFGS): each training step runs up to max_iter iterations on
+// the step's batch, re-evaluating the loss through a closure (Ludwig's use: one full-batch step).
+struct LbfgsOptions : Options<LbfgsOptions> {
+  int max_iter = 20;
+  std::optional<int> max_eval;
+  double tolerance_grad = 1e-7;
+  double tolerance_change = 1e-9;
+  int history_size = 100;
+  std::optional<std::string> line_search_fn;
+  template <class V>
+  void visit(V& v) {
+    v("max_iter", max_iter, "iterations per training step", at_least(1));
+    v("max_eval", max_eval, "loss evaluations per step (default: max_iter x 1.25)", at_least(1));
+    v("tolerance_grad", tolerance_grad, "stop when the largest gradient entry is below this", at_least(0));
+    v("tolerance_change", tolerance_change, "stop when the loss or the step changes less than this", at_least(0));
+    v("history_size", history_size, "curvature pairs kept", at_least(1));
+    v("line_search_fn", line_search_fn, "strong_wolfe, or null for fixed steps of learning_rate",
+      one_of({"strong_wolfe"}));
+  }
+};
+
 struct RmspropOptions : Options<RmspropOptions> {
   double momentum = 0.0;
   double alpha = 0.99;
@@ -207,6 +228,20 @@ void register_optimizers() {
                         .dampening(a.dampening)
                         .nesterov(a.nesterov);
         return std::unique_ptr<torch::optim::Optimizer>(new torch::optim::SGD(std::move(p), opts));
+      });
+  register_optimizer(
+      "lbfgs", {"L-BFGS: max_iter quasi-Newton iterations on each step's batch (full-batch use: batch_size >= rows)",
+                {}, [] { return std::make_shared<LbfgsOptions>(); }},
+      [](const OptionsBase& o, std::vector<torch::Tensor> p, double lr) {
+        const auto& a = dynamic_cast<const LbfgsOptions&>(o);
+        auto opts = torch::optim::LBFGSOptions(lr)
+                        .max_iter(a.max_iter)
+                        .tolerance_grad(a.tolerance_grad)
+                        .tolerance_change(a.tolerance_change)
+                        .history_size(a.history_size);
+        if (a.max_eval) opts.max_eval(*a.max_eval);
+        if (a.line_search_fn) opts.line_search_fn(*a.line_search_fn);
+        return std::unique_ptr<torch::optim::Optimizer>(new torch::optim::LBFGS(std::move(p), opts));
       });
   register_optimizer("rmsprop", {"RMSprop", {}, [] { return std::make_shared<RmspropOptions>(); }},
                      [](const OptionsBase& o, std::vector<torch::Tensor> p, double lr) {

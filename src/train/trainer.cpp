@@ -337,6 +337,52 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
   const Batcher batcher(data.columns, data.lazy);
   make_dirs(ckpt_dir);
   const bool bf16 = use_bfloat16(c);
+  const bool lbfgs = dynamic_cast<torch::optim::LBFGS*>(optimizer.get()) != nullptr;
+
+  // One batch's losses: `loss` (the weighted sum, reported), `minimized` (the balancer's, if any),
+  // both with the regularization; `task_losses` before loss.weight (for the balancer); `sums`, each
+  // output's summed row losses.
+  struct StepLoss {
+    torch::Tensor loss, minimized;
+    std::vector<torch::Tensor> task_losses;
+    std::map<std::string, double> sums;
+  };
+  auto step_loss = [&](const Batch& b) {
+    StepLoss s;
+    std::map<std::string, torch::Tensor> logits;
+    {
+      MixedPrecision mp(bf16);
+      logits = model.forward(b);
+    }
+    if (bf16)
+      for (auto& [name, l] : logits) l = l.to(torch::kFloat32);  // losses in float32
+    s.loss = torch::zeros({}, torch::kFloat32);
+    for (const auto& f : c.output_features) {
+      auto l = output_kind(f.type).loss(f, meta.at(f.name), logits.at(f.name), b.at(f.name));
+      s.loss = s.loss + l.mean;
+      s.sums[f.name] += l.sum;
+      if (balancer) s.task_losses.push_back(f.loss.weight != 0 ? l.mean / f.loss.weight : l.mean);
+    }
+    s.minimized = balancer ? balancer->combine(s.task_losses) : s.loss;
+    if (tc.regularization_lambda > 0) {
+      torch::Tensor reg = torch::zeros({});
+      for (auto& p : trainable) {
+        if (tc.regularization_type != "l2") reg = reg + p.abs().sum();
+        if (tc.regularization_type != "l1") reg = reg + p.pow(2).sum();
+      }
+      s.loss = s.loss + tc.regularization_lambda * reg;
+      if (balancer) s.minimized = s.minimized + tc.regularization_lambda * reg;
+      else s.minimized = s.loss;
+    }
+    return s;
+  };
+  auto clip_gradients = [&] {
+    const auto& gc = tc.gradient_clipping;
+    if (gc.clipvalue) torch::nn::utils::clip_grad_value_(flat.flat(), *gc.clipvalue);
+    if (gc.clipnorm)
+      for (auto& p : trainable) torch::nn::utils::clip_grad_norm_(p, *gc.clipnorm);
+    if (gc.clipglobalnorm) torch::nn::utils::clip_grad_norm_(flat.flat(), *gc.clipglobalnorm);
+  };
   if (bf16 && !run.quiet && parse_auto_bool(tc.use_mixed_precision) < 0)
     std::fprintf(stderr, "kiln: training in bfloat16 (trainer.use_mixed_precision: auto; this CPU has "
                          "AMX and the model has a text or sequence input; false keeps float32)\n");
@@ -395,32 +441,10 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
       auto idx = rows_of(step);
       Batch b = stream.next();
       flat.zero_grad();
-      std::map<std::string, torch::Tensor> logits;
-      {
-        MixedPrecision mp(bf16);
-        logits = model.forward(b);
-      }
-      if (bf16)
-        for (auto& [name, l] : logits) l = l.to(torch::kFloat32);  // losses in float32
-      torch::Tensor loss = torch::zeros({}, torch::kFloat32);
-      std::vector<torch::Tensor> task_losses;  // before loss.weight, for the balancer
-      for (const auto& f : c.output_features) {
-        auto l = output_kind(f.type).loss(f, meta.at(f.name), logits.at(f.name), b.at(f.name));
-        loss = loss + l.mean;
-        out_loss_sum[f.name] += l.sum;
-        if (balancer) task_losses.push_back(f.loss.weight != 0 ? l.mean / f.loss.weight : l.mean);
-      }
-      // The loss reported is the weighted sum; the one minimized is the balancer's, if any.
-      torch::Tensor minimized = balancer ? balancer->combine(task_losses) : loss;
-      if (tc.regularization_lambda > 0) {
-        torch::Tensor reg = torch::zeros({});
-        for (auto& p : trainable) {
-          if (tc.regularization_type != "l2") reg = reg + p.abs().sum();
-          if (tc.regularization_type != "l1") reg = reg + p.pow(2).sum();
-        }
-        loss = loss + tc.regularization_lambda * reg;
-        if (balancer) minimized = minimized + tc.regularization_lambda * reg;
-      }
+      StepLoss sl = step_loss(b);
+      torch::Tensor &loss = sl.loss, &minimized = sl.minimized;
+      const std::vector<torch::Tensor>& task_losses = sl.task_losses;
+      for (const auto& [name, sum] : sl.sums) out_loss_sum[name] += sum;
       double lv = loss.item<double>();
       if (balancer && !std::isfinite(minimized.item<double>())) lv = minimized.item<double>();
       if (!std::isfinite(lv))
@@ -439,12 +463,20 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
         continue;
       }
       minimized.backward();
-      const auto& gc = tc.gradient_clipping;
-      if (gc.clipvalue) torch::nn::utils::clip_grad_value_(flat.flat(), *gc.clipvalue);
-      if (gc.clipnorm)
-        for (auto& p : trainable) torch::nn::utils::clip_grad_norm_(p, *gc.clipnorm);
-      if (gc.clipglobalnorm) torch::nn::utils::clip_grad_norm_(flat.flat(), *gc.clipglobalnorm);
-      optimizer->step();
+      clip_gradients();
+      if (lbfgs) {
+        // L-BFGS evaluates the loss on this batch again as often as it needs (the statistics are
+        // those of the first evaluation, before the step, as for every optimizer).
+        optimizer->step([&] {
+          flat.zero_grad();
+          torch::Tensor m = step_loss(b).minimized;
+          m.backward();
+          clip_gradients();
+          return m.detach();
+        });
+      } else {
+        optimizer->step();
+      }
       if (balancer) {
         std::vector<double> seen;
         for (const auto& t : task_losses) seen.push_back(t.item<double>());

@@ -238,3 +238,37 @@ at_least "$acc" 0.85 "tied encoders: species test accuracy"
 "$KILN" predict --model_path "$WORK/tied/model" --dataset "$SRC/examples/penguins/penguins.csv" --output_directory "$WORK/tied.pred" -q >/dev/null 2>&1 \
   || fail "tied: predict"
 echo "ok: tied input features share one encoder"
+
+# L-BFGS (Ludwig's lbfgs example: one full-batch step of max_iter quasi-Newton iterations) on
+# penguins, sparse category encoders into a binary output (Adelie or not).
+{ cat <<YAML; } > "$WORK/lbfgs.yaml"
+input_features:
+  - {name: island, type: category, encoder: {type: sparse}}
+  - {name: sex, type: category, encoder: {type: sparse}}
+  - {name: bill_length_mm, type: number, preprocessing: {normalization: zscore, missing_value_strategy: fill_with_mean}}
+  - {name: bill_depth_mm, type: number, preprocessing: {normalization: zscore, missing_value_strategy: fill_with_mean}}
+output_features:
+  - {name: species, type: category}
+trainer:
+  batch_size: 100000
+  train_steps: 1
+  learning_rate: 1
+  optimizer: {type: lbfgs, max_iter: 100, tolerance_grad: 0.0001, history_size: 10, line_search_fn: strong_wolfe}
+YAML
+"$KILN" experiment --config "$WORK/lbfgs.yaml" --dataset "$SRC/examples/penguins/penguins.csv" --output_directory "$WORK/lbfgs" \
+  --threads 2 -q >/dev/null 2>"$WORK/lbfgs.err" || fail "lbfgs: $(cat "$WORK/lbfgs.err")"
+acc=$(json "$WORK/lbfgs/test_statistics.json" '.species.accuracy')
+at_least "$acc" 0.9 "lbfgs: species test accuracy after one full-batch step"
+steps=$(json "$WORK/lbfgs/training_statistics.json" '.training.combined.loss | length')
+[ "$steps" -eq 1 ] || fail "lbfgs: expected one epoch of one step, got $steps"
+
+# trainer.regularization_lambda is part of the loss minimized: a strong L2 penalty keeps the
+# weights near zero, so the predictions stay close to uniform (1/3 for three species).
+sed 's/optimizer: {type: lbfgs.*/optimizer: {type: lbfgs, max_iter: 100, line_search_fn: strong_wolfe}\n  regularization_lambda: 10/' \
+  "$WORK/lbfgs.yaml" > "$WORK/reg.yaml"
+grep -q "regularization_lambda: 10" "$WORK/reg.yaml" || fail "reg.yaml not written"
+"$KILN" train --config "$WORK/reg.yaml" --dataset "$SRC/examples/penguins/penguins.csv" --output_directory "$WORK/reg" \
+  --threads 2 -q >/dev/null 2>&1 || fail "regularization: train"
+"$KILN" predict --model_path "$WORK/reg/model" --dataset "$SRC/examples/penguins/penguins.csv" --output_directory "$WORK/reg.pred" -q >/dev/null 2>&1
+top=$(awk -F, 'NR>1 {s += $2; n++} END {printf "%.3f", s/n}' "$WORK/reg.pred/predictions.csv")
+at_most "$top" 0.5 "regularization_lambda 10: mean top probability"
