@@ -36,7 +36,7 @@ YAML
 config "type: bert, pretrained_model_name_or_path: $WORK/bert, trainable: true" 3 > "$WORK/bert.yaml"
 "$KILN" experiment --config "$WORK/bert.yaml" --dataset "$ex/spam_assassin.csv" --output_directory "$WORK/out" --threads 2 -q
 acc=$(json "$WORK/out/test_statistics.json" '.label.accuracy')
-at_least "$acc" 0.90 "spam test accuracy (tiny bert, fine-tuned)"
+at_least "$acc" 0.85 "spam test accuracy (tiny bert, fine-tuned)"
 jq -e '.text.pretrained_config | fromjson | .model_type == "bert"' "$WORK/out/model/feature_metadata.json" >/dev/null \
   || fail "feature_metadata.json: no pretrained_config"
 [ "$(jq '.text.idx2str | length' "$WORK/out/model/feature_metadata.json")" -eq "$(wc -l < "$WORK/bert/vocab.txt")" ] \

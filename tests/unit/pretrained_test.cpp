@@ -140,7 +140,9 @@ TEST_CASE("a text feature with a pretrained encoder takes the model's tokenizer,
 
 TEST_CASE("bert and distilbert match an independent PyTorch implementation" *
           doctest::test_suite("pretrained_fixture") * doctest::skip()) {
-  for (const auto& [env, type] : {std::pair<const char*, const char*>{"KILN_TINY_BERT", "bert"}, {"KILN_TINY_DISTILBERT", "distilbert"}}) {
+  for (const auto& model : {std::pair<const char*, const char*>{"KILN_TINY_BERT", "bert"}, {"KILN_TINY_DISTILBERT", "distilbert"}}) {
+    const char* env = model.first;  // plain variables: lambdas (CAPTURE) cannot capture a structured binding in C++17
+    const char* type = model.second;
     CAPTURE(type);
     const char* dir = std::getenv(env);
     REQUIRE_MESSAGE(dir, env << " names the model tests/e2e/tiny_pretrained.py wrote");
