@@ -9,7 +9,6 @@
 #include <torch/torch.h>
 
 #include <cmath>
-#include <cstring>
 #include <map>
 #include <limits>
 
@@ -341,14 +340,6 @@ struct PretrainedTextEncoder : EncoderBase {
         auto it = weights.find(prefix + name);
         if (it != weights.end()) return &it->second;
       }
-      // Older checkpoints name LayerNorm parameters gamma and beta.
-      for (const auto& [from, to] : {std::pair<const char*, const char*>{".weight", ".gamma"}, {".bias", ".beta"}})
-        if (name.find("LayerNorm") != std::string::npos && name.size() > std::strlen(from) &&
-            name.compare(name.size() - std::strlen(from), std::strlen(from), from) == 0)
-          for (const char* prefix : {"", "bert."}) {
-            auto it = weights.find(prefix + name.substr(0, name.size() - std::strlen(from)) + to);
-            if (it != weights.end()) return &it->second;
-          }
       return nullptr;
     };
     torch::NoGradGuard g;
@@ -405,9 +396,8 @@ struct PretrainedTextEncoder : EncoderBase {
     if (o_.reduce_output == "none") return inner * mask.unsqueeze(2).to(inner.dtype());
     return reducer->forward(inner, mask);
   }
-  int64_t output_size() const override {
-    return o_.reduce_output == "none" ? (steps_ - 2) * a_.hidden_size
-                                      : o_.reduce_output == "concat" ? (steps_ - 2) * a_.hidden_size : a_.hidden_size;
+  int64_t output_size() const override {  // none and concat: every inner token's state
+    return o_.reduce_output == "none" || o_.reduce_output == "concat" ? (steps_ - 2) * a_.hidden_size : a_.hidden_size;
   }
   int64_t output_steps() const override { return o_.reduce_output == "none" ? steps_ - 2 : 0; }
 
