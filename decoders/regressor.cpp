@@ -1,5 +1,5 @@
 // regressor (number, binary): one output per row (the value, or the logit of true); projector
-// (vector): one output per position.
+// (vector, timeseries): one output per position.
 #include "config/schema.h"
 #include "decoders/decoders.h"
 #include "decoders/projection.h"
@@ -22,15 +22,16 @@ void register_regressor_decoder() {
                            dynamic_cast<const ProjectionOptions&>(o), in, 1, true);
                      });
   }
-  // projector (vector): one value per position, all at once.
-  register_decoder("vector/projector",
-                   {"a linear projection to every value of the vector",
-                    {"vector"},
-                    [] { return std::make_shared<ProjectionOptions>(); }},
-                   [](const OptionsBase& o, int64_t in, int64_t n, const FeatureMetadata&) {
-                     return std::make_shared<ProjectionDecoder>(
-                         dynamic_cast<const ProjectionOptions&>(o), in, n, false);
-                   });
+  // projector (vector, timeseries): one value per position (per step of the horizon), all at once.
+  for (const char* type : {"vector", "timeseries"})
+    register_decoder(std::string(type) + "/projector",
+                     {"a linear projection to every value of the vector (every step of the forecast)",
+                      {type},
+                      [] { return std::make_shared<ProjectionOptions>(); }},
+                     [](const OptionsBase& o, int64_t in, int64_t n, const FeatureMetadata&) {
+                       return std::make_shared<ProjectionDecoder>(
+                           dynamic_cast<const ProjectionOptions&>(o), in, n, false);
+                     });
 }
 
 }  // namespace kiln

@@ -51,4 +51,5 @@ void register_image_encoders();
 void register_date_encoders();
 void register_set_encoders();
 void register_pretrained_encoders();
+void register_forecasting_encoders();  // nbeats, patchtst (timeseries)
 }  // namespace kiln

@@ -34,6 +34,7 @@ void register_builtins() {
     register_date_encoders();
     register_set_encoders();
     register_pretrained_encoders();
+    register_forecasting_encoders();
     register_concat_combiner();
     register_transformer_combiners();
     register_project_aggregate_combiner();

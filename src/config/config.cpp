@@ -384,7 +384,7 @@ struct Parser {
         err(node_at(root, "preprocessing.split.probabilities"), "preprocessing.split.probabilities",
             "expected three non-negative fractions summing to 1 (train, validation, test)");
     }
-    if ((sp.type == "stratify" || sp.type == "hash") && !sp.column)
+    if ((sp.type == "stratify" || sp.type == "hash" || sp.type == "datetime") && !sp.column)
       err(node_at(root, "preprocessing.split"), "preprocessing.split.column", "split type '" + sp.type + "' needs a column");
     if (const auto& pv = c.trainer.loss_balancing_preference_vector) {
       double sum = 0;

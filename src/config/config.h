@@ -245,9 +245,11 @@ struct SplitConfig {
   std::optional<std::string> column;
   template <class V>
   void visit(V& v) {
-    v("type", type, "how rows are assigned to splits", one_of({"random", "fixed", "stratify", "hash"}, "split type"));
+    v("type", type,
+      "how rows are assigned to splits (datetime: the earliest rows of the column train, the latest test)",
+      one_of({"random", "fixed", "stratify", "hash", "datetime"}, "split type"));
     v("probabilities", probabilities, "train / validation / test fractions", in_range(0, 1));
-    v("column", column, "fixed: split column (default 'split'); stratify/hash: column to use");
+    v("column", column, "fixed: split column (default 'split'); stratify/hash/datetime: column to use");
   }
 };
 

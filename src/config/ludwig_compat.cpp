@@ -21,9 +21,6 @@ const char* kPretrainedImage =
     "resnet or mlp_mixer, trained from scratch";
 const char* kStateSpace = "state-space (Mamba) encoders are not built in; use rnn or transformer";
 const char* kAudio = "audio features are not supported by Kiln";
-const char* kForecast =
-    "forecasting encoders and timeseries outputs are not built in; timeseries inputs take "
-    "parallel_cnn, stacked_cnn, rnn, cnnrnn, transformer or dense";
 const char* kSegmentation = "image outputs (segmentation) are not built in";
 const char* kLanguage =
     "the spaCy language tokenizers are not built in; use space_punct, space, characters, "
@@ -51,7 +48,6 @@ const Table& ludwig_only() {
       t["encoder"][n] = kPretrainedImage;
     for (const char* n : {"mamba", "mamba2", "jamba"}) t["encoder"][n] = kStateSpace;
     for (const char* n : {"hubert", "wav2vec2", "whisper"}) t["encoder"][n] = kAudio;
-    for (const char* n : {"nbeats", "patchtst"}) t["encoder"][n] = kForecast;
     t["encoder"]["unet"] = kSegmentation;
     for (const char* n : {"bins", "periodic", "ple"})
       t["encoder"][n] = "number embeddings (bins, periodic, piecewise linear) are not built in; use passthrough or dense";
@@ -63,7 +59,6 @@ const Table& ludwig_only() {
     for (const char* n : {"unet", "fpn", "segformer"}) t["decoder"][n] = kSegmentation;
     for (const char* n : {"category_extractor", "text_extractor", "transformer_generator"})
       t["decoder"][n] = "decoders for LLM outputs are not built in";
-    t["decoder"]["projector"] = kForecast;
 
     for (const char* n : {"hypernetwork", "perceiver", "cross_attention", "gated_fusion"})
       t["combiner"][n] = "Kiln has concat, sequence, sequence_concat, transformer, tabtransformer, "
@@ -79,7 +74,6 @@ const Table& ludwig_only() {
     t["feature type"]["audio"] = kAudio;
     t["feature type"]["h3"] = "h3 features are not supported by Kiln";
     t["feature type"]["category_distribution"] = "category_distribution outputs are not built in";
-    t["output type"]["timeseries"] = kForecast;
     t["output type"]["image"] = kSegmentation;
 
     for (const char* lang : {"english", "italian", "spanish", "german", "french", "portuguese", "dutch",
@@ -160,6 +154,11 @@ const std::map<std::string, std::vector<Ignored>>& ignored_keys() {
         {"use_keras_batch_norm", "Ludwig 0.4's TabNet key, which Ludwig ignores since 0.5"}}},
       {"output feature",
        {{"weight_regularization", "Ludwig removed per-output regularization in 0.5 (use trainer.regularization_lambda)"}}},
+      {"timeseries input",
+       {{"window_size", "Ludwig reads the window from preprocessing.window_size; each row's series is read as written"}}},
+      {"timeseries output",
+       {{"window_size", "Ludwig reads the horizon from preprocessing.horizon; each row's target series is read as written"},
+        {"horizon", "Ludwig sets it from preprocessing.horizon (else the longest training series)"}}},
       {"encoder",
        {{"trainable", "it applies to pretrained encoders (bert, distilbert, auto_transformer), and this one is trained from scratch"},
         {"use_pretrained", "it applies to pretrained encoders (bert, distilbert, auto_transformer), and this one is trained from scratch"},
@@ -302,7 +301,40 @@ struct Upgrader {
         if (f.IsMap()) upgrade_feature(f, std::string(list) + "[" + std::to_string(i) + "]", output);
       }
     }
+    rename_inputs_named_as_outputs(root);
     upgrade_hyperopt(root);
+  }
+
+  // Ludwig allows an input and an output of the same name (forecasting a column from its own past:
+  // both read the column). Kiln keys features by name, so the input is renamed <name>_input (then
+  // _input2, ...), its column and the `tied` keys naming it kept.
+  void rename_inputs_named_as_outputs(YAML::Node& root) {
+    YAML::Node ins = get(root, "input_features"), outs = get(root, "output_features");
+    if (!ins || !ins.IsSequence() || !outs || !outs.IsSequence()) return;
+    std::set<std::string> taken, outputs;
+    for (const YAML::Node* l : {&ins, &outs})
+      for (size_t i = 0; i < l->size(); ++i)
+        if (YAML::Node n = get((*l)[i], "name"); n && n.IsScalar()) taken.insert(n.Scalar());
+    for (size_t i = 0; i < outs.size(); ++i)
+      if (YAML::Node n = get(outs[i], "name"); n && n.IsScalar()) outputs.insert(n.Scalar());
+    for (size_t i = 0; i < ins.size(); ++i) {
+      YAML::Node f = ins[i];
+      YAML::Node n = get(f, "name");
+      if (!n || !n.IsScalar() || !outputs.count(n.Scalar())) continue;
+      const std::string old = n.Scalar();
+      std::string now = old + "_input";
+      for (int k = 2; taken.count(now); ++k) now = old + "_input" + std::to_string(k);
+      taken.insert(now);
+      if (!get(f, "column")) f["column"] = old;
+      note(n, "input_features[" + std::to_string(i) + "].name",
+           "'" + old + "' is also an output feature's name; Kiln keys features by name, so this input is named '" + now +
+               "' (its column stays " + scalar_text(get(f, "column")) + ")");
+      f["name"] = now;
+      for (size_t j = 0; j < ins.size(); ++j) {
+        YAML::Node other = ins[j];
+        if (YAML::Node t = get(other, "tied"); t && t.IsScalar() && t.Scalar() == old) other["tied"] = now;
+      }
+    }
   }
 
   void upgrade_trainer(YAML::Node& root) {
@@ -506,6 +538,7 @@ struct Upgrader {
     const std::string type = get(f, "type") && get(f, "type").IsScalar() ? get(f, "type").Scalar() : "";
     rename_bias(f, path);
     if (output) drop_ignored(f, path, "output feature");
+    if (type == "timeseries") drop_ignored(f, path, output ? "timeseries output" : "timeseries input");
     upgrade_feature_preprocessing(f, path, type);
     const char* module = output ? "decoder" : "encoder";
     typed(f, path, module, "Ludwig 0.6");

@@ -5,6 +5,7 @@
 #include <map>
 #include <random>
 
+#include "util/datetime.h"
 #include "util/error.h"
 #include "util/fs.h"
 #include "util/strings.h"
@@ -59,6 +60,26 @@ Splits split_rows(const Table& table, const PreprocessingConfig& p, int seed,
       h ^= h >> 33;
       put(static_cast<int64_t>(r), bucket(static_cast<double>(h >> 11) / 9007199254740992.0));
     }
+  } else if (s.type == "datetime") {  // chronological: the earliest kept rows train, the latest test
+    const Column& c = table.get(*s.column);
+    std::vector<std::pair<double, int64_t>> order;
+    std::tm tm;
+    for (size_t r = 0; r < n; ++r) {
+      if (!keep[r]) continue;
+      const std::string text(trim(table.cell(c, r)));
+      double when;
+      if (parse_datetime(text, "", tm)) when = static_cast<double>(timegm(&tm));
+      else if (!parse_double(text, when) || !std::isfinite(when))
+        throw DataError(table.where(r) + ": column '" + c.name + "': '" + text +
+                        "' is not a date or time (the datetime split orders rows by it; e.g. 2024-01-31 or "
+                        "2024-01-31 13:45:00)");
+      order.emplace_back(when, static_cast<int64_t>(r));
+    }
+    std::stable_sort(order.begin(), order.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    const size_t a = static_cast<size_t>(p0 * order.size()), b = static_cast<size_t>((p0 + p1) * order.size());
+    for (size_t i = 0; i < order.size(); ++i) put(order[i].second, i < a ? 0 : i < b ? 1 : 2);
+    for (auto* v : {&out.train, &out.validation, &out.test}) std::sort(v->begin(), v->end());
   } else {  // stratify: each value of the column is split in the given proportions
     const Column& c = table.get(*s.column);
     std::map<std::string_view, std::vector<int64_t>> groups;

@@ -86,15 +86,25 @@ void synthesize_dataset(const Config& c, const SynthesizeOptions& o) {
   const size_t slash = stem.rfind('/');
   Synthesis s(o.seed, stem + "_images", (slash == std::string::npos ? stem : stem.substr(slash + 1)) + "_images");
   // The column a split reads, when no feature gives it: a fixed split's 0/1/2 in the config's
-  // proportions, a stratified split's classes, a hashed split's ids.
+  // proportions, a stratified split's classes, a hashed split's ids, a datetime split's hours
+  // (one per row, in order, as the rows of a series).
   const SplitConfig& split = c.preprocessing.split;
   std::string split_column;
   if (split.type == "fixed") split_column = split.column.value_or("split");
-  else if (split.type == "stratify" || split.type == "hash") split_column = split.column.value_or("");
+  else if (split.type == "stratify" || split.type == "hash" || split.type == "datetime")
+    split_column = split.column.value_or("");
   if (seen.count(split_column)) split_column.clear();
   auto split_value = [&](int64_t r) -> std::string {
     if (split.type == "stratify") return "s" + std::to_string(r % 3);
     if (split.type == "hash") return "id" + std::to_string(r);
+    if (split.type == "datetime") {
+      const time_t t = 1704067200 + static_cast<time_t>(r) * 3600;  // 2024-01-01 00:00:00 UTC
+      std::tm tm{};
+      gmtime_r(&t, &tm);
+      char buf[32];
+      std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+      return buf;
+    }
     const double u = static_cast<double>(r % 100) / 100.0;  // 0/1/2 in the configured proportions
     const auto& p = split.probabilities;
     return u < p[0] ? "0" : u < p[0] + p[1] ? "1" : "2";

@@ -9,19 +9,12 @@
 #include "config/schema.h"
 #include "data/synthesize.h"
 #include "features/feature.h"
+#include "util/datetime.h"
 #include "util/error.h"
 #include "util/strings.h"
 
 namespace kiln {
 namespace {
-
-const std::vector<std::string>& common_formats() {
-  static const std::vector<std::string> f = {
-      "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M",
-      "%Y-%m-%d", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y",
-      "%d.%m.%Y", "%Y%m%d", "%d %B %Y", "%B %d, %Y", "%b %d %Y"};
-  return f;
-}
 
 struct DatePreprocessing : Options<DatePreprocessing> {
   std::optional<std::string> datetime_format;
@@ -34,23 +27,6 @@ struct DatePreprocessing : Options<DatePreprocessing> {
       one_of({"fill_with_const", "bfill", "ffill", "drop_row"}));
   }
 };
-
-// Parses the whole text (surrounding spaces allowed) with the format; false if it does not fit.
-bool parse_with(const std::string& text, const std::string& format, std::tm& tm) {
-  tm = std::tm{};
-  const char* end = strptime(text.c_str(), format.c_str(), &tm);
-  if (!end) return false;
-  while (*end == ' ') ++end;
-  if (*end != 0) return false;
-  // Normalise and fill weekday and yearday (UTC: no time zone in play).
-  std::tm copy = tm;
-  time_t t = timegm(&copy);
-  std::tm out{};
-  if (!gmtime_r(&t, &out)) return false;
-  if (out.tm_mday != tm.tm_mday || out.tm_mon != tm.tm_mon) return false;  // 31 February
-  tm = out;
-  return true;
-}
 
 class DateKind : public FeatureKind {
  public:
@@ -110,13 +86,10 @@ class DateKind : public FeatureKind {
   static void parse(const FeatureConfig& f, const Table& t, const Column& c, size_t row, std::tm& tm) {
     const std::string text(trim(t.cell(c, row)));
     const auto& p = f.prep<DatePreprocessing>();
-    if (p.datetime_format) {
-      if (parse_with(text, *p.datetime_format, tm)) return;
+    if (parse_datetime(text, p.datetime_format.value_or(""), tm)) return;
+    if (p.datetime_format)
       throw DataError(t.where(row) + ": input feature '" + f.name + "' (column '" + f.column +
                       "'): '" + text + "' does not match datetime_format '" + *p.datetime_format + "'");
-    }
-    for (const auto& fmt : common_formats())
-      if (parse_with(text, fmt, tm)) return;
     throw DataError(t.where(row) + ": input feature '" + f.name + "' (column '" + f.column +
                     "'): '" + text + "' is not a date (set preprocessing.datetime_format, e.g. '%Y-%m-%d')");
   }

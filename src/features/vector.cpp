@@ -1,11 +1,12 @@
 // vector: a fixed number of space-separated floats per row (vector_size from the config, else
 // from the first training row). A malformed value is an error naming row, column and position.
-// As an output the projector predicts all values at once (mse, mae, r2).
+// As an output the projector predicts all values at once (features/numbers_output.h).
 #include <torch/torch.h>
 
 #include "config/schema.h"
 #include "data/synthesize.h"
 #include "features/feature.h"
+#include "features/numbers_output.h"
 #include "util/error.h"
 #include "util/strings.h"
 
@@ -38,60 +39,9 @@ void parse_vector(const FeatureConfig& f, const Table& t, const Column& c, size_
                     "' is not a number (expected space-separated numbers)");
 }
 
-// Vector outputs: errors over every value of every row; r2 against each position's mean.
-class VectorMetrics : public OutputMetrics {
+class VectorKind : public FeatureKind, public NumbersOutput {
  public:
-  PreparedBatch prepare(const torch::Tensor& logits, const torch::Tensor& target,
-                        const torch::Tensor& row_losses) const override {
-    PreparedBatch p;
-    p.a = logits.detach().to(torch::kFloat64).contiguous();
-    p.b = target.detach().to(torch::kFloat64).contiguous();
-    p.loss = row_losses.detach().reshape({-1}).to(torch::kFloat64).contiguous();
-    p.rows = p.a.size(0);
-    return p;
-  }
-  void add(const PreparedBatch& p, const bool* mask) override {
-    const int64_t d = p.a.size(1);
-    if (sum_y_.empty()) sum_y_.assign(d, 0), sum_y2_.assign(d, 0);
-    const double* pred = p.a.data_ptr<double>();
-    const double* y = p.b.data_ptr<double>();
-    const double* l = p.loss.data_ptr<double>();
-    for (int64_t i = 0; i < p.rows; ++i) {
-      if (mask && !mask[i]) continue;
-      ++n_, loss_ += l[i];
-      for (int64_t j = 0; j < d; ++j) {
-        double e = pred[i * d + j] - y[i * d + j];
-        sse_ += e * e, sae_ += std::fabs(e);
-        sum_y_[j] += y[i * d + j], sum_y2_[j] += y[i * d + j] * y[i * d + j];
-      }
-    }
-  }
-  void merge(const OutputMetrics& other) override {
-    const auto& o = dynamic_cast<const VectorMetrics&>(other);
-    if (sum_y_.empty()) sum_y_.assign(o.sum_y_.size(), 0), sum_y2_.assign(o.sum_y_.size(), 0);
-    for (size_t j = 0; j < o.sum_y_.size(); ++j) sum_y_[j] += o.sum_y_[j], sum_y2_[j] += o.sum_y2_[j];
-    n_ += o.n_, loss_ += o.loss_, sse_ += o.sse_, sae_ += o.sae_;
-  }
-  MetricValues values() const override {
-    const double n = std::max<int64_t>(1, n_), cells = n * std::max<size_t>(1, sum_y_.size());
-    double sst = 0;
-    for (size_t j = 0; j < sum_y_.size(); ++j) sst += sum_y2_[j] - sum_y_[j] * sum_y_[j] / n;
-    return {{"loss", loss_ / n},
-            {"mean_squared_error", sse_ / cells},
-            {"mean_absolute_error", sae_ / cells},
-            {"r2", sst > 0 ? 1 - sse_ / sst : 0.0}};
-  }
-  std::unique_ptr<OutputMetrics> empty_copy() const override { return std::make_unique<VectorMetrics>(); }
-  int64_t count() const override { return n_; }
-
- private:
-  int64_t n_ = 0;
-  double loss_ = 0, sse_ = 0, sae_ = 0;
-  std::vector<double> sum_y_, sum_y2_;
-};
-
-class VectorKind : public FeatureKind, public OutputKind {
- public:
+  VectorKind() : NumbersOutput(false) {}
   std::string synthesize(const FeatureConfig& f, Synthesis& s, int64_t) const override {
     return s.numbers(f.prep<VectorPreprocessing>().vector_size.value_or(4));
   }
@@ -144,43 +94,6 @@ class VectorKind : public FeatureKind, public OutputKind {
                     std::vector<uint8_t>& keep) const override {
     if (f.is_output || f.prep<VectorPreprocessing>().missing_value_strategy == "drop_row")
       FeatureKind::mark_dropped(f, t, c, keep);
-  }
-
-  // Outputs: the projector predicts every value at once; the loss is averaged over the values.
-  int64_t output_size(const FeatureConfig&, const FeatureMetadata& m) const override {
-    return m.sequence_length;
-  }
-  LossResult loss(const FeatureConfig& f, const FeatureMetadata&, const torch::Tensor& logits,
-                  const torch::Tensor& target) const override {
-    auto d = logits - target;
-    torch::Tensor rows;
-    if (f.loss.type == "mean_absolute_error") {
-      rows = d.abs().mean(1);
-    } else if (f.loss.type == "huber") {
-      auto a = d.abs();
-      const double delta = f.loss.delta;
-      rows = torch::where(a <= delta, 0.5 * a.pow(2), delta * (a - 0.5 * delta)).mean(1);
-    } else {
-      rows = d.pow(2).mean(1);
-    }
-    return {rows.mean() * f.loss.weight, rows.sum().item<double>(), rows.detach()};
-  }
-  std::unique_ptr<OutputMetrics> metrics(const FeatureConfig&, const FeatureMetadata&) const override {
-    return std::make_unique<VectorMetrics>();
-  }
-  // <name>_predictions: the predicted values, space-separated (the input format).
-  std::vector<PredictionColumn> predictions(const FeatureConfig& f, const FeatureMetadata&,
-                                            const torch::Tensor& logits) const override {
-    auto l = logits.to(torch::kFloat64).contiguous();
-    const int64_t n = l.size(0), d = l.size(1);
-    const double* v = l.data_ptr<double>();
-    PredictionColumn col{f.name + "_predictions", {}};
-    for (int64_t i = 0; i < n; ++i) {
-      std::string s;
-      for (int64_t j = 0; j < d; ++j) s += (j ? " " : "") + format_double(v[i * d + j]);
-      col.values.push_back(std::move(s));
-    }
-    return {col};
   }
 };
 

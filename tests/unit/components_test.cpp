@@ -167,7 +167,7 @@ TEST_CASE("combiners and decoders build from defaults and train") {
     auto out = dec->forward(hidden());
     if (type == "text" || type == "sequence")
       CHECK(out.sizes() == torch::IntArrayRef({2, 7, 4}));
-    else if (type == "category" || type == "set" || type == "vector")
+    else if (type == "category" || type == "set" || type == "vector" || type == "timeseries")
       CHECK(out.sizes() == torch::IntArrayRef({2, 4}));
     else
       CHECK(out.sizes() == torch::IntArrayRef({2}));

@@ -145,6 +145,30 @@ TEST_CASE("splits: fixed, random proportions, stratified ratios, hash by value")
   for (auto r : s.test) CHECK(seen.count(r % 3) == 0);
 }
 
+TEST_CASE("splits: datetime orders rows by their time (earliest train, latest test); bad times named") {
+  // 10 rows, out of order, in two formats; row 6 is dropped.
+  Table t = table("d,y\n2024-01-05,1\n2024-01-02 12:00:00,1\n2024-01-09,1\n2024-01-01,1\n2024-01-07,1\n"
+                  "2024-01-03,1\n2024-01-10,1\n2024-01-04,1\n2024-01-08,1\n2024-01-06,1\n",
+                  {"d", "y"});
+  std::vector<uint8_t> keep(10, 1);
+  keep[6] = 0;  // 2024-01-10
+  PreprocessingConfig p;
+  p.split.type = "datetime";
+  p.split.column = "d";
+  p.split.probabilities = {0.6, 0.2, 0.2};
+  auto s = split_rows(t, p, 42, keep);
+  // 9 kept rows by time: 01 (row 3), 02 (1), 03 (5), 04 (7), 05 (0) | 06 (9), 07 (4) | 08 (8), 09 (2)
+  CHECK(s.train == std::vector<int64_t>{0, 1, 3, 5, 7});
+  CHECK(s.validation == std::vector<int64_t>{4, 9});
+  CHECK(s.test == std::vector<int64_t>{2, 8});
+  Table bad = table("d,y\n2024-01-05,1\nsoon,1\n", {"d", "y"});
+  std::vector<uint8_t> keep2(2, 1);
+  CHECK_THROWS_WITH_AS(split_rows(bad, p, 42, keep2),
+                       "t.csv:3: column 'd': 'soon' is not a date or time (the datetime split orders rows by "
+                       "it; e.g. 2024-01-31 or 2024-01-31 13:45:00)",
+                       DataError);
+}
+
 TEST_CASE("learning-rate schedules") {
   Config c = config("input_features: [{name: a, type: number}]\noutput_features: [{name: y, type: binary}]\n"
                     "trainer: {learning_rate: 0.1, learning_rate_scheduler: {decay: linear, warmup_fraction: 0.1}}\n");

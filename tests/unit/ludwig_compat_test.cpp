@@ -144,8 +144,8 @@ TEST_CASE("names Ludwig has and Kiln lacks say so, without a typo suggestion") {
   CHECK(config_error_of("input_features: [{name: a, type: audio}]\n" + base) ==
         "m.yaml:1:34: input_features[0].type: Ludwig's feature type 'audio' is not available in Kiln: "
         "audio features are not supported by Kiln");
-  CHECK(config_error_of("input_features: [{name: a, type: number}]\noutput_features: [{name: y, type: timeseries}]\n")
-            .find("output_features[0].type: Ludwig's output type 'timeseries' is not available in Kiln") !=
+  CHECK(config_error_of("input_features: [{name: a, type: number}]\noutput_features: [{name: y, type: image}]\n")
+            .find("output_features[0].type: Ludwig's output type 'image' is not available in Kiln") !=
         std::string::npos);
   CHECK(config_error_of("input_features: [{name: a, type: number}]\n" + base + "trainer: {optimizer: {type: lion}}\n")
             .find("trainer.optimizer.type: Ludwig's optimizer 'lion' is not available in Kiln") != std::string::npos);
@@ -159,6 +159,38 @@ TEST_CASE("names Ludwig has and Kiln lacks say so, without a typo suggestion") {
   // A real typo still gets its suggestion.
   CHECK(config_error_of("input_features: [{name: a, type: numbr}]\n" + base).find("did you mean 'number'") !=
         std::string::npos);
+}
+
+TEST_CASE("forecasting: an input and an output of one name; feature-level window_size has no effect") {
+  register_builtins();
+  const Config c = parse_config(
+      "input_features:\n"
+      "  - {name: load, type: timeseries, preprocessing: {window_size: 12}}\n"
+      "  - {name: load_input, type: number}\n"
+      "  - {name: history, type: timeseries, window_size: 64, encoder: {type: nbeats}}\n"
+      "output_features:\n"
+      "  - {name: load, type: timeseries, preprocessing: {horizon: 3}}\n"
+      "  - {name: forecast, type: timeseries, window_size: 8, horizon: 8}\n"
+      "preprocessing: {split: {type: datetime, column: ts}}\n",
+      "m.yaml");
+  REQUIRE(c.input_features.size() == 3);
+  CHECK(c.input_features[0].name == "load_input2");  // load_input is taken
+  CHECK(c.input_features[0].column == "load");
+  CHECK(c.output_features[0].name == "load");
+  CHECK(c.output_features[0].column == "load");
+  CHECK(has_warning(c, "m.yaml:2:12: input_features[0].name: 'load' is also an output feature's name; Kiln keys "
+                       "features by name, so this input is named 'load_input2' (its column stays 'load')"));
+  CHECK(has_warning(c, "input_features[2].window_size: has no effect in Kiln and is ignored: Ludwig reads the "
+                       "window from preprocessing.window_size"));
+  CHECK(has_warning(c, "output_features[1].window_size: has no effect in Kiln and is ignored"));
+  CHECK(has_warning(c, "output_features[1].horizon: has no effect in Kiln and is ignored"));
+  CHECK(c.warnings.size() == 4);
+  CHECK(c.input_features[2].encoder.type == "nbeats");
+  CHECK(c.preprocessing.split.type == "datetime");
+  // The datetime split needs its column.
+  CHECK(config_error_of("input_features: [{name: a, type: number}]\noutput_features: [{name: y, type: number}]\n"
+                        "preprocessing: {split: {type: datetime}}\n") ==
+        "m.yaml:3:24: preprocessing.split.column: split type 'datetime' needs a column");
 }
 
 TEST_CASE("an LLM config is refused at model_type, before any of its keys") {

@@ -142,8 +142,8 @@ TEST_CASE("text config errors name the key") {
       doctest::Contains("unknown decoder 'taggr' for text output"), ConfigError);
   CHECK_THROWS_WITH_AS(
       parse_config("input_features: [{name: x, type: number}]\n"
-                   "output_features: [{name: y, type: timeseries}]\n", "m.yaml"),
-      doctest::Contains("output_features[0].type: Ludwig's output type 'timeseries' is not available in Kiln"), ConfigError);
+                   "output_features: [{name: y, type: image}]\n", "m.yaml"),
+      doctest::Contains("output_features[0].type: Ludwig's output type 'image' is not available in Kiln"), ConfigError);
 }
 
 TEST_CASE("text output: targets end with <EOS>; a generator learns them; token/sequence accuracy, perplexity") {
