@@ -24,7 +24,7 @@ for cfg in "$configs"/*.yaml; do
   echo "ok: $name validates, trains one epoch on 200 synthesized rows and predicts them ($(grep -c warning "$WORK/$name.warnings" || true) warnings)"
   n=$((n + 1))
 done
-[ "$n" -ge 7 ] || fail "expected at least 7 configs in tests/ludwig_configs, found $n"
+[ "$n" -ge 8 ] || fail "expected at least 8 configs in tests/ludwig_configs, found $n"
 
 # The Ludwig 0.4 config: every rewrite said once, at its line.
 w="$WORK/titanic_v04.warnings"
