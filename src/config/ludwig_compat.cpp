@@ -29,7 +29,8 @@ const char* kHfTokenizer =
     "Kiln's pretrained tokenizer is hf_tokenizer (BERT's WordPiece, from a local model directory); or use "
     "sentencepiece, trained on the training split";
 const char* kOptimizer =
-    "Kiln has adam, adamw, sgd, rmsprop, adagrad, adadelta, adamax, nadam, radam and lbfgs";
+    "Kiln has adam, adamw, sgd, rmsprop, adagrad, adadelta, adamax, nadam, radam, lbfgs, adafactor, muon and "
+    "schedule_free_adamw";
 
 using Table = std::map<std::string, std::map<std::string, std::string>>;
 
@@ -65,8 +66,7 @@ const Table& ludwig_only() {
                          "ft_transformer, tabnet, comparator and project_aggregate";
     t["combiner"]["tabpfn_v2"] = "pretrained TabPFN weights are not built in (Kiln never downloads weights)";
 
-    for (const char* n : {"lamb", "lars", "lion", "adafactor", "muon", "schedule_free_adamw",
-                          "soap", "paged_adam", "paged_adamw", "paged_lion", "adam_8bit", "adamw_8bit",
+    for (const char* n : {"lamb", "lars", "lion", "soap", "paged_adam", "paged_adamw", "paged_lion", "adam_8bit", "adamw_8bit",
                           "adagrad_8bit", "lamb_8bit", "lars_8bit", "lion_8bit", "paged_adam_8bit",
                           "paged_adamw_8bit", "paged_lion_8bit", "rmsprop_8bit", "sgd_8bit"})
       t["optimizer"][n] = kOptimizer;

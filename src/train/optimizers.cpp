@@ -124,6 +124,63 @@ struct AdadeltaOptions : Options<AdadeltaOptions> {
   }
 };
 
+// Adafactor (Shazeer & Stern, 2018; as Hugging Face's transformers.optimization.Adafactor, whose
+// keys Ludwig exposes): second moments factored into row and column averages for each weight
+// matrix (the last two dimensions), updates clipped to RMS 1, and with relative_step a step size
+// of its own, min(0.01, 1/sqrt(step)) (warmup_init: min(1e-6 step, 1/sqrt(step))), scaled by the
+// parameter's RMS (at least 0.001) when scale_parameter; else trainer.learning_rate. No first
+// moment (beta1 none) and no weight decay, Hugging Face's defaults. The factors live in a
+// parameter-sized buffer (the row factor, then the column factor, in the parameter's place), so
+// they save no memory here.
+struct AdafactorOptions : Options<AdafactorOptions> {
+  bool scale_parameter = true, relative_step = true, warmup_init = false;
+  template <class V>
+  void visit(V& v) {
+    v("scale_parameter", scale_parameter, "scale the step size by each parameter's root mean square");
+    v("relative_step", relative_step,
+      "Adafactor's own step size, min(0.01, 1/sqrt(step)), instead of trainer.learning_rate");
+    v("warmup_init", warmup_init, "relative_step: grow the step size as 1e-6 x step at first");
+  }
+};
+
+// Muon (Jordan et al., 2024; Ludwig's implementation): SGD momentum (Nesterov by default), then
+// each weight matrix's update (a parameter of 2 or more dimensions, flattened past the first)
+// replaced by its orthogonal factor, by 5 Newton-Schulz iterations, and scaled by
+// sqrt(max(rows, columns)); biases and other vectors take the momentum update as it is. The
+// iterations run in float32 (Ludwig's in bfloat16), so results do not depend on the CPU's bfloat16.
+struct MuonOptions : Options<MuonOptions> {
+  double momentum = 0.95;
+  bool nesterov = true;
+  template <class V>
+  void visit(V& v) {
+    v("momentum", momentum, "momentum factor", in_range(0, 1));
+    v("nesterov", nesterov, "Nesterov momentum before the orthogonalization");
+  }
+};
+
+// Schedule-free AdamW (Defazio et al., 2024; the reference implementation's AdamWScheduleFree, which
+// Ludwig uses): no learning-rate schedule; the gradient is taken at y, an interpolation of the
+// averaged iterate x (evaluated and saved) and the base sequence z. Adam's second moment (bias
+// corrected in the denominator), weight decay at y, a linear warm-up over warmup_steps, and the
+// average weighting steps by the largest learning rate so far, squared.
+struct ScheduleFreeOptions : Options<ScheduleFreeOptions> {
+  std::vector<double> betas = {0.9, 0.999};
+  double eps = 1e-8;
+  double weight_decay = 0.0;
+  int warmup_steps = 0;
+  template <class V>
+  void visit(V& v) {
+    v("betas", betas, "interpolation (beta1) and second-moment (beta2) coefficients", in_range(0, 1, false, true));
+    v("eps", eps, "added to the denominator", above(0));
+    v("weight_decay", weight_decay, "decoupled weight decay, at y", at_least(0));
+    v("warmup_steps", warmup_steps, "steps of linear learning-rate warm-up", at_least(0));
+  }
+  std::vector<std::string> problems() const override {
+    if (betas.size() != 2) return {"betas: expected two numbers"};
+    return {};
+  }
+};
+
 // The learning rate of a RuleOptimizer's parameter group.
 struct RuleGroupOptions : torch::optim::OptimizerCloneableOptions<RuleGroupOptions> {
   double lr = 0.001;
@@ -137,14 +194,81 @@ std::unique_ptr<torch::optim::Optimizer> rule_optimizer(std::vector<torch::Tenso
   return std::make_unique<RuleOptimizer>(std::move(p), lr, weight_decay, std::move(fields), std::move(rule));
 }
 
+torch::Tensor rms(const torch::Tensor& t) { return t.norm() / std::sqrt(static_cast<double>(std::max<int64_t>(1, t.numel()))); }
+
+// The orthogonal factor of a matrix by Muon's quintic Newton-Schulz iteration (5 steps), in
+// float32 or the matrix's wider type.
+torch::Tensor newton_schulz(const torch::Tensor& g) {
+  const double a = 3.4445, b = -4.7750, c = 2.0315;
+  torch::Tensor x = g.scalar_type() == torch::kFloat64 ? g.clone() : g.to(torch::kFloat32);
+  x = x / (x.norm() + 1e-7);
+  const bool tall = x.size(0) > x.size(1);  // iterate on the wide orientation: X X^T is the smaller
+  if (tall) x = x.t();
+  for (int i = 0; i < 5; ++i) {
+    torch::Tensor m = x.mm(x.t());
+    x = a * x + (b * m + c * m.mm(m)).mm(x);
+  }
+  if (tall) x = x.t();
+  return x.to(g.scalar_type());
+}
+
+class ScheduleFreeAdamW : public RuleOptimizer, public EvalWeights {
+ public:
+  ScheduleFreeAdamW(std::vector<torch::Tensor> p, double lr, const ScheduleFreeOptions& o)
+      : RuleOptimizer(std::move(p), lr, 0.0, {"z", "exp_avg_sq", "lr_max", "weight_sum"}, rule(o)), beta1_(o.betas[0]) {}
+  // y = (1 - beta1) z + beta1 x, so x = y + (1 - 1/beta1) (z - y) and y = x + (1 - beta1) (z - x),
+  // as the reference implementation's eval() and train().
+  void use_eval_weights() override { interpolate(1 - 1 / beta1_); }
+  void use_train_weights() override { interpolate(1 - beta1_); }
+
+ private:
+  void interpolate(double w) {
+    torch::NoGradGuard no_grad;
+    for (auto& group : param_groups_)
+      for (auto& p : group.params()) {
+        auto it = state_.find(c10::guts::to_string(p.unsafeGetTensorImpl()));
+        if (it == state_.end()) continue;  // no step yet: x = y = z
+        p.lerp_(static_cast<RuleState&>(*it->second).fields.at("z"), w);
+      }
+  }
+  static Rule rule(const ScheduleFreeOptions& o) {
+    return [o](torch::Tensor& y, const torch::Tensor& g, double lr, RuleState& s) {
+      auto& z = s.fields["z"];
+      auto& v = s.fields["exp_avg_sq"];
+      // lr_max and weight_sum are one number each, kept per element for the checkpoint codec.
+      auto& lr_max_t = s.fields["lr_max"];
+      auto& weight_sum_t = s.fields["weight_sum"];
+      if (s.step == 1) z.copy_(y);
+      const double k = static_cast<double>(s.step - 1);
+      const double b1 = o.betas[0], b2 = o.betas[1];
+      const double sched = k < o.warmup_steps ? (k + 1) / o.warmup_steps : 1.0;
+      const double lr_t = lr * sched;
+      const double lr_max = std::max(lr_t, lr_max_t.flatten()[0].item<double>());
+      const double weight = lr_max * lr_max;
+      const double weight_sum = weight_sum_t.flatten()[0].item<double>() + weight;
+      lr_max_t.fill_(lr_max);
+      weight_sum_t.fill_(weight_sum);
+      const double ckp1 = weight_sum > 0 ? weight / weight_sum : 0.0;
+      v.mul_(b2).addcmul_(g, g, 1 - b2);
+      torch::Tensor step = g / v.div(1 - std::pow(b2, k + 1)).sqrt_().add_(o.eps);
+      if (o.weight_decay != 0) step.add_(y, o.weight_decay);
+      y.lerp_(z, ckp1);
+      y.add_(step, lr_t * (b1 * (1 - ckp1) - 1));
+      z.sub_(step, lr_t);
+    };
+  }
+  double beta1_;
+};
+
 }  // namespace
 
 RuleOptimizer::RuleOptimizer(std::vector<torch::Tensor> params, double lr, double weight_decay,
-                             std::vector<std::string> fields, Rule rule)
+                             std::vector<std::string> fields, Rule rule, std::vector<ParameterSlice> layout)
     : Optimizer({torch::optim::OptimizerParamGroup(std::move(params))}, std::make_unique<RuleGroupOptions>(lr)),
       weight_decay_(weight_decay),
       fields_(std::move(fields)),
-      rule_(std::move(rule)) {}
+      rule_(std::move(rule)),
+      layout_(std::move(layout)) {}
 
 torch::Tensor RuleOptimizer::step(LossClosure closure) {
   torch::NoGradGuard no_grad;
@@ -166,7 +290,21 @@ torch::Tensor RuleOptimizer::step(LossClosure closure) {
       }
       auto& st = static_cast<RuleState&>(*it->second);
       ++st.step;
-      rule_(p, weight_decay_ ? p.grad().add(p, weight_decay_) : p.grad(), lr, st);
+      const torch::Tensor grad = weight_decay_ ? p.grad().add(p, weight_decay_) : p.grad();
+      if (layout_.empty() || p.dim() != 1) {
+        rule_(p, grad, lr, st);
+        continue;
+      }
+      for (const auto& sl : layout_) {  // one parameter at a time, as views shaped as it
+        int64_t n = 1;
+        for (int64_t d : sl.shape) n *= d;
+        auto view = [&](const torch::Tensor& t) { return t.slice(0, sl.offset, sl.offset + n).view(sl.shape); };
+        RuleState one;
+        one.step = st.step;
+        for (const auto& [name, f] : st.fields) one.fields[name] = view(f);
+        torch::Tensor pv = view(p);
+        rule_(pv, view(grad), lr, one);
+      }
     }
   }
   return loss;
@@ -196,7 +334,7 @@ void set_learning_rate(torch::optim::Optimizer& opt, double lr) {
 void register_optimizers() {
   register_optimizer(
       "adam", {"Adam", {}, [] { return std::make_shared<AdamOptions>(); }},
-      [](const OptionsBase& o, std::vector<torch::Tensor> p, double lr) {
+      [](const OptionsBase& o, std::vector<torch::Tensor> p, double lr, const std::vector<ParameterSlice>&) {
         const auto& a = dynamic_cast<const AdamOptions&>(o);
         auto opts = torch::optim::AdamOptions(lr)
                         .betas({a.betas[0], a.betas[1]})
@@ -208,7 +346,7 @@ void register_optimizers() {
   register_optimizer(
       "adamw",
       {"AdamW (decoupled weight decay)", {}, [] { return std::make_shared<AdamOptions>(); }},
-      [](const OptionsBase& o, std::vector<torch::Tensor> p, double lr) {
+      [](const OptionsBase& o, std::vector<torch::Tensor> p, double lr, const std::vector<ParameterSlice>&) {
         const auto& a = dynamic_cast<const AdamOptions&>(o);
         auto opts = torch::optim::AdamWOptions(lr)
                         .betas({a.betas[0], a.betas[1]})
@@ -220,7 +358,7 @@ void register_optimizers() {
       });
   register_optimizer(
       "sgd", {"stochastic gradient descent", {}, [] { return std::make_shared<SgdOptions>(); }},
-      [](const OptionsBase& o, std::vector<torch::Tensor> p, double lr) {
+      [](const OptionsBase& o, std::vector<torch::Tensor> p, double lr, const std::vector<ParameterSlice>&) {
         const auto& a = dynamic_cast<const SgdOptions&>(o);
         auto opts = torch::optim::SGDOptions(lr)
                         .momentum(a.momentum)
@@ -232,7 +370,7 @@ void register_optimizers() {
   register_optimizer(
       "lbfgs", {"L-BFGS: max_iter quasi-Newton iterations on each step's batch (full-batch use: batch_size >= rows)",
                 {}, [] { return std::make_shared<LbfgsOptions>(); }},
-      [](const OptionsBase& o, std::vector<torch::Tensor> p, double lr) {
+      [](const OptionsBase& o, std::vector<torch::Tensor> p, double lr, const std::vector<ParameterSlice>&) {
         const auto& a = dynamic_cast<const LbfgsOptions&>(o);
         auto opts = torch::optim::LBFGSOptions(lr)
                         .max_iter(a.max_iter)
@@ -244,7 +382,7 @@ void register_optimizers() {
         return std::unique_ptr<torch::optim::Optimizer>(new torch::optim::LBFGS(std::move(p), opts));
       });
   register_optimizer("rmsprop", {"RMSprop", {}, [] { return std::make_shared<RmspropOptions>(); }},
-                     [](const OptionsBase& o, std::vector<torch::Tensor> p, double lr) {
+                     [](const OptionsBase& o, std::vector<torch::Tensor> p, double lr, const std::vector<ParameterSlice>&) {
                        const auto& a = dynamic_cast<const RmspropOptions&>(o);
                        auto opts = torch::optim::RMSpropOptions(lr)
                                        .momentum(a.momentum)
@@ -256,7 +394,7 @@ void register_optimizers() {
                            new torch::optim::RMSprop(std::move(p), opts));
                      });
   register_optimizer("adagrad", {"Adagrad", {}, [] { return std::make_shared<AdagradOptions>(); }},
-                     [](const OptionsBase& o, std::vector<torch::Tensor> p, double lr) {
+                     [](const OptionsBase& o, std::vector<torch::Tensor> p, double lr, const std::vector<ParameterSlice>&) {
                        const auto& a = dynamic_cast<const AdagradOptions&>(o);
                        auto opts = torch::optim::AdagradOptions(lr)
                                        .lr_decay(a.lr_decay)
@@ -268,7 +406,7 @@ void register_optimizers() {
                      });
   register_optimizer(
       "adamax", {"Adamax (Adam with the infinity norm)", {}, [] { return std::make_shared<AdamaxOptions>(); }},
-      [](const OptionsBase& o, std::vector<torch::Tensor> p, double lr) {
+      [](const OptionsBase& o, std::vector<torch::Tensor> p, double lr, const std::vector<ParameterSlice>&) {
         const auto a = dynamic_cast<const AdamaxOptions&>(o);
         return rule_optimizer(std::move(p), lr, a.weight_decay, {"exp_avg", "exp_inf"},
                               [a](torch::Tensor& w, const torch::Tensor& g, double lr, RuleState& s) {
@@ -286,7 +424,7 @@ void register_optimizers() {
                   o->nadam = true;
                   return o;
                 }},
-      [](const OptionsBase& o, std::vector<torch::Tensor> p, double lr) {
+      [](const OptionsBase& o, std::vector<torch::Tensor> p, double lr, const std::vector<ParameterSlice>&) {
         const auto a = dynamic_cast<const AdamaxOptions&>(o);
         return rule_optimizer(
             std::move(p), lr, a.weight_decay, {"exp_avg", "exp_avg_sq", "mu_product"},
@@ -310,7 +448,7 @@ void register_optimizers() {
       });
   register_optimizer(
       "radam", {"RAdam (Adam with a rectified warm-up)", {}, [] { return std::make_shared<AdamaxOptions>(); }},
-      [](const OptionsBase& o, std::vector<torch::Tensor> p, double lr) {
+      [](const OptionsBase& o, std::vector<torch::Tensor> p, double lr, const std::vector<ParameterSlice>&) {
         const auto a = dynamic_cast<const AdamaxOptions&>(o);
         return rule_optimizer(std::move(p), lr, a.weight_decay, {"exp_avg", "exp_avg_sq"},
                               [a](torch::Tensor& w, const torch::Tensor& g, double lr, RuleState& s) {
@@ -335,7 +473,7 @@ void register_optimizers() {
       });
   register_optimizer(
       "adadelta", {"Adadelta", {}, [] { return std::make_shared<AdadeltaOptions>(); }},
-      [](const OptionsBase& o, std::vector<torch::Tensor> p, double lr) {
+      [](const OptionsBase& o, std::vector<torch::Tensor> p, double lr, const std::vector<ParameterSlice>&) {
         const auto a = dynamic_cast<const AdadeltaOptions&>(o);
         return rule_optimizer(std::move(p), lr, a.weight_decay, {"square_avg", "acc_delta"},
                               [a](torch::Tensor& w, const torch::Tensor& g, double lr, RuleState& s) {
@@ -346,6 +484,73 @@ void register_optimizers() {
                                 acc.mul_(a.rho).addcmul_(delta, delta, 1 - a.rho);
                                 w.add_(delta, -lr);
                               });
+      });
+  register_optimizer(
+      "adafactor",
+      {"Adafactor (factored second moments, its own step size with relative_step)", {},
+       [] { return std::make_shared<AdafactorOptions>(); }},
+      [](const OptionsBase& o, std::vector<torch::Tensor> p, double lr, const std::vector<ParameterSlice>& layout) {
+        const auto a = dynamic_cast<const AdafactorOptions&>(o);
+        return std::make_unique<RuleOptimizer>(
+            std::move(p), lr, 0.0, std::vector<std::string>{"exp_avg_sq"},
+            [a](torch::Tensor& w, const torch::Tensor& g, double lr, RuleState& s) {
+              const double t = static_cast<double>(s.step);
+              double step_size = lr;
+              if (a.relative_step) step_size = std::min(a.warmup_init ? 1e-6 * t : 1e-2, 1 / std::sqrt(t));
+              if (a.scale_parameter) step_size *= std::max(1e-3, rms(w).item<double>());
+              const double beta2 = 1 - std::pow(t, -0.8);
+              torch::Tensor sq = g * g + 1e-30;
+              torch::Tensor update;
+              const int64_t d = w.dim();
+              torch::Tensor buf = s.fields["exp_avg_sq"].reshape({-1});  // a view of the parameter's place
+              if (d >= 2 && w.size(d - 1) >= 2 && w.size(d - 2) >= 2) {
+                // Factored: the row average (all dimensions but the last), then the column average
+                // (all but the second last). With a dimension of 1 the factored rule equals the plain one.
+                std::vector<int64_t> row_shape(w.sizes().begin(), w.sizes().end() - 1);
+                std::vector<int64_t> col_shape(w.sizes().begin(), w.sizes().end() - 2);
+                col_shape.push_back(w.size(d - 1));
+                const int64_t nr = w.numel() / w.size(d - 1), nc = w.numel() / w.size(d - 2);
+                torch::Tensor row = buf.slice(0, 0, nr).view(row_shape);
+                torch::Tensor col = buf.slice(0, nr, nr + nc).view(col_shape);
+                row.mul_(beta2).add_(sq.mean(-1), 1 - beta2);
+                col.mul_(beta2).add_(sq.mean(-2), 1 - beta2);
+                torch::Tensor r = row.div(row.mean(-1, true)).rsqrt_().unsqueeze(-1);
+                update = r * col.rsqrt().unsqueeze(-2) * g;
+              } else {
+                torch::Tensor v = buf.view(w.sizes());
+                v.mul_(beta2).add_(sq, 1 - beta2);
+                update = v.rsqrt() * g;
+              }
+              update.div_(std::max(1.0, rms(update).item<double>()));  // clip_threshold 1
+              w.sub_(update, step_size);
+            },
+            layout);
+      });
+  register_optimizer(
+      "muon", {"Muon (momentum, then each weight matrix's update orthogonalized)", {},
+               [] { return std::make_shared<MuonOptions>(); }},
+      [](const OptionsBase& o, std::vector<torch::Tensor> p, double lr, const std::vector<ParameterSlice>& layout) {
+        const auto a = dynamic_cast<const MuonOptions&>(o);
+        return std::make_unique<RuleOptimizer>(
+            std::move(p), lr, 0.0, std::vector<std::string>{"momentum_buffer"},
+            [a](torch::Tensor& w, const torch::Tensor& g, double lr, RuleState& s) {
+              auto& buf = s.fields["momentum_buffer"];
+              buf.mul_(a.momentum).add_(g);
+              torch::Tensor update = a.nesterov ? g + a.momentum * buf : buf.clone();
+              if (w.dim() >= 2) {
+                torch::Tensor m = newton_schulz(update.reshape({w.size(0), -1}));
+                update = m.view(w.sizes()) * std::sqrt(static_cast<double>(std::max(m.size(0), m.size(1))));
+              }
+              w.sub_(update, lr);
+            },
+            layout);
+      });
+  register_optimizer(
+      "schedule_free_adamw",
+      {"schedule-free AdamW (no learning-rate schedule; evaluates its averaged weights)", {},
+       [] { return std::make_shared<ScheduleFreeOptions>(); }},
+      [](const OptionsBase& o, std::vector<torch::Tensor> p, double lr, const std::vector<ParameterSlice>&) {
+        return std::make_unique<ScheduleFreeAdamW>(std::move(p), lr, dynamic_cast<const ScheduleFreeOptions&>(o));
       });
 }
 

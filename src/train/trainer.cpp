@@ -333,7 +333,9 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
   const std::unique_ptr<LossBalancer> balancer = make_loss_balancer(tc, loss_weights);
   const std::vector<ParameterSlice> slices = parameter_slices(model, trainable);
   auto optimizer = (*optimizer_builders().find(tc.optimizer.type))(
-      *tc.optimizer.options, std::vector<torch::Tensor>{flat.flat()}, tc.learning_rate);
+      *tc.optimizer.options, std::vector<torch::Tensor>{flat.flat()}, tc.learning_rate, slices);
+  // schedule_free_adamw: evaluated, saved and checkpointed at its averaged weights.
+  auto* eval_weights = dynamic_cast<EvalWeights*>(optimizer.get());
   const Batcher batcher(data.columns, data.lazy);
   make_dirs(ckpt_dir);
   const bool bf16 = use_bfloat16(c);
@@ -396,6 +398,7 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
   out.bfloat16 = bf16;
   if (resume_from) {
     resume_from->load_rest(*optimizer, flat.flat(), slices, st, out.stats, balancer.get());
+    if (eval_weights) eval_weights->use_train_weights();  // the checkpoint holds the evaluation weights
     out.resumed_from = st.epochs_done;
     st.early_stopped = tc.early_stop > 0 && st.since_best >= tc.early_stop;
     if (!run.quiet)
@@ -497,6 +500,7 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
       break;
     }
     double train_secs = seconds_since(t_epoch);
+    if (eval_weights) eval_weights->use_eval_weights();
 
     // Evaluation: the training loss seen during the epoch, then validation and test.
     if (tc.evaluate_training_set) {
@@ -548,6 +552,7 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
     }
     if (tc.early_stop > 0 && st.since_best >= tc.early_stop) st.early_stopped = true;
     save_checkpoint(ckpt, model, *optimizer, flat.flat(), slices, st, out.stats, balancer.get());
+    if (eval_weights) eval_weights->use_train_weights();
 
     if (!run.quiet) {
       const auto& tr = out.stats.splits["training"]["combined"]["loss"];

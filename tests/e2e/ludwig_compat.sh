@@ -272,3 +272,37 @@ grep -q "regularization_lambda: 10" "$WORK/reg.yaml" || fail "reg.yaml not writt
 "$KILN" predict --model_path "$WORK/reg/model" --dataset "$SRC/examples/penguins/penguins.csv" --output_directory "$WORK/reg.pred" -q >/dev/null 2>&1
 top=$(awk -F, 'NR>1 {s += $2; n++} END {printf "%.3f", s/n}' "$WORK/reg.pred/predictions.csv")
 at_most "$top" 0.5 "regularization_lambda 10: mean top probability"
+
+# The optimizers Ludwig has beyond libtorch's (Ludwig's optimizer examples): each trains the
+# penguins species classifier; schedule_free_adamw, which evaluates and saves its averaged
+# weights, also resumes after a kill -9 mid-epoch to the same statistics and predictions.
+for opt in "adafactor" "muon, momentum: 0.9" "schedule_free_adamw, warmup_steps: 10"; do
+  name=${opt%%,*}
+  { penguin_inputs; cat <<YAML; } > "$WORK/$name.yaml"
+output_features:
+  - {name: species, type: category}
+combiner: {type: concat, fc_layers: [{output_size: 32}]}
+trainer: {epochs: 8, batch_size: 32, learning_rate: 0.01, optimizer: {type: $opt}}
+YAML
+  "$KILN" experiment --config "$WORK/$name.yaml" --dataset "$SRC/examples/penguins/penguins.csv" \
+    --output_directory "$WORK/$name" --threads 2 -q >/dev/null 2>"$WORK/$name.err" || fail "$name: $(cat "$WORK/$name.err")"
+  at_least "$(json "$WORK/$name/test_statistics.json" '.species.accuracy')" 0.9 "$name: species test accuracy"
+done
+set +e
+KILN_TEST_KILL_AFTER_STEPS=20 "$KILN" train --config "$WORK/schedule_free_adamw.yaml" --dataset "$SRC/examples/penguins/penguins.csv" \
+  --output_directory "$WORK/sf_resumed" --threads 2 -q >/dev/null 2>&1
+rc=$?
+set -e
+[ "$rc" -eq 137 ] || fail "schedule_free_adamw: expected the run to be killed (exit 137), got $rc"
+"$KILN" train --config "$WORK/schedule_free_adamw.yaml" --dataset "$SRC/examples/penguins/penguins.csv" \
+  --output_directory "$WORK/sf_resumed" --threads 2 --resume -q >/dev/null 2>&1 || fail "schedule_free_adamw: resume"
+"$KILN" train --config "$WORK/schedule_free_adamw.yaml" --dataset "$SRC/examples/penguins/penguins.csv" \
+  --output_directory "$WORK/sf_straight" --threads 2 -q >/dev/null 2>&1 || fail "schedule_free_adamw: train"
+cmp "$WORK/sf_straight/training_statistics.json" "$WORK/sf_resumed/training_statistics.json" \
+  || fail "schedule_free_adamw: a resumed run's statistics differ"
+for r in sf_straight sf_resumed; do
+  "$KILN" predict --model_path "$WORK/$r/model" --dataset "$SRC/examples/penguins/penguins.csv" --output_directory "$WORK/$r.pred" -q >/dev/null 2>&1
+done
+cmp "$WORK/sf_straight.pred/predictions.csv" "$WORK/sf_resumed.pred/predictions.csv" \
+  || fail "schedule_free_adamw: the resumed model predicts differently"
+echo "ok: schedule_free_adamw resumes to the same statistics and predictions"
