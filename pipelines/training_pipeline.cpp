@@ -70,6 +70,12 @@ std::string description_json(const TrainOptions& o, const Config& c, const Prepa
   w.Key("validation_field"), json_string(w, c.validation_field());
   w.Key("validation_metric"), json_string(w, c.validation_metric());
   w.Key("early_stopped"), w.Bool(t.early_stopped);
+  if (!t.soup_epochs.empty()) {  // trainer.model_soup: the model averages these epochs' weights
+    w.Key("model_soup_epochs");
+    w.StartArray();
+    for (int e : t.soup_epochs) w.Int(e);
+    w.EndArray();
+  }
   w.Key("model_files"), w.RawValue(model_files.c_str(), model_files.size(), rapidjson::kObjectType);
   w.Key("timings");
   w.StartObject();

@@ -201,6 +201,8 @@ struct TrainerConfig {
   double loss_balancing_lr = 0.01;
   std::optional<std::vector<double>> loss_balancing_preference_vector;
   double loss_balancing_tchebycheff_weight = 0.5;
+  std::optional<std::string> model_soup;  // uniform | greedy: train/trainer.cpp
+  int model_soup_top_k = 5;
   template <class V>
   void visit(V& v) {
     v("type", type, "trainer type (only 'trainer', the ECD trainer)", one_of({"trainer"}, "trainer type"));
@@ -209,7 +211,9 @@ struct TrainerConfig {
     v("batch_size", batch_size, "rows per training step", at_least(1));
     v("eval_batch_size", eval_batch_size, "rows per evaluation step (default: batch_size)", at_least(1));
     v("learning_rate", learning_rate, "initial learning rate", above(0));
-    v("optimizer", optimizer, "adam | adamw | sgd | rmsprop | adagrad | adamax | nadam | radam | adadelta, with their parameters");
+    v("optimizer", optimizer,
+      "adam | adamw | sgd | rmsprop | adagrad | adamax | nadam | radam | adadelta | lbfgs | adafactor | muon | "
+      "schedule_free_adamw, with their parameters");
     v("learning_rate_scheduler", learning_rate_scheduler, "warm-up, decay, reduce on plateau");
     v("early_stop", early_stop, "evaluations without improvement before stopping (<= 0: off)");
     v("gradient_clipping", gradient_clipping, "gradient clipping");
@@ -236,6 +240,12 @@ struct TrainerConfig {
       "pareto_mtl: one non-negative preference per output feature (normalized; default uniform)", at_least(0));
     v("loss_balancing_tchebycheff_weight", loss_balancing_tchebycheff_weight,
       "pareto_mtl: weight of the max term against the weighted sum", in_range(0, 1));
+    v("model_soup", model_soup,
+      "after training, the model is the average of the weights of the model_soup_top_k best epochs (by the "
+      "validation metric): uniform (all of them) or greedy (best first, each kept only if the validation "
+      "metric does not get worse; Wortsman et al., 2022)",
+      one_of({"uniform", "greedy"}, "model soup"));
+    v("model_soup_top_k", model_soup_top_k, "epochs kept for the model soup", at_least(1));
   }
 };
 

@@ -1,11 +1,13 @@
 #include "config/ludwig_compat.h"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <set>
 
 #include "config/schema.h"
 #include "config/yaml_io.h"
+#include "util/error.h"
 #include "util/strings.h"
 
 namespace kiln {
@@ -283,6 +285,7 @@ struct Upgrader {
 
   void run(YAML::Node& root) {
     if (!root.IsMap()) return;
+    apply_preset(root);
     move(root, "", "training", "trainer", "Ludwig 0.5");
     upgrade_trainer(root);
     upgrade_preprocessing(root);
@@ -303,6 +306,57 @@ struct Upgrader {
     }
     rename_inputs_named_as_outputs(root);
     upgrade_hyperopt(root);
+  }
+
+  // Ludwig's quality presets (ludwig/presets.py): a preset's settings are the base, and what the
+  // config writes wins. Unlike Ludwig's plain dictionary merge, a combiner or optimizer of another
+  // type than the preset's takes none of the preset's options for it (they would not be its keys).
+  void apply_preset(YAML::Node& root) {
+    YAML::Node p = get(root, "preset");
+    if (!p) return;
+    static const std::map<std::string, std::string> presets = {
+        {"medium_quality",
+         "{combiner: {type: concat, num_fc_layers: 2, output_size: 128}, trainer: {epochs: 50, early_stop: 5, "
+         "batch_size: 256}}"},
+        {"high_quality",
+         "{combiner: {type: transformer, num_layers: 2, hidden_size: 256, num_heads: 8}, trainer: {epochs: 100, "
+         "early_stop: 10, batch_size: 128, loss_balancing: uncertainty}}"},
+        {"best_quality",
+         "{combiner: {type: ft_transformer, num_layers: 4, hidden_size: 256, num_heads: 8}, trainer: {epochs: 200, "
+         "early_stop: 20, batch_size: 64, loss_balancing: uncertainty, model_soup: uniform, model_soup_top_k: 5}}"},
+        {"tabular_realmlp",
+         "{combiner: {type: concat, num_fc_layers: 4, output_size: 256, dropout: 0.15}, defaults: {number: "
+         "{preprocessing: {normalization: iq}}}, trainer: {epochs: 300, early_stop: 40, batch_size: 256, "
+         "learning_rate: 0.0005, optimizer: {type: adamw, weight_decay: 0.01}, learning_rate_scheduler: {decay: "
+         "cosine}}}"}};
+    const YAML::Node at = key_node(root, "preset");
+    if (!p.IsScalar() || !presets.count(p.Scalar())) {
+      std::vector<std::string> names;
+      for (const auto& [n, _] : presets) names.push_back(n);
+      throw ConfigError(yaml_where(file, p) + ": preset: expected one of Ludwig's presets " + join(names, ", ") +
+                        "; got " + scalar_text(p));
+    }
+    const std::string name = p.Scalar();
+    const YAML::Node base = YAML::Load(presets.at(name));
+    std::vector<std::string> set;
+    std::function<void(const YAML::Node&, YAML::Node, const std::string&)> merge =
+        [&](const YAML::Node& from, YAML::Node to, const std::string& path) {
+          if (YAML::Node t = get(to, "type"); t && get(from, "type") && t.IsScalar() && t.Scalar() != get(from, "type").Scalar())
+            return;  // another combiner / optimizer than the preset's
+          for (auto it = from.begin(); it != from.end(); ++it) {
+            const std::string k = it->first.Scalar();
+            YAML::Node mine = get(to, k);
+            if (mine && mine.IsMap() && it->second.IsMap()) {
+              merge(it->second, mine, child(path, k));
+            } else if (!mine) {
+              to[k] = YAML::Clone(it->second);
+              set.push_back(child(path, k));
+            }
+          }
+        };
+    merge(base, root, "");
+    note(at, "preset", "Ludwig's preset '" + name + "' sets what the config does not: " + join(set, ", "));
+    root.remove("preset");
   }
 
   // Ludwig allows an input and an output of the same name (forecasting a column from its own past:

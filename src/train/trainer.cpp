@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <map>
@@ -119,6 +120,9 @@ struct State {
   int plateau_wait = 0;
   int reductions = 0;
   bool early_stopped = false;
+  // trainer.model_soup: the best epochs so far (1-based epoch, validation value), best first; their
+  // weights are checkpoints/soup_epoch<N>.pt.
+  std::vector<std::pair<int, double>> soup;
 };
 
 // The counters of State, by name in checkpoints (model format 1). Checkpoints from before wrote
@@ -175,6 +179,13 @@ void save_checkpoint(const std::string& path, EcdModel& model, torch::optim::Opt
   for (size_t i = 0; i < values.size(); ++i) ar.write(kCounters[i], torch::tensor(values[i]));
   ar.write("best_value", torch::tensor({s.best_value}, torch::kFloat64));
   ar.write("statistics", bytes_tensor(stats.to_json()));
+  if (!s.soup.empty()) {
+    std::vector<int64_t> epochs;
+    std::vector<double> values;
+    for (const auto& [e, v] : s.soup) epochs.push_back(e), values.push_back(v);
+    ar.write("soup_epochs", torch::tensor(epochs, torch::kInt64));
+    ar.write("soup_values", torch::tensor(values, torch::kFloat64));
+  }
   if (balancer) {
     torch::serialize::OutputArchive bar;
     balancer->save(bar);
@@ -239,6 +250,11 @@ class Checkpoint {
       ar_.read("statistics", js);
       s.best_value = best.item<double>();
       stats = TrainingStatistics::from_json(tensor_bytes(js));
+      torch::Tensor soup_epochs, soup_values;
+      s.soup.clear();
+      if (ar_.try_read("soup_epochs", soup_epochs) && ar_.try_read("soup_values", soup_values))
+        for (int64_t i = 0; i < soup_epochs.numel(); ++i)
+          s.soup.emplace_back(static_cast<int>(soup_epochs[i].item<int64_t>()), soup_values[i].item<double>());
     } catch (const c10::Error& e) {
       fail(e);
     }
@@ -331,6 +347,7 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
   std::vector<double> loss_weights;
   for (const auto& f : c.output_features) loss_weights.push_back(f.loss.weight);
   const std::unique_ptr<LossBalancer> balancer = make_loss_balancer(tc, loss_weights);
+  auto soup_path = [&](int epoch) { return path_join(ckpt_dir, "soup_epoch" + std::to_string(epoch) + ".pt"); };
   const std::vector<ParameterSlice> slices = parameter_slices(model, trainable);
   auto optimizer = (*optimizer_builders().find(tc.optimizer.type))(
       *tc.optimizer.options, std::vector<torch::Tensor>{flat.flat()}, tc.learning_rate, slices);
@@ -551,7 +568,20 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
       }
     }
     if (tc.early_stop > 0 && st.since_best >= tc.early_stop) st.early_stopped = true;
+    std::vector<std::string> evicted;  // removed once the checkpoint no longer names them
+    if (tc.model_soup && std::isfinite(watched)) {
+      save_weights(model, soup_path(epoch + 1));
+      st.soup.emplace_back(epoch + 1, watched);
+      std::stable_sort(st.soup.begin(), st.soup.end(), [&](const auto& a, const auto& b) {
+        return higher ? a.second > b.second : a.second < b.second;
+      });
+      while (static_cast<int>(st.soup.size()) > tc.model_soup_top_k) {
+        evicted.push_back(soup_path(st.soup.back().first));
+        st.soup.pop_back();
+      }
+    }
     save_checkpoint(ckpt, model, *optimizer, flat.flat(), slices, st, out.stats, balancer.get());
+    for (const auto& f : evicted) std::remove(f.c_str());
     if (eval_weights) eval_weights->use_train_weights();
 
     if (!run.quiet) {
@@ -576,6 +606,60 @@ TrainOutcome train_model(EcdModel& model, const Config& c, const MetadataMap& me
   out.best_value = st.best_value;
   out.early_stopped = st.early_stopped;
   if (st.best_epoch > 0) load_weights(model, best_path);  // the best epoch's weights are the model
+  // trainer.model_soup: the model is the average of the best epochs' weights instead (every
+  // parameter and buffer, as Ludwig's uniform soup); greedy keeps an epoch only if the soup's
+  // validation metric does not get worse with it (Ludwig falls back to uniform).
+  st.soup.erase(std::remove_if(st.soup.begin(), st.soup.end(),
+                               [&](const auto& e) { return !file_exists(soup_path(e.first)); }),
+                st.soup.end());  // a finished run resumed: its soup was served already
+  if (tc.model_soup && st.soup.size() > 1) {
+    auto cook = [&](const std::vector<int>& epochs) {
+      std::vector<torch::Tensor> sum;
+      for (int e : epochs) {
+        load_weights(model, soup_path(e));
+        const auto state = model.named_state();
+        for (size_t j = 0; j < state.size(); ++j) {
+          auto t = state[j].second.detach().to(torch::kFloat64);
+          if (sum.size() <= j) sum.push_back(t.clone());
+          else sum[j] += t;
+        }
+      }
+      torch::NoGradGuard no_grad;
+      const auto state = model.named_state();
+      for (size_t j = 0; j < state.size(); ++j)
+        state[j].second.copy_((sum[j] / static_cast<double>(epochs.size())).to(state[j].second.scalar_type()));
+    };
+    auto value = [&] {
+      auto ev = evaluate(model, c, meta, batcher, has_validation ? data.validation : data.train, eval_batch, false);
+      return field == "combined" ? ev.combined_loss : ev.outputs.at(field)->value(metric);
+    };
+    std::vector<int> chosen;
+    double soup_value = st.soup[0].second;
+    if (*tc.model_soup == "greedy") {
+      chosen = {st.soup[0].first};
+      for (size_t i = 1; i < st.soup.size(); ++i) {
+        std::vector<int> candidate = chosen;
+        candidate.push_back(st.soup[i].first);
+        cook(candidate);
+        const double v = value();
+        if (std::isfinite(v) && (higher ? v >= soup_value : v <= soup_value)) chosen = candidate, soup_value = v;
+      }
+    } else {
+      for (const auto& e : st.soup) chosen.push_back(e.first);
+    }
+    cook(chosen);
+    if (*tc.model_soup == "uniform" || chosen.size() > 1) soup_value = value();
+    save_weights(model, best_path);
+    for (const auto& e : st.soup) std::remove(soup_path(e.first).c_str());
+    out.soup_epochs = chosen;
+    if (!run.quiet) {
+      std::vector<std::string> names;
+      for (int e : chosen) names.push_back(std::to_string(e));
+      std::fprintf(stderr, "model soup (%s) of epochs %s: %s %s %s %.4f (best epoch %d: %.4f)\n", tc.model_soup->c_str(),
+                   join(names, ", ").c_str(), watch_split.c_str(), field.c_str(), metric.c_str(), soup_value,
+                   st.best_epoch, st.best_value);
+    }
+  }
   return out;
 }
 

@@ -32,6 +32,7 @@ struct TrainOutcome {
   bool interrupted = false;  // should_stop or on_epoch ended training before its epochs were done
   int resumed_from = 0;  // epochs already done when resuming
   bool bfloat16 = false;  // the forward pass ran in bfloat16 (trainer.use_mixed_precision)
+  std::vector<int> soup_epochs;  // trainer.model_soup: the epochs whose weights were averaged (else empty)
   double seconds = 0;
 };
 

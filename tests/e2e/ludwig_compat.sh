@@ -306,3 +306,63 @@ done
 cmp "$WORK/sf_straight.pred/predictions.csv" "$WORK/sf_resumed.pred/predictions.csv" \
   || fail "schedule_free_adamw: the resumed model predicts differently"
 echo "ok: schedule_free_adamw resumes to the same statistics and predictions"
+
+# trainer.model_soup (Ludwig's key): uniform averages the best model_soup_top_k epochs' weights
+# (kiln evaluate of the saved model gives the validation loss the log reports, and the soup's
+# files are gone); greedy keeps an epoch only when the validation loss does not get worse, so the
+# saved model is at least as good as the best epoch on the validation rows; a run killed mid-way
+# and resumed cooks the same soup.
+for soup in uniform greedy; do
+  { penguin_inputs; cat <<YAML; } > "$WORK/soup_$soup.yaml"
+output_features:
+  - {name: species, type: category}
+combiner: {type: concat, fc_layers: [{output_size: 32}]}
+trainer: {epochs: 12, batch_size: 32, learning_rate: 0.01, model_soup: $soup, model_soup_top_k: 4, validation_metric: loss}
+YAML
+  "$KILN" train --config "$WORK/soup_$soup.yaml" --dataset "$SRC/examples/penguins/penguins.csv" \
+    --output_directory "$WORK/soup_$soup" --threads 2 >/dev/null 2>"$WORK/soup_$soup.err" || fail "soup $soup: $(cat "$WORK/soup_$soup.err")"
+  logged=$(sed -n "s/^model soup ($soup) of epochs .*: validation species loss \([0-9.]*\) .*/\1/p" "$WORK/soup_$soup.err")
+  [ -n "$logged" ] || fail "soup $soup: no model soup line: $(cat "$WORK/soup_$soup.err")"
+  ls "$WORK/soup_$soup/model/checkpoints" | grep -q soup && fail "soup $soup: soup files left behind"
+  "$KILN" evaluate --model_path "$WORK/soup_$soup/model" --dataset "$SRC/examples/penguins/penguins.csv" --split validation \
+    --output_directory "$WORK/soup_$soup.eval" -q >/dev/null 2>&1 || fail "soup $soup: evaluate"
+  loss=$(json "$WORK/soup_$soup.eval/test_statistics.json" '.species.loss')
+  awk -v a="$loss" -v b="$logged" 'BEGIN{exit !((a-b)^2 < 1e-8)}' || fail "soup $soup: evaluate gives validation loss $loss, the log $logged"
+  echo "ok: model soup ($soup) of epochs $(json "$WORK/soup_$soup/description.json" '.model_soup_epochs | map(tostring) | join(",")'): validation loss $loss"
+done
+[ "$(json "$WORK/soup_uniform/description.json" '.model_soup_epochs | length')" -eq 4 ] || fail "uniform soup: expected 4 epochs"
+at_most "$(json "$WORK/soup_greedy.eval/test_statistics.json" '.species.loss')" \
+  "$(json "$WORK/soup_greedy/description.json" '.best_validation_value')" "greedy soup's validation loss (the best epoch's)"
+set +e
+KILN_TEST_KILL_AFTER_STEPS=50 "$KILN" train --config "$WORK/soup_uniform.yaml" --dataset "$SRC/examples/penguins/penguins.csv" \
+  --output_directory "$WORK/soup_resumed" --threads 2 -q >/dev/null 2>&1
+set -e
+"$KILN" train --config "$WORK/soup_uniform.yaml" --dataset "$SRC/examples/penguins/penguins.csv" \
+  --output_directory "$WORK/soup_resumed" --threads 2 --resume -q >/dev/null 2>&1 || fail "soup: resume"
+cmp <(jq -c .model_soup_epochs "$WORK/soup_uniform/description.json") <(jq -c .model_soup_epochs "$WORK/soup_resumed/description.json") \
+  || fail "soup: a resumed run averaged other epochs"
+for r in soup_uniform soup_resumed; do
+  "$KILN" predict --model_path "$WORK/$r/model" --dataset "$SRC/examples/penguins/penguins.csv" --output_directory "$WORK/$r.pred" -q >/dev/null 2>&1
+done
+cmp "$WORK/soup_uniform.pred/predictions.csv" "$WORK/soup_resumed.pred/predictions.csv" || fail "soup: the resumed soup predicts differently"
+echo "ok: a resumed run cooks the same soup"
+
+# Ludwig's quality presets: best_quality's settings under the config's own (ft_transformer, uncertainty
+# loss balancing, a uniform soup of 5), each said in a warning; an unknown preset is an error at its line.
+{ echo "preset: best_quality"; penguin_inputs; cat <<'YAML'; } > "$WORK/preset.yaml"
+output_features:
+  - {name: species, type: category}
+trainer: {epochs: 3}
+YAML
+"$KILN" train --config "$WORK/preset.yaml" --dataset "$SRC/examples/penguins/penguins.csv" --output_directory "$WORK/preset" \
+  --threads 2 >/dev/null 2>"$WORK/preset.err" || fail "preset: $(cat "$WORK/preset.err")"
+grep -q "preset.yaml:1:1: preset: Ludwig's preset 'best_quality' sets what the config does not: combiner, trainer.early_stop, trainer.batch_size, trainer.loss_balancing, trainer.model_soup, trainer.model_soup_top_k" "$WORK/preset.err" \
+  || fail "preset warning: $(cat "$WORK/preset.err")"
+[ "$(json "$WORK/preset/description.json" '.model_soup_epochs | length')" -eq 3 ] || fail "preset: expected a soup of the 3 epochs"
+sed -i 's/best_quality/top_quality/' "$WORK/preset.yaml"
+set +e
+msg=$("$KILN" config --validate --config "$WORK/preset.yaml" 2>&1 >/dev/null)
+set -e
+[ "$msg" = "error: $WORK/preset.yaml:1:9: preset: expected one of Ludwig's presets best_quality, high_quality, medium_quality, tabular_realmlp; got 'top_quality'" ] \
+  || fail "unknown preset: $msg"
+echo "ok: presets"

@@ -193,6 +193,28 @@ TEST_CASE("forecasting: an input and an output of one name; feature-level window
         "m.yaml:3:24: preprocessing.split.column: split type 'datetime' needs a column");
 }
 
+TEST_CASE("a quality preset sets what the config does not; a combiner of another type keeps its own options") {
+  register_builtins();
+  const Config c = parse_config(
+      "preset: tabular_realmlp\n"
+      "input_features: [{name: a, type: number}]\n"
+      "output_features: [{name: y, type: binary}]\n"
+      "combiner: {type: tabnet}\n"
+      "trainer: {epochs: 7, optimizer: {type: adamw, weight_decay: 0.1}}\n",
+      "m.yaml");
+  CHECK(c.combiner.type == "tabnet");  // none of the preset's concat options
+  CHECK(c.trainer.epochs == 7);
+  CHECK(c.trainer.early_stop == 40);
+  CHECK(c.trainer.learning_rate == doctest::Approx(0.0005));
+  CHECK(c.trainer.optimizer.type == "adamw");
+  CHECK(has_warning(c, "m.yaml:1:1: preset: Ludwig's preset 'tabular_realmlp' sets what the config does not: defaults, "
+                       "trainer.early_stop, trainer.batch_size, trainer.learning_rate, trainer.learning_rate_scheduler"));
+  CHECK(config_error_of("preset: [best_quality]\ninput_features: [{name: a, type: number}]\n"
+                        "output_features: [{name: y, type: binary}]\n") ==
+        "m.yaml:1:9: preset: expected one of Ludwig's presets best_quality, high_quality, medium_quality, "
+        "tabular_realmlp; got a list");
+}
+
 TEST_CASE("an LLM config is refused at model_type, before any of its keys") {
   register_builtins();
   CHECK(config_error_of("base_model: meta-llama/Llama-2-7b-hf\n"
