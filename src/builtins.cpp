@@ -40,6 +40,7 @@ void register_builtins() {
     register_project_aggregate_combiner();
     register_tabnet_combiner();
     register_comparator_combiner();
+    register_hypernetwork_combiner();
     register_sequence_combiners();
     register_regressor_decoder();
     register_classifier_decoder();

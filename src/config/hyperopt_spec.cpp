@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <map>
 
 #include "config/yaml_io.h"
@@ -18,7 +19,9 @@ const std::map<std::string, SpaceType>& space_names() {
       {"loguniform", SpaceType::loguniform}, {"qloguniform", SpaceType::qloguniform},
       {"randn", SpaceType::randn},           {"qrandn", SpaceType::qrandn},
       {"randint", SpaceType::randint},       {"qrandint", SpaceType::qrandint},
-      {"lograndint", SpaceType::lograndint}, {"qlograndint", SpaceType::qlograndint}};
+      {"lograndint", SpaceType::lograndint}, {"qlograndint", SpaceType::qlograndint},
+      // Ludwig's Optuna executor's names: suggest_int (both bounds included) and suggest_categorical.
+      {"int", SpaceType::qrandint},          {"categorical", SpaceType::choice}};
   return m;
 }
 
@@ -46,11 +49,11 @@ struct SpaceBlock {
   template <class V>
   void visit(V& v) {
     v("space", space, "the space type", one_of(space_type_names(), "space type"), required);
-    v("categories", categories, "choice: the values");
+    v("categories", categories, "choice, categorical: the values");
     v("values", values, "grid_search: the values");
     v("lower", lower, "bounded spaces: lowest value", kFinite);
     v("upper", upper, "bounded spaces: highest value (randint, lograndint: excluded)", kFinite);
-    v("q", q, "quantized spaces: the step", kFinite, above(0));
+    v("q", q, "quantized spaces: the step (int: 1)", kFinite, above(0));
     v("base", base, "log spaces: the logarithm's base", kFinite, above(1));
     v("mean", mean, "randn, qrandn: mean", kFinite);
     v("sd", sd, "randn, qrandn: standard deviation", kFinite, above(0));
@@ -59,7 +62,8 @@ struct SpaceBlock {
     ParamSpace p;
     p.type = space_names().at(space);
     for (const auto& c : categories.empty() ? values : categories) p.categories.push_back(YAML::Clone(c));
-    p.lower = lower.value_or(0), p.upper = upper.value_or(0), p.q = q.value_or(0), p.base = base.value_or(10);
+    p.lower = lower.value_or(0), p.upper = upper.value_or(0), p.q = q.value_or(space == "int" ? 1 : 0);
+    p.base = base.value_or(10);
     p.mean = mean.value_or(0), p.sd = sd.value_or(1);
     return p;
   }
@@ -105,7 +109,7 @@ struct SpaceBlock {
     const bool quantized = p.type == SpaceType::quniform || p.type == SpaceType::qloguniform ||
                            p.type == SpaceType::qrandn || p.type == SpaceType::qrandint ||
                            p.type == SpaceType::qlograndint;
-    if (quantized && !q) out.push_back(space + " needs 'q' (the step)");
+    if (quantized && !q && space != "int") out.push_back(space + " needs 'q' (the step)");
     if (!quantized) forbid({{"q", bool(q)}});
     return out;
   }
@@ -166,6 +170,7 @@ struct ExecutorBlock {
   double trial_time_limit_s = 0;
   SchedulerBlock scheduler;
   std::optional<std::string> kubernetes_namespace;
+  std::optional<std::string> sampler, pruner;  // Ludwig's optuna executor
   static OneOf concurrency() {
     OneOf o = one_of({"auto"});
     o.accepts = [](const std::string& s) {
@@ -177,7 +182,15 @@ struct ExecutorBlock {
   }
   template <class V>
   void visit(V& v) {
-    v("type", type, "accepted for Ludwig configs: trials run as local processes", one_of({"ray", "local", "serial", "parallel"}, "executor"));
+    v("type", type, "accepted for Ludwig configs: trials run as local processes",
+      one_of({"ray", "local", "serial", "parallel", "optuna"}, "executor"));
+    v("sampler", sampler,
+      "Ludwig's optuna executor: the search algorithm, over search_alg (auto and tpe: Kiln's TPE, which "
+      "Optuna's AutoSampler also picks for spaces with categories; random)",
+      one_of({"auto", "tpe", "random"}, "sampler"));
+    v("pruner", pruner,
+      "Ludwig's optuna executor: hyperband stops weak trials early (Kiln's async_hyperband scheduler)",
+      one_of({"hyperband"}, "pruner"));
     v("num_samples", num_samples, "number of trials (-1: until the time budget ends)");
     v("time_budget_s", time_budget_s, "seconds for the whole study", kFinite, above(0));
     v("max_concurrent_trials", max_concurrent_trials, "trials run at once (auto: cores / cpu_resources_per_trial)",
@@ -326,6 +339,25 @@ void read_hyperopt(const YAML::Node& node, const std::string& file, HyperoptSpec
   r("search_alg", search_alg, "how parameters are sampled");
   r("sampler", sampler, "older spelling of search_alg");
   r("executor", executor, "trials, time budget, concurrency, scheduler");
+  // metric: <split>.<output>.<metric> or <output>.<metric> (the form Ludwig's Optuna example
+  // writes) names the split and output too; written beside split or output_feature, they must agree.
+  if (const size_t dot = h.metric.rfind('.'); dot != std::string::npos) {
+    const YAML::Node& cn = node;
+    std::string head = h.metric.substr(0, dot);
+    h.metric = h.metric.substr(dot + 1);
+    for (const char* split : {"training.", "validation.", "test."})
+      if (head.rfind(split, 0) == 0) {
+        const std::string named(split, std::strlen(split) - 1);
+        if (cn["split"] && h.split != named)
+          r.report(cn["metric"], "hyperopt", {"metric: names the split '" + named + "', and split is '" + h.split + "'"});
+        h.split = named;
+        head = head.substr(named.size() + 1);
+      }
+    if (cn["output_feature"] && h.output_feature != head)
+      r.report(cn["metric"], "hyperopt",
+               {"metric: names the output '" + head + "', and output_feature is '" + h.output_feature + "'"});
+    h.output_feature = head;
+  }
   if (h.split != "validation")
     r.report(node, "hyperopt", {"split: only 'validation' is supported: the test split is held out from the "
                                 "search, and the training split would reward overfitting"});
@@ -376,6 +408,7 @@ void read_hyperopt(const YAML::Node& node, const std::string& file, HyperoptSpec
   // Resolved into what the study runs.
   std::string alg = search_alg.type;
   if (sampler && sampler->type) alg = *sampler->type;
+  if (executor.sampler) alg = *executor.sampler == "random" ? "random" : "tpe";
   h.search_alg = algorithms().count(alg) ? algorithms().at(alg) : "random";
   h.random_state = search_alg.random_state.value_or(search_alg.seed.value_or(42));
   h.n_startup_trials = search_alg.n_startup_trials;
@@ -385,7 +418,7 @@ void read_hyperopt(const YAML::Node& node, const std::string& file, HyperoptSpec
   h.max_concurrent_trials = parse_int(executor.max_concurrent_trials, concurrent) ? static_cast<int>(concurrent) : 0;
   h.cpu_resources_per_trial = executor.cpu_resources_per_trial;
   h.trial_time_limit_s = executor.trial_time_limit_s;
-  h.scheduler = executor.scheduler.type == "fifo" ? "fifo" : "asha";
+  h.scheduler = executor.scheduler.type == "fifo" && !executor.pruner ? "fifo" : "asha";
   h.max_t = executor.scheduler.max_t;
   h.grace_period = executor.scheduler.grace_period;
   h.reduction_factor = executor.scheduler.reduction_factor;

@@ -63,9 +63,9 @@ const Table& ludwig_only() {
     for (const char* n : {"category_extractor", "text_extractor", "transformer_generator"})
       t["decoder"][n] = "decoders for LLM outputs are not built in";
 
-    for (const char* n : {"hypernetwork", "perceiver", "cross_attention", "gated_fusion"})
+    for (const char* n : {"perceiver", "cross_attention", "gated_fusion"})
       t["combiner"][n] = "Kiln has concat, sequence, sequence_concat, transformer, tabtransformer, "
-                         "ft_transformer, tabnet, comparator and project_aggregate";
+                         "ft_transformer, tabnet, comparator, project_aggregate and hypernetwork";
     t["combiner"]["tabpfn_v2"] = "pretrained TabPFN weights are not built in (Kiln never downloads weights)";
 
     for (const char* n : {"lamb", "lars", "lion", "soap", "paged_adam", "paged_adamw", "paged_lion", "adam_8bit", "adamw_8bit",
@@ -91,6 +91,10 @@ const Table& ludwig_only() {
                           "root_mean_squared_percentage_error"})
       t["loss"][n] = "this loss is not built in";
 
+    for (const char* n : {"gp", "cmaes", "qmc", "nsgaii", "nsgaiii", "bruteforce"})
+      t["sampler"][n] = "Kiln's samplers are tpe (also for auto) and random";
+    for (const char* n : {"median", "percentile", "successive_halving", "threshold", "patient", "wilcoxon"})
+      t["pruner"][n] = "Kiln stops weak trials early with hyperband (its async_hyperband scheduler)";
     t["model type"]["llm"] = "LLM fine-tuning is not part of Kiln";
     t["model type"]["gbm"] = "gradient-boosted tree models are not built in yet";
 
@@ -107,9 +111,6 @@ const Table& ludwig_only() {
     t["key"]["preprocessing.global_max_sequence_length"] = "each feature's max_sequence_length applies";
     t["key"]["output_features[].class_similarities"] = "class similarity losses are not built in";
     t["key"]["output_features[].reduce_dependencies"] = "output dependencies are not built in";
-    t["key"]["hyperopt.executor.sampler"] = "Kiln's samplers are set by hyperopt.search_alg";
-    t["key"]["hyperopt.executor.pruner"] = "Kiln's early stopping of trials is set by hyperopt.executor.scheduler";
-    t["key"]["hyperopt.executor.storage"] = "the trial store is the output directory's trials.sqlite";
     t["key"]["backend.trainer"] = dist;
     return t;
   }();
@@ -181,6 +182,9 @@ const std::map<std::string, std::vector<Ignored>>& ignored_keys() {
         {"requires_equal_dimensions", "Kiln resizes every image to one size"}}},
       {"text preprocessing",
        {{"cache_encoder_embeddings", "Kiln runs a frozen pretrained encoder on every batch"}}},
+      {"executor",
+       {{"storage", "Kiln's trial store is <output_directory>/hyperopt.sqlite, from which --resume continues a study"},
+        {"study_name", "a study is its output directory"}}},
   };
   return t;
 }
@@ -652,6 +656,7 @@ struct Upgrader {
   void upgrade_hyperopt(YAML::Node& root) {
     YAML::Node h = get(root, "hyperopt");
     if (!h) return;
+    if (YAML::Node e = get(h, "executor"); e && e.IsMap()) drop_ignored(e, "hyperopt.executor", "executor");
     if (h.IsMap() && h.size() == 0) {
       note(key_node(root, "hyperopt"), "hyperopt", "an empty block read as no hyperopt (Ludwig 0.7)");
       root.remove("hyperopt");

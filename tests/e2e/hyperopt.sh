@@ -120,7 +120,7 @@ bad() {
   echo "ok: $want"
 }
 bad "hyperopt: {parameters: {trainer.learning_rate: {space: lognormal, lower: 0.001, upper: 0.1}}}" \
-  "10:56: hyperopt.parameters.trainer.learning_rate.space: unknown space type 'lognormal'; expected one of: choice, grid_search, lograndint, loguniform, qlograndint, qloguniform, qrandint, qrandn, quniform, randint, randn, uniform"
+  "10:56: hyperopt.parameters.trainer.learning_rate.space: unknown space type 'lognormal'; expected one of: categorical, choice, grid_search, int, lograndint, loguniform, qlograndint, qloguniform, qrandint, qrandn, quniform, randint, randn, uniform"
 bad "hyperopt: {parameters: {combiner.dropout: {space: uniform, lower: 0.5, upper: 0.2}}}" \
   "10:79: hyperopt.parameters.combiner.dropout.upper: bad bounds: lower 0.5 must be below upper 0.2"
 bad "hyperopt: {parameters: {combiner.num_fc_layerz: {space: randint, lower: 1, upper: 3}}}" \
@@ -131,3 +131,22 @@ bad "hyperopt: {parameters: {trainer.learning_rat: {space: loguniform, lower: 0.
   "10:47: hyperopt.parameters.trainer.learning_rat: trainer: unknown key 'learning_rat'; did you mean 'learning_rate'?"
 bad "hyperopt: {metric: rocauc, output_feature: left, parameters: {trainer.learning_rate: {space: loguniform, lower: 0.001, upper: 0.1}}}" \
   "10:11: hyperopt.metric: 'rocauc' is not a metric of binary output 'left' (expected one of loss, accuracy, precision, recall, specificity, roc_auc); did you mean 'roc_auc'?"
+
+# Ludwig's Optuna executor block (its optuna example's keys): sampler and pruner chosen, storage
+# said to have no effect, `int` spaces with both bounds included, a split.output.metric metric.
+{ cat "$SRC/tests/data/tiny.yaml"; cat <<'YAML'; } > "$WORK/optuna.yaml"
+hyperopt:
+  goal: minimize
+  metric: validation.combined.loss
+  executor: {type: optuna, num_samples: 6, sampler: random, pruner: hyperband, storage: "sqlite:///optuna.db"}
+  parameters:
+    trainer.batch_size: {space: int, lower: 2, upper: 3}
+    trainer.optimizer.type: {space: categorical, categories: [adam, radam]}
+YAML
+"$KILN" hyperopt --config "$WORK/optuna.yaml" --dataset "$SRC/tests/data/tiny.csv" --output_directory "$WORK/optuna" \
+  --workers 2 -q > /dev/null 2>"$WORK/optuna.err" || fail "optuna executor: $(cat "$WORK/optuna.err")"
+grep -q "hyperopt.executor.storage: has no effect in Kiln and is ignored" "$WORK/optuna.err" || fail "no storage warning: $(cat "$WORK/optuna.err")"
+[ "$(json "$WORK/optuna/hyperopt_statistics.json" '.study.trials')" -eq 6 ] || fail "optuna executor: expected 6 trials"
+json "$WORK/optuna/hyperopt_statistics.json" '[.hyperopt_results[].parameters["trainer.batch_size"]] | map(. == 2 or . == 3) | all' >/dev/null \
+  || fail "batch sizes outside [2, 3]: $(json "$WORK/optuna/hyperopt_statistics.json" '[.hyperopt_results[].parameters]')"
+echo "ok: Ludwig's optuna executor block"

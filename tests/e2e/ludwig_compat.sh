@@ -366,3 +366,15 @@ set -e
 [ "$msg" = "error: $WORK/preset.yaml:1:9: preset: expected one of Ludwig's presets best_quality, high_quality, medium_quality, tabular_realmlp; got 'top_quality'" ] \
   || fail "unknown preset: $msg"
 echo "ok: presets"
+
+# The hypernetwork combiner (Ludwig's example's keys): the island (the first input) generates the
+# weights that transform the measurements; it learns the species.
+{ penguin_inputs; cat <<'YAML'; } > "$WORK/hyper.yaml"
+output_features:
+  - {name: species, type: category}
+combiner: {type: hypernetwork, hidden_size: 32, hyper_hidden_size: 16, num_fc_layers: 1, output_size: 32}
+trainer: {epochs: 15, batch_size: 32, learning_rate: 0.003}
+YAML
+"$KILN" experiment --config "$WORK/hyper.yaml" --dataset "$SRC/examples/penguins/penguins.csv" --output_directory "$WORK/hyper" \
+  --threads 2 -q >/dev/null 2>"$WORK/hyper.err" || fail "hypernetwork: $(cat "$WORK/hyper.err")"
+at_least "$(json "$WORK/hyper/test_statistics.json" '.species.accuracy')" 0.9 "hypernetwork: species test accuracy"

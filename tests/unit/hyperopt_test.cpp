@@ -84,8 +84,8 @@ TEST_CASE("hyperopt block: defaults, search_alg, executor, scheduler") {
 TEST_CASE("hyperopt block: bad spaces and keys give one clear error naming the place") {
   CHECK(error_of("parameters:\n  trainer.learning_rate: {space: lognormal, lower: 1, upper: 2}\n") ==
         "h.yaml:2:34: hyperopt.parameters.trainer.learning_rate.space: unknown space type 'lognormal'; expected one "
-        "of: choice, grid_search, lograndint, loguniform, qlograndint, qloguniform, qrandint, qrandn, quniform, "
-        "randint, randn, uniform");
+        "of: categorical, choice, grid_search, int, lograndint, loguniform, qlograndint, qloguniform, qrandint, "
+        "qrandn, quniform, randint, randn, uniform");
   CHECK(error_of("parameters:\n  combiner.dropout: {space: uniform, lower: 0.5, upper: 0.1}\n") ==
         "h.yaml:2:57: hyperopt.parameters.combiner.dropout.upper: bad bounds: lower 0.5 must be below upper 0.1");
   CHECK(error_of("parameters:\n  trainer.learning_rate: {space: loguniform, lower: 0, upper: 0.1}\n") ==
@@ -165,6 +165,41 @@ TEST_CASE("space values follow Ray Tune's conventions and stay in bounds") {
   CHECK(as == std::set<int64_t>{1, 2, 3, 4});
   CHECK(bs == std::set<int64_t>{0, 5, 10, 15, 20});
   CHECK(fs == std::set<std::string>{"x", "[1, 2]", "{type: concat}"});
+}
+
+TEST_CASE("Ludwig's optuna executor: sampler, pruner, int and categorical spaces, a split.output.metric metric") {
+  HyperoptSpec h = spec(
+      "goal: minimize\nmetric: validation.combined.loss\n"
+      "executor: {type: optuna, num_samples: 7, sampler: auto, pruner: hyperband}\n"
+      "parameters:\n"
+      "  trainer.batch_size: {space: int, lower: 16, upper: 19}\n"
+      "  trainer.optimizer.type: {space: categorical, categories: [adam, radam]}\n");
+  CHECK(h.search_alg == "tpe");
+  CHECK(h.scheduler == "asha");
+  CHECK(h.num_samples == 7);
+  CHECK(h.metric == "loss");
+  CHECK(h.output_feature == "combined");
+  CHECK(h.split == "validation");
+  std::mt19937_64 rng(5);
+  std::set<int64_t> sizes;
+  std::set<std::string> opts;
+  for (int i = 0; i < 400; ++i) {
+    sizes.insert(h.parameters[0].value(h.parameters[0].sample_internal(rng)).as<int64_t>());
+    opts.insert(h.parameters[1].value(h.parameters[1].sample_internal(rng)).as<std::string>());
+  }
+  CHECK(sizes == std::set<int64_t>{16, 17, 18, 19});  // both bounds included, as Optuna's suggest_int
+  CHECK(opts == std::set<std::string>{"adam", "radam"});
+  CHECK(spec("executor: {type: optuna, sampler: random}\nparameters: {a: {space: int, lower: 1, upper: 2}}").search_alg ==
+        "random");
+  HyperoptSpec m = spec("metric: y.accuracy\nparameters: {a: {space: int, lower: 1, upper: 2}}");
+  CHECK(m.output_feature == "y");
+  CHECK(m.metric == "accuracy");
+  CHECK_THROWS_WITH_AS(spec("metric: validation.y.accuracy\noutput_feature: z\nparameters: {a: {space: int, lower: 1, upper: 2}}"),
+                       "h.yaml:1:9: hyperopt.metric: names the output 'y', and output_feature is 'z'", ConfigError);
+  CHECK_THROWS_WITH_AS(spec("executor: {type: optuna, sampler: gp}\nparameters: {a: {space: int, lower: 1, upper: 2}}"),
+                       "h.yaml:1:35: hyperopt.executor.sampler: Ludwig's sampler 'gp' is not available in Kiln: Kiln's "
+                       "samplers are tpe (also for auto) and random",
+                       ConfigError);
 }
 
 TEST_CASE("grid_search values are crossed and repeated num_samples times (variant generator)") {
