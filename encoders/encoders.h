@@ -2,7 +2,10 @@
 // Registration calls of the built-in encoders (listed in components/builtins.cpp), and what the
 // sequence combiners borrow from the sequence encoders.
 #include <torch/nn/module.h>
+#include <torch/nn/modules/activation.h>
+#include <torch/nn/modules/dropout.h>
 #include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
 #include <torch/nn/pimpl.h>
 #include <torch/types.h>
 
@@ -42,6 +45,22 @@ class SequenceReducerImpl : public torch::nn::Module {
   torch::nn::Linear hidden{nullptr}, score{nullptr};
 };
 TORCH_MODULE(SequenceReducer);
+
+// A pre-norm transformer block (torch's TransformerEncoderLayer with norm_first=True, ReLU):
+// x + drop(attn(norm1(x))), then x + drop(ff2(drop(relu(ff1(norm2(x)))))). Time-major [T, B, D];
+// `padding` ([B, T], true at padding steps) is masked out of the attention when given.
+class PreNormBlockImpl : public torch::nn::Module {
+ public:
+  PreNormBlockImpl(int64_t d_model, int64_t heads, int64_t ffn, double dropout);
+  torch::Tensor forward(torch::Tensor x, const torch::Tensor& padding = {});
+
+ private:
+  torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
+  torch::nn::MultiheadAttention attn{nullptr};
+  torch::nn::Linear ff1{nullptr}, ff2{nullptr};
+  torch::nn::Dropout drop{nullptr};
+};
+TORCH_MODULE(PreNormBlock);
 
 void register_passthrough_encoder();
 void register_dense_encoder();

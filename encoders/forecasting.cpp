@@ -104,33 +104,6 @@ struct PatchTstOptions : Options<PatchTstOptions> {
   }
 };
 
-// A pre-norm transformer block (torch's norm_first=True): x + attn(norm(x)), then x + ff(norm(x)).
-class PreNormBlockImpl : public torch::nn::Module {
- public:
-  explicit PreNormBlockImpl(const PatchTstOptions& o) {
-    norm1 = register_module("norm1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.d_model})));
-    attn = register_module("attn", torch::nn::MultiheadAttention(
-                                       torch::nn::MultiheadAttentionOptions(o.d_model, o.num_heads).dropout(o.dropout)));
-    norm2 = register_module("norm2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.d_model})));
-    ff1 = register_module("ff1", torch::nn::Linear(o.d_model, o.ffn_dim));
-    ff2 = register_module("ff2", torch::nn::Linear(o.ffn_dim, o.d_model));
-    drop = register_module("drop", torch::nn::Dropout(o.dropout));
-  }
-  torch::Tensor forward(torch::Tensor x) {  // [T, B, D]
-    auto h = norm1->forward(x);
-    x = x + drop->forward(std::get<0>(attn->forward(h, h, h, {}, false)));
-    h = norm2->forward(x);
-    return x + drop->forward(ff2->forward(drop->forward(torch::relu(ff1->forward(h)))));
-  }
-
- private:
-  torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
-  torch::nn::MultiheadAttention attn{nullptr};
-  torch::nn::Linear ff1{nullptr}, ff2{nullptr};
-  torch::nn::Dropout drop{nullptr};
-};
-TORCH_MODULE(PreNormBlock);
-
 struct PatchTstEncoder : EncoderBase {
   PatchTstEncoder(const PatchTstOptions& o, int64_t steps)
       : steps_(std::max<int64_t>(steps, o.patch_size)), patch_(o.patch_size), stride_(o.patch_stride),
@@ -139,7 +112,7 @@ struct PatchTstEncoder : EncoderBase {
     patch_proj = register_module("patch_proj", torch::nn::Linear(patch_, o.d_model));
     position = register_parameter("position", torch::randn({1, patches, o.d_model}) * 0.02);
     for (int i = 0; i < o.num_layers; ++i)
-      blocks.push_back(register_module("block" + std::to_string(i), PreNormBlock(o)));
+      blocks.push_back(register_module("block" + std::to_string(i), PreNormBlock(o.d_model, o.num_heads, o.ffn_dim, o.dropout)));
     norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.d_model})));
     head = register_module("head", torch::nn::Linear(o.d_model, o.output_size));
   }

@@ -180,6 +180,23 @@ torch::Tensor SequenceReducerImpl::forward(const torch::Tensor& h, const torch::
   return torch::bmm(a.unsqueeze(1).to(h.dtype()), h).squeeze(1);
 }
 
+PreNormBlockImpl::PreNormBlockImpl(int64_t d_model, int64_t heads, int64_t ffn, double dropout) {
+  norm1 = register_module("norm1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d_model})));
+  attn = register_module("attn", torch::nn::MultiheadAttention(
+                                     torch::nn::MultiheadAttentionOptions(d_model, heads).dropout(dropout)));
+  norm2 = register_module("norm2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d_model})));
+  ff1 = register_module("ff1", torch::nn::Linear(d_model, ffn));
+  ff2 = register_module("ff2", torch::nn::Linear(ffn, d_model));
+  drop = register_module("drop", torch::nn::Dropout(dropout));
+}
+
+torch::Tensor PreNormBlockImpl::forward(torch::Tensor x, const torch::Tensor& padding) {
+  auto h = norm1->forward(x);
+  x = x + drop->forward(std::get<0>(attn->forward(h, h, h, padding, false)));
+  h = norm2->forward(x);
+  return x + drop->forward(ff2->forward(drop->forward(torch::relu(ff1->forward(h)))));
+}
+
 torch::Tensor reduce_over_time(const torch::Tensor& h, const std::string& mode) {
   return reduce_steps(h, mode, torch::Tensor());
 }
@@ -732,6 +749,151 @@ struct TransformerEncoder : SequenceEncoder {
   std::string mode_;
 };
 
+
+// mamba2 and jamba, as Ludwig builds them (ludwig/encoders/mamba_hybrid.py: pure-PyTorch
+// approximations of Mamba-2 and Jamba, not the selective-scan kernels): token embeddings projected
+// to d_model, blocks, a final layer norm, the reduction over the steps, then a projection to
+// output_size. A Mamba-2 block: x + drop(out_proj(silu(y) * gate)), where [u, gate] =
+// in_proj(norm(x)) (each expand_factor x d_model wide), u goes through a causal depthwise
+// convolution of d_conv steps and then, per head, y_t = a * y_{t-1} + u_t with a learned scalar a
+// in (0, 1) per head (computed here as one matrix product with the decay a^(t-s), not a loop over
+// the steps). Jamba puts a pre-norm transformer block (num_heads, ffn_size) at every
+// attention_every_k-th layer. Unlike Ludwig's, padding steps are masked out of the attention and the
+// reduction (the convolution and the decay are causal, so right padding never reaches real steps).
+struct Mamba2Fields {
+  int d_model = 256, n_layers = 4, num_heads = 8, d_conv = 4, expand_factor = 2, output_size = 256;
+  template <class V>
+  void visit_mamba(V& v) {
+    v("d_model", d_model, "width of the blocks (divisible by num_heads)", at_least(1));
+    v("n_layers", n_layers, "number of blocks", at_least(1));
+    v("num_heads", num_heads, "heads: each has its own decay (and attention heads in jamba)", at_least(1));
+    v("d_conv", d_conv, "steps of the causal depthwise convolution", at_least(1));
+    v("expand_factor", expand_factor, "inner width of a block = expand_factor x d_model", at_least(1));
+    v("output_size", output_size, "width of the output projection", at_least(1));
+  }
+  std::vector<std::string> mamba_problems() const {
+    if (d_model % num_heads == 0) return {};
+    return {"num_heads: " + std::to_string(num_heads) + " does not divide d_model " + std::to_string(d_model)};
+  }
+};
+
+struct Mamba2Options : Options<Mamba2Options>, EmbedFields, Mamba2Fields {
+  Mamba2Options() {
+    reduce_output = "mean";
+    dropout = 0.1;
+  }
+  template <class V>
+  void visit(V& v) {
+    visit_embed(v);
+    visit_mamba(v);
+  }
+  std::vector<std::string> problems() const override { return mamba_problems(); }
+};
+
+struct JambaOptions : Options<JambaOptions>, EmbedFields, Mamba2Fields {
+  int attention_every_k = 4, ffn_size = 1024;
+  JambaOptions() {
+    reduce_output = "mean";
+    dropout = 0.1;
+    n_layers = 8;
+  }
+  template <class V>
+  void visit(V& v) {
+    visit_embed(v);
+    visit_mamba(v);
+    v("attention_every_k", attention_every_k, "every k-th layer is an attention block, the others Mamba-2 blocks",
+      at_least(1));
+    v("ffn_size", ffn_size, "width of the attention blocks' feed-forward layer", at_least(1));
+  }
+  std::vector<std::string> problems() const override { return mamba_problems(); }
+};
+
+class Mamba2BlockImpl : public torch::nn::Module {
+ public:
+  Mamba2BlockImpl(const Mamba2Fields& o, double dropout)
+      : inner_(static_cast<int64_t>(o.d_model) * o.expand_factor), heads_(o.num_heads) {
+    norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.d_model})));
+    in_proj = register_module("in_proj", torch::nn::Linear(torch::nn::LinearOptions(o.d_model, 2 * inner_).bias(false)));
+    conv = register_module("conv", torch::nn::Conv1d(torch::nn::Conv1dOptions(inner_, inner_, o.d_conv)
+                                                          .padding(o.d_conv - 1)
+                                                          .groups(inner_)));
+    out_proj = register_module("out_proj", torch::nn::Linear(torch::nn::LinearOptions(inner_, o.d_model).bias(false)));
+    drop = register_module("drop", torch::nn::Dropout(dropout));
+    log_alpha = register_parameter("log_alpha", torch::empty({heads_}).uniform_(std::log(0.1), std::log(0.99)));
+  }
+  torch::Tensor forward(const torch::Tensor& x) {  // [B, T, D]
+    const int64_t b = x.size(0), t = x.size(1);
+    auto parts = in_proj->forward(norm->forward(x)).chunk(2, -1);
+    auto u = conv->forward(parts[0].transpose(1, 2)).slice(2, 0, t).transpose(1, 2);  // causal
+    // y_t = sum_{s <= t} a^(t - s) u_s for each head: one [T, T] decay matrix per head.
+    auto steps = torch::arange(t, x.options().dtype(torch::kFloat32));
+    auto lag = steps.unsqueeze(1) - steps.unsqueeze(0);  // t - s
+    auto decay = torch::exp(torch::log_sigmoid(log_alpha).view({heads_, 1, 1}) * lag.clamp_min(0)) *
+                 lag.ge(0).to(lag.dtype());  // [H, T, T]
+    auto uh = u.reshape({b, t, heads_, inner_ / heads_}).permute({0, 2, 1, 3});  // [B, H, T, hd]
+    auto y = torch::matmul(decay.unsqueeze(0).to(uh.dtype()), uh).permute({0, 2, 1, 3}).reshape({b, t, inner_});
+    return x + drop->forward(out_proj->forward(torch::silu(y) * parts[1]));
+  }
+
+ private:
+  int64_t inner_, heads_;
+  torch::nn::LayerNorm norm{nullptr};
+  torch::nn::Linear in_proj{nullptr}, out_proj{nullptr};
+  torch::nn::Conv1d conv{nullptr};
+  torch::nn::Dropout drop{nullptr};
+  torch::Tensor log_alpha;
+};
+TORCH_MODULE(Mamba2Block);
+
+struct MambaHybridEncoder : SequenceEncoder {
+  template <class O>
+  MambaHybridEncoder(const O& o, const FeatureMetadata& m, int attention_every_k, int ffn_size)
+      : mode_(o.reduce()), d_(o.d_model) {
+    EmbedFields e = o;
+    e.dropout = 0;  // the blocks' dropout, not the embedding's
+    embed = register_module("embed", TokenEmbed(m, e));
+    if (embed->size() != d_) project = register_module("project", torch::nn::Linear(embed->size(), d_));
+    for (int i = 0; i < o.n_layers; ++i) {
+      const std::string name = "block" + std::to_string(i);
+      if (attention_every_k > 0 && (i + 1) % attention_every_k == 0)
+        blocks.emplace_back(nullptr, register_module(name, PreNormBlock(d_, o.num_heads, ffn_size, o.dropout)));
+      else
+        blocks.emplace_back(register_module(name, Mamba2Block(o, o.dropout)), nullptr);
+    }
+    final_norm = register_module("final_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d_})));
+    const int64_t steps = std::max<int64_t>(1, m.sequence_length);
+    out = register_module("out", torch::nn::Linear(reduced_size(mode_, steps, d_), o.output_size));
+    size_ = o.output_size;
+    keep_steps(mode_, steps);
+    reduce_with(mode_, d_);
+  }
+  torch::Tensor forward(const torch::Tensor& ids) override {
+    auto mask = real_steps(ids);
+    auto pad = mask.logical_not();
+    pad.select(1, 0).logical_and_(mask.any(1));  // a row without tokens attends to its first step
+    auto h = embed->forward(ids);
+    if (project) h = project->forward(h);
+    for (auto& [ssm, attention] : blocks)
+      h = ssm ? ssm->forward(h) : attention->forward(h.transpose(0, 1), pad).transpose(0, 1);
+    return out->forward(reducer->forward(final_norm->forward(h), mask));
+  }
+  int64_t output_size() const override { return flat(size_); }
+  std::string mode_;
+  int64_t d_, size_ = 0;
+  TokenEmbed embed{nullptr};
+  torch::nn::Linear project{nullptr}, out{nullptr};
+  std::vector<std::pair<Mamba2Block, PreNormBlock>> blocks;
+  torch::nn::LayerNorm final_norm{nullptr};
+};
+
+struct Mamba2Encoder : MambaHybridEncoder {
+  Mamba2Encoder(const Mamba2Options& o, const FeatureMetadata& m) : MambaHybridEncoder(o, m, 0, 0) {}
+};
+struct JambaEncoder : MambaHybridEncoder {
+  JambaEncoder(const JambaOptions& o, const FeatureMetadata& m)
+      : MambaHybridEncoder(o, m, o.attention_every_k, o.ffn_size) {}
+};
+
 struct TfIdfOptions : Options<TfIdfOptions> {
   template <class V>
   void visit(V&) {}
@@ -807,6 +969,8 @@ void register_sequence_encoders() {
   add_encoder<CnnRnnOptions, CnnRnnEncoder>("cnnrnn", "convolutions, then recurrent layers");
   add_encoder<TransformerOptions, TransformerEncoder>(
       "transformer", "self-attention blocks over token and position embeddings");
+  add_encoder<Mamba2Options, Mamba2Encoder>("mamba2", "Mamba-2-style blocks: a causal convolution and a decay per head");
+  add_encoder<JambaOptions, JambaEncoder>("jamba", "Mamba-2-style blocks with an attention block every k layers");
   register_encoder("text/tf_idf",
                    {"term frequency x inverse document frequency",
                     {"text"},

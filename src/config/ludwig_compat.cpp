@@ -21,7 +21,7 @@ const char* kHfText =
 const char* kPretrainedImage =
     "pretrained image encoders are not built in (Kiln never downloads weights); use stacked_cnn, "
     "resnet or mlp_mixer, trained from scratch";
-const char* kStateSpace = "state-space (Mamba) encoders are not built in; use rnn or transformer";
+const char* kStateSpace = "Kiln's state-space encoders are mamba2 and jamba (Ludwig's approximations); use one of them";
 const char* kAudio = "audio features are not supported by Kiln";
 const char* kSegmentation = "image outputs (segmentation) are not built in";
 const char* kLanguage =
@@ -49,7 +49,7 @@ const Table& ludwig_only() {
                           "swin_transformer", "wide_resnet", "resnext", "maxvit", "timm", "caformer",
                           "convformer", "poolformer"})
       t["encoder"][n] = kPretrainedImage;
-    for (const char* n : {"mamba", "mamba2", "jamba"}) t["encoder"][n] = kStateSpace;
+    t["encoder"]["mamba"] = kStateSpace;
     for (const char* n : {"hubert", "wav2vec2", "whisper"}) t["encoder"][n] = kAudio;
     t["encoder"]["unet"] = kSegmentation;
     for (const char* n : {"bins", "periodic", "ple"})

@@ -51,3 +51,17 @@ a1=$(json "$out2/test_statistics.json" '.label.accuracy')
 a2=$(json "$WORK/e/test_statistics.json" '.label.accuracy')
 [ "$a1" = "$a2" ] || fail "evaluate gives $a2, training reported $a1"
 echo "text: ok"
+
+# Ludwig's state-space encoders (its mamba_encoders examples): mamba2, and jamba with an attention
+# block every second layer, small, two epochs over 64 tokens.
+for enc in "mamba2, d_model: 64, n_layers: 2, num_heads: 4, output_size: 64" \
+           "jamba, d_model: 64, n_layers: 2, attention_every_k: 2, num_heads: 4, ffn_size: 128, output_size: 64"; do
+  name=${enc%%,*}
+  sed -e "s/^    encoder: .*/    encoder: {type: $enc, embedding_size: 32}/" \
+      -e 's/max_sequence_length: 128/max_sequence_length: 64/' -e 's/epochs: 3/epochs: 2/' \
+      "$SRC/tests/configs/spam_text.yaml" > "$WORK/$name.yaml"
+  grep -q "type: $name" "$WORK/$name.yaml" || fail "$name config not written"
+  "$KILN" experiment --config "$WORK/$name.yaml" --dataset "$ex/spam_assassin.csv" --output_directory "$WORK/$name" \
+    --threads 2 -q > /dev/null 2>"$WORK/$name.err" || fail "$name: $(cat "$WORK/$name.err")"
+  at_least "$(json "$WORK/$name/test_statistics.json" '.label.accuracy')" 0.9 "spam test accuracy ($name)"
+done
