@@ -52,6 +52,24 @@ void load(torch::optim::Optimizer& opt, const Packed& p, const std::string& byte
   read_optimizer_state(opt, p.flat->flat(), p.slices, ar, "ckpt.pt");
 }
 
+// An optimizer, its options (YAML) and learning rate, and the weights six steps end at.
+struct RuleCase {
+  const char* name;
+  const char* options;
+  double lr;
+  std::vector<double> expected;
+};
+
+std::shared_ptr<OptionsBase> read_options(const RuleCase& c) {
+  auto opts = optimizer_schemas().find(c.name)->make_options();
+  std::vector<std::string> errors;
+  YamlReader r("o.yaml", YAML::Load(c.options), "optimizer", &errors);
+  opts->read(r);
+  r.finish();
+  REQUIRE(errors.empty());
+  return opts;
+}
+
 }  // namespace
 
 TEST_CASE("optimizer state by name: a resume in another parameter order continues exactly") {
@@ -122,13 +140,7 @@ TEST_CASE("optimizer state by name: other parameters or another optimizer are re
 // float64, from the same start and losses).
 TEST_CASE("adagrad, adamax, nadam, radam and adadelta follow PyTorch's update rules") {
   torch::NoGradGuard no_grad_outside;
-  struct Case {
-    const char* name;
-    const char* options;
-    double lr;
-    std::vector<double> expected;
-  };
-  const std::vector<Case> cases = {
+  const std::vector<RuleCase> cases = {
       {"adagrad", "{lr_decay: 0.01, weight_decay: 0.02, eps: 1.0e-10}", 0.1,
        {0.788261671687, -0.659363254438, 1.65365814759, 0.225297516802}},
       {"adamax", "{betas: [0.9, 0.999], eps: 1.0e-8, weight_decay: 0.02}", 0.1,
@@ -147,12 +159,7 @@ TEST_CASE("adagrad, adamax, nadam, radam and adadelta follow PyTorch's update ru
   for (const auto& c : cases) {
     CAPTURE(c.name);
     CAPTURE(c.options);
-    auto opts = optimizer_schemas().find(c.name)->make_options();
-    std::vector<std::string> errors;
-    YamlReader r("o.yaml", YAML::Load(c.options), "optimizer", &errors);
-    opts->read(r);
-    r.finish();
-    REQUIRE(errors.empty());
+    auto opts = read_options(c);
     torch::Tensor w = torch::tensor({0.5, -1.0, 2.0, 0.0}, torch::kFloat64).requires_grad_();
     const torch::Tensor a = torch::tensor({1.0, 3.0, 0.5, 2.0}, torch::kFloat64);
     const torch::Tensor t = torch::tensor({1.0, 0.5, -1.0, 0.25}, torch::kFloat64);
@@ -173,13 +180,7 @@ TEST_CASE("adagrad, adamax, nadam, radam and adadelta follow PyTorch's update ru
 // written from the papers; schedule-free's weights are its averaged iterate x, as evaluated).
 TEST_CASE("adafactor, muon and schedule_free_adamw follow their update rules per weight matrix") {
   torch::NoGradGuard no_grad_outside;
-  struct Case {
-    const char* name;
-    const char* options;
-    double lr;
-    std::vector<double> expected;
-  };
-  const std::vector<Case> cases = {
+  const std::vector<RuleCase> cases = {
       {"adafactor", "{}", 0.001,  // relative_step: the learning rate is not used
        {-0.469369665119, -0.400761095857, -0.284832059407, -0.17821474847, -0.114452465514, 0.0380265928259,
         0.114589185204, 0.224165027736, 0.311723263277, 0.38766708247, 0.477085975076, 0.584664502607,
@@ -213,12 +214,7 @@ TEST_CASE("adafactor, muon and schedule_free_adamw follow their update rules per
   for (const auto& c : cases) {
     CAPTURE(c.name);
     CAPTURE(c.options);
-    auto opts = optimizer_schemas().find(c.name)->make_options();
-    std::vector<std::string> errors;
-    YamlReader r("o.yaml", YAML::Load(c.options), "optimizer", &errors);
-    opts->read(r);
-    r.finish();
-    REQUIRE(errors.empty());
+    auto opts = read_options(c);
     torch::Tensor flat = torch::cat({torch::arange(12, torch::kFloat64) * 0.1 - 0.5,
                                      torch::tensor({0.5, -1.0, 2.0, 0.0}, torch::kFloat64)})
                              .requires_grad_();
