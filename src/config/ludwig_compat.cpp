@@ -182,6 +182,10 @@ const std::map<std::string, std::vector<Ignored>>& ignored_keys() {
         {"requires_equal_dimensions", "Kiln resizes every image to one size"}}},
       {"text preprocessing",
        {{"cache_encoder_embeddings", "Kiln runs a frozen pretrained encoder on every batch"}}},
+      {"decoder",
+       {{"mc_dropout_samples",
+         "Ludwig stores it, but its predict and evaluate never run the passes (only its Python API's mc_forward does), "
+         "and Kiln has no MC dropout"}}},
       {"executor",
        {{"storage", "Kiln's trial store is <output_directory>/hyperopt.sqlite, from which --resume continues a study"},
         {"study_name", "a study is its output directory"}}},
@@ -647,6 +651,7 @@ struct Upgrader {
   void upgrade_decoder(YAML::Node& d, const std::string& path, const std::string& feature_type) {
     if (!d.IsMap()) return;
     const std::set<std::string> keys_of = declared(decoder_schemas(), d, feature_type, false);
+    drop_ignored(d, path, "decoder", keys_of);
     for (const char* k : {"output_size", "activation", "norm", "dropout"}) {
       const std::string to = std::string("fc_") + k;
       if (get(d, k) && !keys_of.count(k) && keys_of.count(to)) move(d, path, k, to, "Ludwig 0.6");

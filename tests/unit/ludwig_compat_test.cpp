@@ -113,10 +113,13 @@ TEST_CASE("keys Ludwig accepts without effect are dropped with a warning naming 
       "  - name: y\n"
       "    type: binary\n"
       "    weight_regularization: 0.1\n"
+      "    decoder: {type: mlp_classifier, dropout: 0.3, mc_dropout_samples: 20}\n"
       "combiner: {type: concat, fc_size: 64}\n"
       "trainer: {max_batch_size: 512, checkpoints_per_epoch: 2, optimizer: {type: adam, lr: 0.1}}\n",
       "m.yaml");
-  CHECK(c.warnings.size() == 7);
+  CHECK(c.warnings.size() == 8);
+  CHECK(has_warning(c, "output_features[0].decoder.mc_dropout_samples: has no effect in Kiln and is ignored: Ludwig "
+                       "stores it, but its predict and evaluate never run the passes"));
   CHECK(has_warning(c, "m.yaml:4:21: input_features[0].preprocessing.num_processes: has no effect in Kiln and "
                        "is ignored: Kiln decodes images on trainer.threads"));
   CHECK(has_warning(c, "input_features[0].encoder.conv_layers[0].num_filters: has no effect in Kiln and is "
