@@ -10,7 +10,8 @@ that are model configs (Ludwig's documentation). A checkout of Ludwig's reposito
 intended input; nothing of theirs is stored here.
 
 Each config goes through `kiln config --validate`. LLM fine-tuning configs (model_type: llm) and
-configs that only run on Ray / DeepSpeed / Horovod backends are counted apart (out of scope). Every
+configs that only run on Ray / DeepSpeed / Horovod backends, and configs Ludwig's own validation refuses
+(an empty feature list, two input or two output features of one name), are counted apart (out of scope). Every
 error line is put in a category (its key or the name Kiln lacks), and the table gives, per
 category, how many configs it blocks. With --train, each accepted config also trains one epoch on
 `kiln synthesize_dataset` output (200 rows) and predicts; failures are listed.
@@ -106,6 +107,21 @@ def out_of_scope(d):
         if backend.get("type") in ("deepspeed", "horovod") or (
                 isinstance(trainer, dict) and trainer.get("strategy") in ("deepspeed", "fsdp")):
             return "Ray / DeepSpeed / Horovod only"
+    return refused_by_ludwig(d)
+
+
+def refused_by_ludwig(d):
+    """What Ludwig 0.17.8's own validation refuses, so the config does not run in Ludwig either:
+    an empty feature list (FeatureList's min_length 1, ludwig/schema/features/base.py) and two input
+    or two output features of one name (check_feature_names_unique, ludwig/config_validation/checks.py)."""
+    for key in ("input_features", "output_features"):
+        features = d.get(key)
+        if isinstance(features, list) and not features:
+            return "refused by Ludwig 0.17.8 too (an empty feature list)"
+        if isinstance(features, list):
+            names = [f.get("name") for f in features if isinstance(f, dict)]
+            if len(names) != len(set(names)):
+                return "refused by Ludwig 0.17.8 too (two features of one name)"
     return None
 
 
