@@ -19,12 +19,15 @@ namespace {
 struct DatePreprocessing : Options<DatePreprocessing> {
   std::optional<std::string> datetime_format;
   std::string missing_value_strategy = "fill_with_const";
+  std::string fill_value;
   template <class V>
   void visit(V& v) {
     v("datetime_format", datetime_format,
       "strptime format, e.g. '%Y-%m-%d' (default: the first common format that fits)");
-    v("missing_value_strategy", missing_value_strategy, "how missing dates are filled (fill_with_const: all zeros)",
+    v("missing_value_strategy", missing_value_strategy,
+      "how missing dates are filled (fill_with_const: fill_value, else all zeros)",
       one_of({"fill_with_const", "bfill", "ffill", "drop_row"}));
+    v("fill_value", fill_value, "fill_with_const: the date missing values read as (empty: all zeros)");
   }
 };
 
@@ -64,10 +67,15 @@ class DateKind : public FeatureKind {
     auto out = torch::zeros({n, 9}, torch::kInt64);
     int64_t* o = out.data_ptr<int64_t>();
     auto src = missing_sources(t, c, p.missing_value_strategy);
-    std::tm tm;
+    std::tm tm, fill{};
+    const bool has_fill = !p.fill_value.empty();
+    if (has_fill && !parse_datetime(p.fill_value, p.datetime_format.value_or(""), fill))
+      throw DataError(t.source + ": input feature '" + f.name + "': preprocessing.fill_value '" + p.fill_value +
+                      "' is not a date" + (p.datetime_format ? " in datetime_format '" + *p.datetime_format + "'" : ""));
     for (int64_t r = 0; r < n; ++r) {
-      if (src[r] < 0) continue;
-      parse(f, t, c, static_cast<size_t>(src[r]), tm);
+      if (src[r] < 0 && !has_fill) continue;
+      if (src[r] < 0) tm = fill;
+      else parse(f, t, c, static_cast<size_t>(src[r]), tm);
       int64_t* d = o + r * 9;
       d[0] = tm.tm_year + 1900, d[1] = tm.tm_mon, d[2] = tm.tm_mday - 1;
       d[3] = (tm.tm_wday + 6) % 7, d[4] = tm.tm_yday, d[5] = tm.tm_hour, d[6] = tm.tm_min;

@@ -68,6 +68,20 @@ TEST_CASE("date: common formats or datetime_format; components; bad dates named"
                        DataError);
 }
 
+TEST_CASE("date: fill_value is the date a missing value reads as (Ludwig's key); a bad one is named") {
+  Table t = table("d,y\n2024-02-29,1\n,2\n", {"d", "y"});
+  const auto& k = feature_kind("date");
+  Config c = one_input("{name: d, type: date, preprocessing: {fill_value: '2000-01-02'}}");
+  auto m = k.fit(c.input_features[0], t, t.get("d"), {0, 1});
+  auto e = k.encode(c.input_features[0], m, t, t.get("d"));
+  CHECK(e[1].equal(torch::tensor({2000, 0, 1, 6, 1, 0, 0, 0, 0}, torch::kLong)));  // a Sunday
+  Config zeros = one_input("{name: d, type: date}");
+  CHECK(k.encode(zeros.input_features[0], m, t, t.get("d"))[1].equal(torch::zeros({9}, torch::kLong)));
+  Config bad = one_input("{name: d, type: date, preprocessing: {fill_value: UNKNOWN}}");
+  CHECK_THROWS_WITH_AS(k.encode(bad.input_features[0], m, t, t.get("d")),
+                       "t.csv: input feature 'd': preprocessing.fill_value 'UNKNOWN' is not a date", DataError);
+}
+
 TEST_CASE("vector output: the projector learns a linear map; mse, mae and r2 over every value") {
   register_builtins();
   Config c = parse_config(
