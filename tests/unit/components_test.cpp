@@ -677,3 +677,44 @@ TEST_CASE("temperature scaling recovers the temperature that miscalibrated the l
   ProjectionOptions plain;
   CHECK_FALSE(ProjectionDecoder(plain, 3, 1, true).calibrates());
 }
+
+// mamba2 computes its per-head decay as one matrix product; this recomputes one block the way
+// Ludwig writes it (a loop over the steps: y_t = a * y_{t-1} + u_t, a = sigmoid(log_alpha)) from
+// the same parameters, with a causal depthwise convolution, and compares the encoder's output.
+TEST_CASE("mamba2: the decay as a matrix product equals the step-by-step recurrence") {
+  register_builtins();
+  auto opts = encoder_schemas().find("text/mamba2")->make_options();
+  std::vector<std::string> errors;
+  YamlReader r("t.yaml",
+               YAML::Load("{embedding_size: 6, d_model: 6, n_layers: 1, num_heads: 2, d_conv: 3, expand_factor: 2, "
+                          "output_size: 5, reduce_output: none, dropout: 0}"),
+               "encoder", &errors);
+  opts->read(r);
+  REQUIRE(errors.empty());
+  torch::manual_seed(11);
+  auto enc = (*encoder_builders().find("text/mamba2"))(*opts, meta_for("text"));
+  enc->eval();
+  torch::NoGradGuard no_grad;
+  auto ids = batch_for("text");
+  auto p = enc->named_parameters();
+  auto x = torch::embedding(p["embed.table.weight"], ids);  // [B, T, 6]
+  const int64_t b = x.size(0), t = x.size(1), inner = 12, heads = 2;
+  auto h = torch::layer_norm(x, {6}, p["block0.norm.weight"], p["block0.norm.bias"]);
+  auto parts = torch::matmul(h, p["block0.in_proj.weight"].t()).chunk(2, -1);
+  auto u = torch::conv1d(parts[0].transpose(1, 2), p["block0.conv.weight"], p["block0.conv.bias"], 1, 2, 1, inner)
+               .slice(2, 0, t)
+               .transpose(1, 2);
+  auto a = torch::sigmoid(p["block0.log_alpha"]);
+  auto y = torch::zeros({b, t, inner});
+  auto state = torch::zeros({b, heads, inner / heads});
+  for (int64_t s = 0; s < t; ++s) {
+    state = a.view({heads, 1}) * state + u.select(1, s).view({b, heads, inner / heads});
+    y.select(1, s).copy_(state.reshape({b, inner}));
+  }
+  auto block = x + torch::matmul(torch::silu(y) * parts[1], p["block0.out_proj.weight"].t());
+  auto normed = torch::layer_norm(block, {6}, p["final_norm.weight"], p["final_norm.bias"]);
+  auto expected = torch::matmul(normed, p["out.weight"].t()) + p["out.bias"];
+  auto got = enc->forward(ids);
+  REQUIRE(got.sizes() == expected.sizes());
+  CHECK(torch::allclose(got, expected, 1e-4, 1e-5));
+}
