@@ -72,16 +72,23 @@ void parse_series(const FeatureConfig& f, const Table& t, const Column& c, size_
                     "' is not a number (expected a series of space-separated numbers)");
 }
 
-// Column-major data: each row's one observation, NaN where missing (after the input's missing-value
-// strategy; an output's missing observations stay NaN).
+// For each row, the row whose value it reads, or -1 for none: an input's missing-value strategy
+// (bfill / ffill borrow a neighbour's); an output's target is its own row's value, or missing.
+std::vector<int64_t> value_rows(const FeatureConfig& f, const Table& t, const Column& c) {
+  if (!f.is_output) return missing_sources(t, c, f.prep<TimeseriesPreprocessing>().missing_value_strategy);
+  std::vector<int64_t> rows(t.num_rows());
+  for (size_t r = 0; r < rows.size(); ++r) rows[r] = Table::missing(c, r) ? -1 : static_cast<int64_t>(r);
+  return rows;
+}
+
+// Column-major data: each row's one observation, NaN where it has none (value_rows).
 std::vector<float> observations(const FeatureConfig& f, const Table& t, const Column& c) {
-  const auto& p = f.prep<TimeseriesPreprocessing>();
   const size_t n = t.num_rows();
   std::vector<float> obs(n, std::numeric_limits<float>::quiet_NaN());
-  auto src = f.is_output ? std::vector<int64_t>() : missing_sources(t, c, p.missing_value_strategy);
+  const auto src = value_rows(f, t, c);
   std::vector<float> v;
   for (size_t r = 0; r < n; ++r) {
-    const int64_t from = f.is_output ? (Table::missing(c, r) ? -1 : static_cast<int64_t>(r)) : src[r];
+    const int64_t from = src[r];
     if (from < 0) continue;
     parse_series(f, t, c, static_cast<size_t>(from), v);
     if (v.size() != 1)
@@ -150,11 +157,11 @@ class TimeseriesKind : public FeatureKind, public NumbersOutput {
         }
       return out;
     }
-    auto src = f.is_output ? std::vector<int64_t>() : missing_sources(t, c, p.missing_value_strategy);
+    const auto src = value_rows(f, t, c);
     std::vector<float> v;
     int64_t truncated = 0, first_truncated = -1;
     for (int64_t r = 0; r < n; ++r) {
-      const int64_t from = f.is_output ? (Table::missing(c, r) ? -1 : r) : src[r];
+      const int64_t from = src[r];
       if (from < 0) continue;  // all padding
       parse_series(f, t, c, static_cast<size_t>(from), v);
       if (static_cast<int64_t>(v.size()) > L && truncated++ == 0) first_truncated = r;
